@@ -1,0 +1,97 @@
+"""A content-addressed image store: ``store/ab/abcdef….jpg``, named by the sha256 of the bytes.
+
+Writes go to a temporary file in the target folder, are flushed to disk and then renamed, so a
+crash leaves either the whole file or a temporary that :meth:`ImageStore.remove_stale_temporaries`
+cleans up. Files are never deleted by carscout's stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+_TEMP_PID = re.compile(r"^\.tmp-(\d+)-")
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+def sha256_of(data: bytes) -> str:
+    """Return the hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ImageStore:
+    """Files under ``root``, addressed by sha256 and an extension."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def relative_path(self, sha256: str, extension: str) -> str:
+        """Return the store path (relative to the root) of an image, e.g. ``ab/abcd….jpg``."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        if not re.fullmatch(r"[a-z0-9]{1,5}", extension):
+            raise ValueError(f"bad extension {extension!r}")
+        return f"{sha256[:2]}/{sha256}.{extension}"
+
+    def path(self, relative: str) -> Path:
+        """Return the absolute path of a store-relative path."""
+        return self.root / relative
+
+    def put(self, data: bytes, extension: str) -> tuple[str, str]:
+        """Store ``data`` (once) and return ``(sha256, relative_path)``.
+
+        Writing the same bytes again is a no-op that returns the same path.
+        """
+        digest = sha256_of(data)
+        relative = self.relative_path(digest, extension)
+        target = self.path(relative)
+        if target.exists() and target.stat().st_size == len(data):
+            return digest, relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{digest[:16]}"
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+        return digest, relative
+
+    def iter_files(self) -> Iterator[str]:
+        """Yield the store-relative path of every finished file."""
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if folder.is_dir():
+                for file in sorted(folder.iterdir()):
+                    if not file.name.startswith(TEMP_PREFIX):
+                        yield f"{folder.name}/{file.name}"
+
+    def iter_temporaries(self) -> Iterator[Path]:
+        """Yield every temporary file left in the store."""
+        if self.root.is_dir():
+            yield from self.root.glob(f"*/{TEMP_PREFIX}*")
+
+    def remove_stale_temporaries(self) -> int:
+        """Delete temporaries whose writing process is gone; return how many were removed."""
+        removed = 0
+        for temp in self.iter_temporaries():
+            match = _TEMP_PID.match(temp.name)
+            if match and _pid_alive(int(match.group(1))):
+                continue
+            temp.unlink(missing_ok=True)
+            removed += 1
+        return removed
