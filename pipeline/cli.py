@@ -1,0 +1,83 @@
+"""The ``carscout`` command: a thin typer app over the library functions.
+
+Each stage keeps its commands in ``pipeline/commands/<stage>.py`` with a ``register(app)``
+function; this module wires them up explicitly so the call graph stays visible.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pipeline.errors import CarscoutError
+from pipeline.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="carscout",
+    help="Build a car-model image classifier from the open web: scrape, catalog, dedup, "
+    "review, split and train.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Data home holding catalog.sqlite and the image store "
+            "(default: $CARSCOUT_HOME, then carscout.toml, then ./data).",
+        ),
+    ] = None,
+) -> None:
+    """Options shared by every command."""
+    ctx.obj = {"home": home}
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    """Return the settings for this invocation, honouring ``--home``."""
+    home = (ctx.find_root().obj or {}).get("home")
+    return load_settings(home=home)
+
+
+def _register_commands() -> None:
+    from pipeline.commands import catalog_cmds
+
+    catalog_cmds.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console entry point: run the app, turning user mistakes into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except CarscoutError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; everything already committed is kept")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click's usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
