@@ -62,22 +62,7 @@ _register_commands()
 def main() -> None:
     """Console entry point: run the app, turning user mistakes into one clear line."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: typer itself reports usage errors (exit 2)
     except CarscoutError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("interrupted; everything already committed is kept")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(1)
-    except Exception as exc:  # click's usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

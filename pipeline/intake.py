@@ -83,7 +83,7 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     array = np.asarray(image, dtype=np.float64)
     low, high = float(array.min()), float(array.max())
     scaled = (array - low) * (255.0 / (high - low)) if high > low else array * 0
-    return Image.fromarray(scaled.astype("uint8"), mode="L")
+    return Image.fromarray(scaled.astype("uint8"))
 
 
 def _normalize_mode(image: Image.Image, changes: list[str]) -> Image.Image:
