@@ -26,3 +26,42 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test away from the developer's ./data and ~/.cache."""
     monkeypatch.delenv("CARSCOUT_HOME", raising=False)
     monkeypatch.delenv("CARSCOUT_CATALOG_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def demo_site_generated(tmp_path_factory: pytest.TempPathFactory):  # -> GeneratedSite
+    """Return a tiny seeded demo site (2 models × 5 listings, 320×240 photos), drawn once."""
+    from scrapers.demo_site import SiteConfig, generate_site
+
+    return generate_site(SiteConfig.tiny(seed=7), tmp_path_factory.mktemp("demo-site-cache"))
+
+
+@pytest.fixture
+def demo_site(demo_site_generated):  # -> Iterator[DemoSite]
+    """Serve the tiny demo site on a free 127.0.0.1 port (no faults); stop it afterwards."""
+    from scrapers.demo_site import DemoSite
+
+    with DemoSite(demo_site_generated) as site:
+        yield site
+
+
+@pytest.fixture
+def demo_site_factory(tmp_path_factory: pytest.TempPathFactory):  # -> Iterator[Callable]
+    """Return ``make(config=None, faults=None) -> DemoSite`` that starts sites and stops them.
+
+    ``config`` defaults to ``SiteConfig.tiny()``; sites are cached for the whole session.
+    """
+    from scrapers.demo_site import DemoSite, SiteConfig
+
+    cache = tmp_path_factory.getbasetemp() / "demo-site-factory-cache"
+    started: list[DemoSite] = []
+
+    def make(config=None, faults=None) -> DemoSite:  # noqa: ANN001
+        site = DemoSite(config or SiteConfig.tiny(), faults=faults, cache_dir=cache)
+        started.append(site)
+        site.start()
+        return site
+
+    yield make
+    for site in started:
+        site.stop()
