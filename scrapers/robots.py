@@ -1,0 +1,90 @@
+"""robots.txt, fetched through carscout's own HTTP session and cached per origin.
+
+Follows RFC 9309 on errors: a robots.txt that is missing (4xx) allows everything, one that cannot
+be reached (5xx after retries, timeouts, connection errors) disallows everything on that origin.
+A ``Crawl-delay`` for our agent slows that host down in the shared rate limiter.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+ROBOTS_AGENT = "carscout"
+
+
+@dataclass(frozen=True)
+class RobotsFile:
+    """What one origin's robots.txt said: ``status`` is the HTTP status (0: unreachable)."""
+
+    status: int
+    text: str = ""
+
+
+class RobotsRules:
+    """The parsed rules of one origin."""
+
+    def __init__(self, robots: RobotsFile, agent: str = ROBOTS_AGENT) -> None:
+        self.agent = agent
+        self.unreachable = robots.status == 0 or robots.status >= 500
+        self._parser = RobotFileParser()
+        if 200 <= robots.status < 300:
+            self._parser.parse(robots.text.splitlines())
+        elif self.unreachable:
+            self._parser.disallow_all = True
+        else:
+            self._parser.allow_all = True
+
+    def allows(self, url: str) -> bool:
+        """Return True when our agent may fetch ``url``."""
+        return self._parser.can_fetch(self.agent, url)
+
+    def crawl_delay(self) -> float | None:
+        """Return the Crawl-delay for our agent in seconds, if the file sets one."""
+        delay = self._parser.crawl_delay(self.agent)
+        return float(delay) if delay is not None else None
+
+
+class RobotsCache:
+    """Answers "may we fetch this URL?", fetching each origin's robots.txt once.
+
+    ``fetch_robots(url)`` returns a :class:`RobotsFile` for a robots.txt URL; it must not itself
+    consult this cache. ``on_crawl_delay(origin_url, seconds)`` is told about Crawl-delay lines.
+    """
+
+    def __init__(
+        self,
+        fetch_robots: Callable[[str], RobotsFile],
+        agent: str = ROBOTS_AGENT,
+        on_crawl_delay: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self._fetch = fetch_robots
+        self.agent = agent
+        self._on_crawl_delay = on_crawl_delay
+        self._rules: dict[str, RobotsRules] = {}
+        self._lock = threading.Lock()
+
+    def rules_for(self, url: str) -> RobotsRules:
+        """Return the rules of ``url``'s origin, fetching its robots.txt the first time."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        with self._lock:
+            rules = self._rules.get(origin)
+            if rules is None:
+                rules = RobotsRules(self._fetch(f"{origin}/robots.txt"), self.agent)
+                self._rules[origin] = rules
+                delay = rules.crawl_delay()
+                if delay and self._on_crawl_delay:
+                    self._on_crawl_delay(origin, delay)
+        return rules
+
+    def denial(self, url: str) -> str | None:
+        """Return ``None`` when allowed, else the reason code (``robots_disallowed`` or
+        ``robots_unreachable``)."""
+        rules = self.rules_for(url)
+        if rules.allows(url):
+            return None
+        return "robots_unreachable" if rules.unreachable else "robots_disallowed"
