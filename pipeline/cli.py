@@ -54,6 +54,9 @@ def _register_commands() -> None:
     from pipeline.commands import catalog_cmds
 
     catalog_cmds.register(app)
+    from pipeline.commands import split_cmds
+
+    split_cmds.register(app)
     from pipeline.commands import demo_site
 
     demo_site.register(app)
