@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from selenium import webdriver
@@ -13,6 +14,8 @@ from pipeline.errors import ConfigError
 
 CHROMIUM_PATH = "/usr/bin/chromium"
 CHROMEDRIVER_PATH = "/usr/bin/chromedriver"
+DEFAULT_CHROMIUM = CHROMIUM_PATH
+DEFAULT_CHROMEDRIVER = CHROMEDRIVER_PATH
 
 
 def make_chrome(
@@ -20,12 +23,18 @@ def make_chrome(
     chromium_path: str = CHROMIUM_PATH,
     chromedriver_path: str = CHROMEDRIVER_PATH,
     local_only: bool = True,
+    *,
+    user_agent: str | None = None,
+    images: bool = True,
+    extra_args: Sequence[str] = (),
 ) -> webdriver.Chrome:
     """Return a started Chrome driver with a fresh temporary profile.
 
     With ``local_only`` every host name except 127.0.0.1 fails to resolve, so the browser
     cannot reach (or even look up) anything off the machine. The profile folder is removed
-    when the driver quits.
+    when the driver quits. ``user_agent`` replaces Chromium's own; ``images=False`` stops the
+    browser from downloading pictures (the scraper reads photo URLs from the DOM and downloads
+    them itself); ``extra_args`` are further command-line flags.
     """
     for path, what in ((chromium_path, "Chromium"), (chromedriver_path, "chromedriver")):
         if not Path(path).exists() and shutil.which(path) is None:
@@ -50,6 +59,11 @@ def make_chrome(
         flags.append("--headless=new")
     if local_only:
         flags.append("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    if user_agent:
+        flags.append(f"--user-agent={user_agent}")
+    if not images:
+        flags.append("--blink-settings=imagesEnabled=false")
+    flags.extend(extra_args)
     for flag in flags:
         options.add_argument(flag)
     try:

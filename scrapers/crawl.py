@@ -30,7 +30,7 @@ from pipeline.catalog import finish_run, record_failure, start_run
 from pipeline.errors import ConfigError
 from pipeline.intake import Provenance, intake_image
 from pipeline.workspace import Workspace
-from scrapers.browser import DEFAULT_CHROMEDRIVER, DEFAULT_CHROMIUM, LOOPBACK_ONLY, make_chrome
+from scrapers.browser import DEFAULT_CHROMEDRIVER, DEFAULT_CHROMIUM, make_chrome
 from scrapers.extract import ListingPage, parse_listing, parse_search
 from scrapers.fetch import Fetcher, FetchError
 from scrapers.pages import BrowserReader, PageError, PageReader, StaticReader
@@ -369,11 +369,11 @@ class _Crawl:
         self.executor.shutdown(wait=True, cancel_futures=cancel)
 
 
-def _browser_args(spec: SiteSpec) -> list[str]:
+def _loopback_only(spec: SiteSpec) -> bool:
+    """Return True when every allowed domain is this machine (the demo marketplace): the
+    browser then resolves no other name, so not even its background traffic leaves."""
     domains = spec.resolved_domains()
-    if domains and all(d.split(":")[0] in _LOOPBACK for d in domains):
-        return [LOOPBACK_ONLY]
-    return []
+    return bool(domains) and all(d.split(":")[0] in _LOOPBACK for d in domains)
 
 
 def scrape(
@@ -430,16 +430,16 @@ def scrape(
     if spec.render == "static":
         reader = StaticReader(fetcher)
     else:
-        args = _browser_args(spec)
+        local_only = _loopback_only(spec)
         reader = BrowserReader(
             fetcher,
             lambda: make_chrome(
                 headless,
                 chromium_path,
                 chromedriver_path,
+                local_only,
                 user_agent=agent,
                 images=False,
-                extra_args=args,
             ),
             timeout=spec.download.page_timeout,
             retries=spec.download.retries,
