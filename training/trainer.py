@@ -1,0 +1,409 @@
+"""``train``: fit one model on the train subset, choosing everything on validation.
+
+The test subset is never read here; only :func:`training.evaluation.evaluate` reads it.
+
+A run folder holds::
+
+    config.json  class_names.json  data.json   history.csv   model.keras
+    metrics.json model_card.md     curves.png  confusion_matrix.png  worst_mistakes.png
+    checkpoints/best.weights.h5    backup/     logs/ (TensorBoard)
+
+Training a folder that holds an unfinished run resumes it: ``BackupAndRestore`` brings back the
+weights and the epoch, the CSV log is appended to, and the best checkpoint keeps its best score.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipeline.errors import CarscoutError  # noqa: E402
+from pipeline.workspace import Workspace  # noqa: E402
+from training import records, reports  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
+from training.data_sources import LabelledFiles, Sample  # noqa: E402
+from training.input_pipeline import make_dataset  # noqa: E402
+from training.metrics import classification_metrics, flat_metrics, has_top_k, to_probabilities  # noqa: E402
+from training.models import build_model, model_spec, unfreeze_top  # noqa: E402
+from training.quantize import prepare_files  # noqa: E402
+from training.runtime import Runtime, runtime  # noqa: E402
+
+HISTORY_FILE = "history.csv"
+BEST_WEIGHTS = "checkpoints/best.weights.h5"
+FROZEN_DONE = "checkpoints/frozen_phase.done"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run gives back: its folder, catalog id, best validation metrics.
+
+    ``validation`` is the :func:`training.metrics.classification_metrics` dict of the best
+    model; ``history`` one dict per epoch (``epoch``, ``loss``, ``accuracy``, ``val_loss`` …).
+    """
+
+    run_dir: Path
+    name: str
+    run_id: int | None
+    validation: dict[str, Any]
+    train: dict[str, Any]
+    best_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def cache_dir_for(run_dir: Path) -> Path:
+    """Return the cache of prepared (quantized or converted) photos shared by sibling runs."""
+    return run_dir.parent / ".cache" / "prepared"
+
+
+def prepared(samples: Sequence[Sample], config: TrainConfig, run_dir: Path) -> list[Sample]:
+    """Return samples ready for the input pipeline (quantized into the cache when configured)."""
+    return prepare_files(
+        samples,
+        cache_dir_for(run_dir),
+        image_size=config.image_size,
+        quantize_colors=config.quantize_colors,
+        seed=config.seed,
+    )
+
+
+def read_history(run_dir: Path) -> list[dict[str, float]]:
+    """Return the rows of ``history.csv``, one per epoch (the last row wins if one repeats)."""
+    path = run_dir / HISTORY_FILE
+    if not path.is_file():
+        return []
+    by_epoch: dict[int, dict[str, float]] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            values = {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+            by_epoch[int(values["epoch"])] = values
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def _compile(model: keras.Model, num_classes: int, learning_rate: float) -> None:
+    metrics: list[Any] = ["accuracy"]
+    if has_top_k(num_classes):
+        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy" if num_classes == 2 else "sparse_categorical_crossentropy",
+        metrics=metrics,
+    )
+
+
+def _callbacks(
+    run_dir: Path, config: TrainConfig, phase: str, extra: Sequence[keras.callbacks.Callback]
+) -> list[keras.callbacks.Callback]:
+    mode = "max" if "acc" in config.monitor else "min"
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        run_dir / BEST_WEIGHTS,
+        monitor=config.monitor,
+        mode=mode,
+        save_best_only=True,
+        save_weights_only=True,
+    )
+    # After a resume, keep the best score seen before the crash so a worse epoch cannot
+    # overwrite the best checkpoint.
+    seen = [row[config.monitor] for row in read_history(run_dir) if config.monitor in row]
+    if seen and (run_dir / BEST_WEIGHTS).is_file():
+        checkpoint.best = max(seen) if mode == "max" else min(seen)
+    callbacks: list[keras.callbacks.Callback] = [
+        # Backup first: when the CSV shows an epoch, its backup is already on disk.
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup" / phase)),
+        keras.callbacks.TerminateOnNaN(),
+        checkpoint,
+        keras.callbacks.EarlyStopping(
+            monitor=config.monitor, mode=mode, patience=config.patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=config.monitor,
+            mode=mode,
+            factor=0.3,
+            patience=config.reduce_lr_patience,
+            min_lr=1e-7,
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
+    ]
+    # tf.summary needs the tensorboard package; without it the logs are skipped, not fatal.
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+    return callbacks + list(extra)
+
+
+def predict_probabilities(
+    model: keras.Model, samples: Sequence[Sample], config: TrainConfig, num_classes: int
+) -> np.ndarray:
+    """Return ``(N, num_classes)`` probabilities for prepared samples, in their order."""
+    dataset = make_dataset(
+        samples, image_size=config.image_size, batch_size=config.batch_size, cache=False
+    )
+    return to_probabilities(model.predict(dataset, verbose=0), num_classes)
+
+
+def _new_run_name(config: TrainConfig) -> str:
+    return f"{config.model}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')[:-3]}"
+
+
+def _prepare_run_dir(run_dir: Path, config: TrainConfig, data: LabelledFiles) -> bool:
+    """Create or check the run folder; return True when it resumes an unfinished run."""
+    if (run_dir / "model.keras").exists():
+        raise CarscoutError(f"{run_dir} already holds a finished run; pick another --name")
+    resuming = (run_dir / "config.json").is_file()
+    if resuming:
+        saved = TrainConfig.load(run_dir / "config.json")
+        if saved != config:
+            raise CarscoutError(
+                f"{run_dir} holds an unfinished run with a different configuration; resume it "
+                "with the same options or pick another --name"
+            )
+        if json.loads((run_dir / "class_names.json").read_text()) != data.class_names:
+            raise CarscoutError(f"{run_dir} was started on other classes; pick another --name")
+        return True
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / "config.json")
+    (run_dir / "class_names.json").write_text(json.dumps(data.class_names, indent=1) + "\n")
+    (run_dir / "data.json").write_text(
+        json.dumps(
+            {
+                "source": data.source,
+                "split_id": data.split_id,
+                "counts": data.counts(),
+                "notes": data.notes,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return False
+
+
+def _fit_phases(
+    model: keras.Model,
+    rt: Runtime,
+    config: TrainConfig,
+    data: LabelledFiles,
+    run_dir: Path,
+    train_ds: Any,
+    val_ds: Any,
+    extra: Sequence[keras.callbacks.Callback],
+    verbose: int,
+) -> None:
+    spec = model_spec(config.model)
+    frozen_done = run_dir / FROZEN_DONE
+    if not frozen_done.exists():
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            shuffle=False,
+            callbacks=_callbacks(run_dir, config, "main", extra),
+            verbose=verbose,
+        )
+    if not spec.transfer or config.fine_tune_epochs == 0:
+        return
+    if not frozen_done.exists():
+        frozen_done.parent.mkdir(parents=True, exist_ok=True)
+        frozen_done.write_text("the frozen-base phase finished; fine-tuning follows\n")
+    # Fine-tune from the best frozen-base weights, at a lower learning rate.
+    model.load_weights(run_dir / BEST_WEIGHTS)
+    with rt.strategy.scope():
+        unfreeze_top(model, config.fine_tune_layers)
+        _compile(model, data.num_classes, config.fine_tune_learning_rate)
+    done = len(read_history(run_dir))
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        initial_epoch=done,
+        epochs=done + config.fine_tune_epochs,
+        shuffle=False,
+        callbacks=_callbacks(run_dir, config, "fine_tune", extra),
+        verbose=verbose,
+    )
+
+
+def train(
+    config: TrainConfig,
+    data: LabelledFiles,
+    *,
+    run_dir: Path | None = None,
+    workspace: Workspace | None = None,
+    name: str | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+) -> TrainResult:
+    """Train ``config.model`` on ``data``'s train subset, choosing on its validation subset.
+
+    The run folder is ``run_dir``, or ``<runs_dir>/<name>`` of the workspace (``name``
+    defaulting to ``<model>-<UTC time>``). If that folder holds an unfinished run with the same
+    configuration, training resumes from its last completed epoch. With a ``workspace`` the run
+    and its metrics are recorded in the catalog. ``callbacks`` are added after carscout's own.
+    Returns a :class:`TrainResult`; the test subset is not touched.
+    """
+    spec = model_spec(config.model)
+    if run_dir is None:
+        if workspace is None:
+            raise CarscoutError("train needs a run_dir or a workspace to put the run folder in")
+        run_dir = workspace.settings.runs_dir / (name or _new_run_name(config))
+    run_dir = Path(run_dir).resolve()
+    name = name or run_dir.name
+    data.check_files_exist(["train", "validation"])
+    train_samples, val_samples = data.subset("train"), data.subset("validation")
+    _prepare_run_dir(run_dir, config, data)
+    run_id = None
+    if workspace is not None:
+        run_id = records.start_training_run(
+            workspace,
+            name=name,
+            model=config.model,
+            data_source=data.source,
+            split_id=data.split_id,
+            run_dir=str(run_dir),
+            config=config.to_dict(),
+        )
+    started = time.perf_counter()
+    try:
+        train_prepared = prepared(train_samples, config, run_dir)
+        val_prepared = prepared(val_samples, config, run_dir)
+        augment = spec.augment if config.augment is None else config.augment
+        train_ds = make_dataset(
+            train_prepared,
+            image_size=config.image_size,
+            batch_size=config.batch_size,
+            training=True,
+            augment=augment,
+            seed=config.seed,
+            cache=config.cache_images,
+        )
+        val_ds = make_dataset(
+            val_prepared,
+            image_size=config.image_size,
+            batch_size=config.batch_size,
+            cache=config.cache_images,
+        )
+        with runtime(config) as rt:
+            with rt.strategy.scope():
+                model = build_model(
+                    config.model,
+                    image_size=config.image_size,
+                    num_classes=data.num_classes,
+                    weights=config.weights,
+                )
+                _compile(model, data.num_classes, config.learning_rate)
+            _fit_phases(model, rt, config, data, run_dir, train_ds, val_ds, callbacks, verbose)
+            if (run_dir / BEST_WEIGHTS).is_file():
+                model.load_weights(run_dir / BEST_WEIGHTS)
+            seconds = time.perf_counter() - started
+            val_probs = predict_probabilities(model, val_prepared, config, data.num_classes)
+            train_probs = predict_probabilities(model, train_prepared, config, data.num_classes)
+            model.save(run_dir / "model.keras")
+            runtime_text = rt.describe()
+        result = _write_reports(
+            run_dir,
+            name,
+            run_id,
+            config,
+            data,
+            val_samples,
+            val_probs,
+            train_samples,
+            train_probs,
+            seconds,
+            runtime_text,
+        )
+    except BaseException:
+        if workspace is not None and run_id is not None:
+            records.finish_training_run(workspace, run_id, "failed")
+        raise
+    if workspace is not None and run_id is not None:
+        records.record_metrics(workspace, run_id, "validation", flat_metrics(result.validation))
+        records.record_metrics(workspace, run_id, "train", flat_metrics(result.train))
+        records.finish_training_run(workspace, run_id, "finished")
+    return result
+
+
+def _best_epoch(history: Sequence[dict[str, float]], monitor: str) -> int:
+    """Return the 0-based epoch with the best ``monitor`` value (the last one if unknown)."""
+    scored = [(row[monitor], int(row["epoch"])) for row in history if monitor in row]
+    if not scored:
+        return len(history) - 1
+    return (max(scored) if "acc" in monitor else min(scored))[1]
+
+
+def _write_reports(
+    run_dir: Path,
+    name: str,
+    run_id: int | None,
+    config: TrainConfig,
+    data: LabelledFiles,
+    val_samples: Sequence[Sample],
+    val_probs: np.ndarray,
+    train_samples: Sequence[Sample],
+    train_probs: np.ndarray,
+    seconds: float,
+    runtime_text: str,
+) -> TrainResult:
+    history = read_history(run_dir)
+    validation = classification_metrics([s.label for s in val_samples], val_probs, data.class_names)
+    train_metrics = classification_metrics(
+        [s.label for s in train_samples], train_probs, data.class_names
+    )
+    train_summary = {k: train_metrics[k] for k in ("count", "accuracy", "loss", "top5_accuracy")}
+    best = _best_epoch(history, config.monitor)
+    metrics = {
+        "validation": validation,
+        "train": train_summary,
+        "best_epoch": best + 1,
+        "epochs_run": len(history),
+        "train_seconds": seconds,
+        "runtime": runtime_text,
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if history:
+        reports.plot_history(history, run_dir / "curves.png")
+    reports.plot_confusion(
+        validation["confusion_matrix"],
+        data.class_names,
+        run_dir / "confusion_matrix.png",
+        "validation confusion matrix",
+    )
+    reports.plot_mistakes(
+        reports.worst_mistakes(val_samples, val_probs),
+        data.class_names,
+        run_dir / "worst_mistakes.png",
+    )
+    (run_dir / "model_card.md").write_text(
+        reports.model_card(
+            name=name,
+            config=config.to_dict(),
+            description=model_spec(config.model).description,
+            source=data.source,
+            notes=data.notes,
+            class_names=data.class_names,
+            counts={k: len(v) for k, v in data.subsets.items()},
+            metrics=metrics,
+            runtime=runtime_text,
+        )
+    )
+    return TrainResult(
+        run_dir=run_dir,
+        name=name,
+        run_id=run_id,
+        validation=validation,
+        train=train_summary,
+        best_epoch=best + 1,
+        history=history,
+        seconds=seconds,
+    )
