@@ -60,6 +60,9 @@ def _register_commands() -> None:
     from pipeline.commands import demo_site
 
     demo_site.register(app)
+    from pipeline.commands import scrape_cmds
+
+    scrape_cmds.register(app)
 
 
 _register_commands()

@@ -1,0 +1,133 @@
+"""``carscout scrape``: collect listing photos of given car models from a marketplace."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from pipeline.workspace import Workspace
+
+console = Console()
+
+
+def scrape_command(
+    ctx: typer.Context,
+    site: Annotated[
+        str,
+        typer.Option(
+            "--site", help="Site spec: a .toml/.yaml file, or `demo` for the shipped demo spec."
+        ),
+    ],
+    labels: Annotated[
+        str, typer.Option("--labels", help="Comma-separated labels to collect, e.g. swift,wagonr.")
+    ],
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Fills {base_url} in the spec, e.g. http://127.0.0.1:8123 for the demo site.",
+        ),
+    ] = None,
+    max_listings: Annotated[
+        int | None,
+        typer.Option("--max-listings", min=1, help="Visit at most N listings per label."),
+    ] = None,
+    max_pages: Annotated[
+        int | None,
+        typer.Option("--max-pages", min=1, help="Read at most N search pages per label."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Parallel photo downloads (default: the spec's, 8)."),
+    ] = None,
+    user_agent: Annotated[
+        str | None,
+        typer.Option("--user-agent", help="User agent to send (default names carscout)."),
+    ] = None,
+    chromium: Annotated[
+        str, typer.Option("--chromium", help="Path of the Chromium binary.")
+    ] = "/usr/bin/chromium",
+    chromedriver: Annotated[
+        str, typer.Option("--chromedriver", help="Path of the matching chromedriver.")
+    ] = "/usr/bin/chromedriver",
+    headed: Annotated[
+        bool, typer.Option("--headed", help="Show the browser window (for debugging a spec).")
+    ] = False,
+) -> None:
+    """Scrape listing photos into the catalog; resumable, polite, every failure recorded."""
+    from pipeline.cli import settings_from
+    from scrapers.crawl import LabelSummary, scrape
+    from scrapers.spec import load_spec
+
+    spec = load_spec(site, base_url=base_url)
+    names = [name.strip() for name in labels.split(",") if name.strip()]
+    with (
+        Workspace.open(settings_from(ctx)) as ws,
+        Progress(
+            TextColumn("{task.description:>12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("listings  {task.fields[photos]} photos  {task.fields[failed]} failed"),
+            console=console,
+        ) as bar,
+    ):
+        tasks: dict[str, TaskID] = {
+            name: bar.add_task(name, total=max_listings, photos=0, failed=0) for name in names
+        }
+
+        def show(summary: LabelSummary) -> None:
+            total = max(summary.listings_found, summary.listings_done)
+            bar.update(
+                tasks[summary.label],
+                completed=summary.listings_done,
+                total=max_listings or total or None,
+                photos=summary.photos_stored + summary.photos_known,
+                failed=sum(summary.failures.values()),
+            )
+
+        result = scrape(
+            ws,
+            spec,
+            names,
+            max_listings=max_listings,
+            max_pages=max_pages,
+            workers=workers,
+            progress=show,
+            user_agent=user_agent,
+            headless=not headed,
+            chromium_path=chromium,
+            chromedriver_path=chromedriver,
+        )
+    table = Table(title=f"Scrape run {result.run_id} of {result.site} ({result.seconds:.1f} s)")
+    for column in ("label", "pages", "listings", "skipped (done before)", "photos stored"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for column in ("same bytes known", "already had", "failed"):
+        table.add_column(column, justify="right")
+    for name, s in result.labels.items():
+        table.add_row(
+            name,
+            str(s.pages),
+            str(s.listings_visited),
+            str(s.listings_skipped),
+            str(s.photos_stored),
+            str(s.photos_known),
+            str(s.photos_already_had),
+            str(sum(s.failures.values())),
+        )
+    console.print(table)
+    if result.failures:
+        reasons = Table(title="Failures by reason (see `carscout status --failures`)")
+        reasons.add_column("reason")
+        reasons.add_column("count", justify="right")
+        for reason, count in result.failures.most_common():
+            reasons.add_row(reason, str(count))
+        console.print(reasons)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``carscout scrape`` to ``app``."""
+    app.command("scrape")(scrape_command)
