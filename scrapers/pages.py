@@ -117,7 +117,9 @@ class BrowserReader:
         failure = PageError(url, "unknown")
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(max(1.0, self.backoff * 2 ** (attempt - 1)))
+                # The browser does not show Retry-After; after a 429 wait at least a second.
+                pause = self.backoff * 2 ** (attempt - 1)
+                time.sleep(max(1.0, pause) if failure.reason == "http_429" else pause)
             self.fetcher.limiter.wait(url)
             try:
                 return self._read_once(url, wait_for, error, scroll)
