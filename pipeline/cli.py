@@ -64,6 +64,10 @@ def _register_commands() -> None:
 
     scrape_cmds.register(app)
 
+    from pipeline.commands import training_cmds
+
+    training_cmds.register(app)
+
 
 _register_commands()
 

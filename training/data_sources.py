@@ -201,9 +201,13 @@ def from_folder_tree(
 def from_catalog_split(workspace: Workspace, split_name: str = "default") -> LabelledFiles:
     """Read the newest version of the catalog split ``split_name``.
 
-    Labels are the split's own (frozen when the split was made); class indices follow the sorted
-    training labels. Photos are the store files of the assigned images.
+    Uses the split stage's own reader, so training sees what ``carscout export`` writes: only
+    images still usable (active, not pending review), each under its current label (review may
+    have corrected it). Class indices follow the sorted training labels.
     """
+    from curation.splits import load_split  # the split stage owns the reading rules
+
+    assignments = load_split(workspace, split_name)
     with workspace.catalog.reading() as conn:
         split = conn.execute(
             sa.select(t.splits.c.id, t.splits.c.version)
@@ -211,24 +215,9 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
             .order_by(t.splits.c.version.desc())
             .limit(1)
         ).first()
-        if split is None:
-            raise CarscoutError(
-                f"the catalog has no split named {split_name!r}; create one with carscout's "
-                "split command first, or train on --source folder/stanford"
-            )
-        rows = conn.execute(
-            sa.select(
-                t.split_assignments.c.subset,
-                t.split_assignments.c.label,
-                t.images.c.store_path,
-            )
-            .join(t.images, t.images.c.id == t.split_assignments.c.image_id)
-            .where(t.split_assignments.c.split_id == split.id)
-            .order_by(t.split_assignments.c.image_id)
-        ).all()
-    class_names = sorted({r.label for r in rows if r.subset == "train"})
+    class_names = sorted({a.label for a in assignments if a.subset == "train"})
     index = {name: i for i, name in enumerate(class_names)}
-    unknown = sorted({r.label for r in rows} - set(index))
+    unknown = sorted({a.label for a in assignments} - set(index))
     if unknown:
         raise CarscoutError(
             f"split {split_name!r} has validation/test labels with no training photos "
@@ -236,11 +225,11 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
         )
     if len(class_names) < 2:
         raise CarscoutError(
-            f"split {split_name!r} has {len(class_names)} training class(es); need 2+"
+            f"split {split_name!r} has {len(class_names)} training class(es); need 2 or more"
         )
     subsets: dict[str, list[Sample]] = {name: [] for name in SUBSET_NAMES}
-    for row in rows:
-        subsets[row.subset].append(Sample(workspace.store.path(row.store_path), index[row.label]))
+    for a in assignments:
+        subsets[a.subset].append(Sample(a.path, index[a.label]))
     return LabelledFiles(
         class_names,
         subsets,

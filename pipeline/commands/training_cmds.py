@@ -1,0 +1,290 @@
+"""``carscout train``, ``evaluate``, ``predict`` and ``experiment data-size``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.errors import CarscoutError
+from pipeline.workspace import Workspace
+
+console = Console()
+
+Source = Annotated[
+    str,
+    typer.Option(
+        "--source",
+        help="Where the photos come from: catalog (a split), folder (a folder-per-class tree, "
+        "e.g. an export) or stanford (Stanford Cars, either layout).",
+    ),
+]
+DataPath = Annotated[
+    Path | None, typer.Option("--data", help="Folder of a folder or stanford source.")
+]
+SplitName = Annotated[str, typer.Option("--split", help="Catalog split name (--source catalog).")]
+Crop = Annotated[
+    bool, typer.Option("--crop/--no-crop", help="Crop Stanford photos to their bounding box.")
+]
+ValFraction = Annotated[
+    float,
+    typer.Option("--validation-fraction", help="Share of train carved as validation if needed."),
+]
+ModelName = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="baseline, baseline_aug, baseline_aug_dropout, baseline_aug_dropout_bn, fast_cnn, "
+        "vgg16, efficientnet_b0 or mobilenet_v3_small.",
+    ),
+]
+ImageSize = Annotated[int, typer.Option("--image-size", help="Square input side in pixels.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Photos per training step.")]
+Epochs = Annotated[
+    int, typer.Option("--epochs", help="Most epochs (early stopping may end sooner).")
+]
+FineTune = Annotated[
+    int, typer.Option("--fine-tune-epochs", help="Fine-tuning epochs for transfer models.")
+]
+LearningRate = Annotated[float, typer.Option("--learning-rate", help="Adam learning rate.")]
+Weights = Annotated[
+    str,
+    typer.Option("--weights", help="Transfer model weights: imagenet, none or a weights file."),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed for splits, shuffling and init.")]
+Quantize = Annotated[
+    int | None,
+    typer.Option("--quantize-colors", help="Reduce each photo to this many colours (e.g. 32)."),
+]
+Mixed = Annotated[str, typer.Option("--mixed-precision", help="auto (on a GPU only), on or off.")]
+Patience = Annotated[int, typer.Option("--patience", help="Early-stopping patience in epochs.")]
+
+
+def _workspace(ctx: typer.Context) -> Workspace:
+    from pipeline.cli import settings_from
+
+    return Workspace.open(settings_from(ctx))
+
+
+def _config(**options: object):  # noqa: ANN202 - returns TrainConfig (imported lazily)
+    from training.config import DataSpec, TrainConfig
+
+    data = DataSpec(
+        kind=options.pop("source"),  # type: ignore[arg-type]
+        path=str(Path(options.pop("data")).resolve()) if options.get("data") else None,  # type: ignore[arg-type]
+        split_name=options.pop("split"),  # type: ignore[arg-type]
+        crop=options.pop("crop"),  # type: ignore[arg-type]
+        validation_fraction=options.pop("validation_fraction"),  # type: ignore[arg-type]
+        seed=options["seed"],  # type: ignore[arg-type]
+    )
+    if data.kind not in ("catalog", "folder", "stanford"):
+        raise CarscoutError(f"--source {data.kind!r}: use catalog, folder or stanford")
+    return TrainConfig(data=data, **options)  # type: ignore[arg-type]
+
+
+def _metrics_table(title: str, sections: dict[str, dict]) -> Table:
+    table = Table(title=title)
+    table.add_column("subset")
+    for column in ("photos", "accuracy", "top-5", "loss", "macro precision", "macro recall"):
+        table.add_column(column, justify="right")
+    for subset, m in sections.items():
+
+        def fmt(key: str, m: dict = m) -> str:
+            return "—" if m.get(key) is None else f"{m[key]:.4f}"
+
+        table.add_row(
+            subset,
+            str(m.get("count", "")),
+            fmt("accuracy"),
+            fmt("top5_accuracy"),
+            fmt("loss"),
+            fmt("macro_precision"),
+            fmt("macro_recall"),
+        )
+    return table
+
+
+def train_command(
+    ctx: typer.Context,
+    source: Source = "catalog",
+    data: DataPath = None,
+    split: SplitName = "default",
+    crop: Crop = False,
+    validation_fraction: ValFraction = 0.2,
+    model: ModelName = "baseline_aug_dropout_bn",
+    image_size: ImageSize = 128,
+    batch_size: BatchSize = 32,
+    epochs: Epochs = 20,
+    fine_tune_epochs: FineTune = 5,
+    learning_rate: LearningRate = 1e-3,
+    weights: Weights = "imagenet",
+    seed: Seed = 1337,
+    quantize_colors: Quantize = None,
+    mixed_precision: Mixed = "auto",
+    patience: Patience = 5,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Run name (folder under runs/); an unfinished one resumes."),
+    ] = None,
+) -> None:
+    """Train a model, choosing on validation only; the test set is left for `evaluate`."""
+    from training.sources import resolve_data
+    from training.trainer import train
+
+    config = _config(
+        source=source,
+        data=data,
+        split=split,
+        crop=crop,
+        validation_fraction=validation_fraction,
+        model=model,
+        image_size=image_size,
+        batch_size=batch_size,
+        epochs=epochs,
+        fine_tune_epochs=fine_tune_epochs,
+        learning_rate=learning_rate,
+        weights=weights,
+        seed=seed,
+        quantize_colors=quantize_colors,
+        mixed_precision=mixed_precision,
+        patience=patience,
+    )
+    with _workspace(ctx) as workspace:
+        labelled = resolve_data(config.data, workspace)
+        console.print(
+            f"Training {config.model} on {labelled.source}: "
+            + ", ".join(f"{k} {v}" for k, v in labelled.counts().items() if k != "test")
+            + f" photos, {labelled.num_classes} classes"
+        )
+        result = train(config, labelled, workspace=workspace, name=name, verbose=2)
+    console.print(
+        _metrics_table(
+            f"Run {result.name} (best epoch {result.best_epoch}, {result.seconds:.0f} s)",
+            {"train": result.train, "validation": result.validation},
+        )
+    )
+    console.print(f"Run folder: {result.run_dir}")
+
+
+def _run_dir(workspace: Workspace, run: str) -> Path:
+    from training.records import run_dir_of
+
+    path = Path(run)
+    if path.is_dir():
+        return path
+    recorded = run_dir_of(workspace, run)
+    if recorded:
+        return Path(recorded)
+    candidate = workspace.settings.runs_dir / run
+    if candidate.is_dir():
+        return candidate
+    raise CarscoutError(f"no run {run!r}: give a run folder or a run name from the catalog")
+
+
+def evaluate_command(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="Run folder or run name.")],
+) -> None:
+    """Measure a finished run on the test set, once, after every choice is made."""
+    from training.evaluation import evaluate
+
+    with _workspace(ctx) as workspace:
+        run_dir = _run_dir(workspace, run)
+        metrics = evaluate(run_dir, workspace=workspace)
+    console.print(_metrics_table(f"Test results of {run_dir.name}", {"test": metrics}))
+
+
+def predict_command(
+    ctx: typer.Context,
+    images: Annotated[list[Path], typer.Argument(help="Photo file(s) to classify.")],
+    run: Annotated[str, typer.Option("--run", help="Run folder or run name to predict with.")],
+) -> None:
+    """Print the predicted label and confidence of each photo."""
+    from training.evaluation import predict
+
+    with _workspace(ctx) as workspace:
+        run_dir = _run_dir(workspace, run)
+    table = Table(title=f"Predictions of {run_dir.name}")
+    table.add_column("photo")
+    table.add_column("label")
+    table.add_column("confidence", justify="right")
+    for prediction in predict(run_dir, images):
+        table.add_row(str(prediction.path), prediction.label, f"{prediction.confidence:.3f}")
+    console.print(table)
+
+
+def data_size_command(
+    ctx: typer.Context,
+    fractions: Annotated[
+        str, typer.Option("--fractions", help="Fractions of the training photos to try.")
+    ] = "0.1,0.25,0.5,1.0",
+    source: Source = "catalog",
+    data: DataPath = None,
+    split: SplitName = "default",
+    crop: Crop = False,
+    validation_fraction: ValFraction = 0.2,
+    model: ModelName = "baseline_aug_dropout_bn",
+    image_size: ImageSize = 128,
+    batch_size: BatchSize = 32,
+    epochs: Epochs = 20,
+    fine_tune_epochs: FineTune = 5,
+    learning_rate: LearningRate = 1e-3,
+    weights: Weights = "imagenet",
+    seed: Seed = 1337,
+    quantize_colors: Quantize = None,
+    mixed_precision: Mixed = "auto",
+    patience: Patience = 5,
+) -> None:
+    """Validation accuracy against the number of training photos, with the train gap."""
+    from training.experiments import data_size_experiment, parse_fractions
+    from training.sources import resolve_data
+
+    chosen = parse_fractions(fractions)
+    config = _config(
+        source=source,
+        data=data,
+        split=split,
+        crop=crop,
+        validation_fraction=validation_fraction,
+        model=model,
+        image_size=image_size,
+        batch_size=batch_size,
+        epochs=epochs,
+        fine_tune_epochs=fine_tune_epochs,
+        learning_rate=learning_rate,
+        weights=weights,
+        seed=seed,
+        quantize_colors=quantize_colors,
+        mixed_precision=mixed_precision,
+        patience=patience,
+    )
+    with _workspace(ctx) as workspace:
+        labelled = resolve_data(config.data, workspace)
+        points, out_dir = data_size_experiment(config, labelled, chosen, workspace=workspace)
+    table = Table(title=f"Validation accuracy against training photos ({config.model})")
+    for column in ("fraction", "train photos", "val accuracy", "train accuracy", "gap", "s"):
+        table.add_column(column, justify="right")
+    for p in points:
+        table.add_row(
+            f"{p.fraction:g}",
+            str(p.train_photos),
+            f"{p.validation_accuracy:.4f}",
+            f"{p.train_accuracy:.4f}",
+            f"{p.gap:+.4f}",
+            f"{p.seconds:.0f}",
+        )
+    console.print(table)
+    console.print(f"Plot and table: {out_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the training commands to the ``carscout`` app."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+    app.command("predict")(predict_command)
+    experiment = typer.Typer(help="Experiments that answer questions about the data.")
+    experiment.command("data-size")(data_size_command)
+    app.add_typer(experiment, name="experiment")
