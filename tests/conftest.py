@@ -28,8 +28,15 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CARSCOUT_CATALOG_URL", raising=False)
 
 
+from collections.abc import Callable  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from scrapers.demo_site import DemoSite, FaultConfig, GeneratedSite, SiteConfig
+
+
 @pytest.fixture(scope="session")
-def demo_site_generated(tmp_path_factory: pytest.TempPathFactory):  # -> GeneratedSite
+def demo_site_generated(tmp_path_factory: pytest.TempPathFactory) -> GeneratedSite:
     """Return a tiny seeded demo site (2 models × 5 listings, 320×240 photos), drawn once."""
     from scrapers.demo_site import SiteConfig, generate_site
 
@@ -37,26 +44,28 @@ def demo_site_generated(tmp_path_factory: pytest.TempPathFactory):  # -> Generat
 
 
 @pytest.fixture
-def demo_site(demo_site_generated):  # -> Iterator[DemoSite]
+def demo_site(demo_site_generated: GeneratedSite) -> Iterator[DemoSite]:
     """Serve the tiny demo site on a free 127.0.0.1 port (no faults); stop it afterwards."""
-    from scrapers.demo_site import DemoSite
+    from scrapers.demo_site import DemoSite  # noqa: F811 - runtime import
 
     with DemoSite(demo_site_generated) as site:
         yield site
 
 
 @pytest.fixture
-def demo_site_factory(tmp_path_factory: pytest.TempPathFactory):  # -> Iterator[Callable]
+def demo_site_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., DemoSite]]:
     """Return ``make(config=None, faults=None) -> DemoSite`` that starts sites and stops them.
 
     ``config`` defaults to ``SiteConfig.tiny()``; sites are cached for the whole session.
     """
-    from scrapers.demo_site import DemoSite, SiteConfig
+    from scrapers.demo_site import DemoSite, SiteConfig  # noqa: F811 - runtime import
 
     cache = tmp_path_factory.getbasetemp() / "demo-site-factory-cache"
     started: list[DemoSite] = []
 
-    def make(config=None, faults=None) -> DemoSite:  # noqa: ANN001
+    def make(config: SiteConfig | None = None, faults: FaultConfig | None = None) -> DemoSite:
         site = DemoSite(config or SiteConfig.tiny(), faults=faults, cache_dir=cache)
         started.append(site)
         site.start()

@@ -15,11 +15,12 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -246,12 +247,17 @@ def _describe(photo_id: str, data: bytes) -> PhotoFile:
 
 
 def _run(
-    fn: object, jobs: list, photos_dir: str, pool: ProcessPoolExecutor | None
+    fn: Callable[[Any, str], PhotoFile],
+    jobs: Sequence[PhotoJob] | Sequence[RepostJob],
+    photos_dir: str,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
 ) -> Iterable[PhotoFile]:
     if pool is None:
-        return [fn(job, photos_dir) for job in jobs]  # type: ignore[operator]
-    chunk = max(1, len(jobs) // (8 * (pool._max_workers or 1)))  # noqa: SLF001
-    return pool.map(fn, jobs, [photos_dir] * len(jobs), chunksize=chunk)  # type: ignore[arg-type]
+        return [fn(job, photos_dir) for job in jobs]
+    # Several chunks per worker keep both busy to the end without per-photo IPC.
+    chunk = max(1, len(jobs) // (8 * workers))
+    return pool.map(fn, jobs, [photos_dir] * len(jobs), chunksize=chunk)
 
 
 def _render(plan: SitePlan, out: Path, workers: int) -> dict[str, PhotoFile]:
@@ -271,9 +277,9 @@ def _render(plan: SitePlan, out: Path, workers: int) -> dict[str, PhotoFile]:
     use_pool = workers > 1 and len(plan.photos) >= SERIAL_LIMIT
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if use_pool else None
     try:
-        for result in _run(_render_original, originals, str(photos_dir), pool):
+        for result in _run(_render_original, originals, str(photos_dir), pool, workers):
             files[result.photo_id] = result
-        for result in _run(_render_repost, reposts, str(photos_dir), pool):
+        for result in _run(_render_repost, reposts, str(photos_dir), pool, workers):
             files[result.photo_id] = result
     finally:
         if pool is not None:

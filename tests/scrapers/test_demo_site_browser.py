@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from scrapers.browser import CHROMEDRIVER_PATH, CHROMIUM_PATH, make_chrome
+from scrapers.demo_site import DemoSite
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which(CHROMIUM_PATH) and shutil.which(CHROMEDRIVER_PATH)),
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def chrome() -> Iterator:
+def chrome() -> Iterator[WebDriver]:
     driver = make_chrome()
     try:
         yield driver
@@ -27,13 +29,13 @@ def chrome() -> Iterator:
         driver.quit()
 
 
-def _ready(driver) -> None:  # noqa: ANN001
+def _ready(driver: WebDriver) -> None:
     WebDriverWait(driver, 10).until(
         lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") != "loading"
     )
 
 
-def test_browser_finds_every_listing_and_lazy_photos(chrome, demo_site) -> None:
+def test_browser_finds_every_listing_and_lazy_photo(chrome: WebDriver, demo_site: DemoSite) -> None:
     site = demo_site.generated
     for model in site.config.models:
         chrome.get(f"{demo_site.base_url}/search?model={model}&page=1")

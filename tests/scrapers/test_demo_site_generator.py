@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from pipeline.errors import ConfigError
-from scrapers.demo_site import SiteConfig, generate_site, plan_site
+from scrapers.demo_site import GeneratedSite, SiteConfig, generate_site, plan_site
 from scrapers.demo_site.photos import REPOST_KINDS
 
 
@@ -50,7 +50,7 @@ def test_reposts_point_at_originals_of_other_listings_of_the_same_model() -> Non
         assert (source.true_content, source.wrong_kind) == (p.true_content, p.wrong_kind)
 
 
-def test_ground_truth_matches_the_files(demo_site_generated) -> None:
+def test_ground_truth_matches_the_files(demo_site_generated: GeneratedSite) -> None:
     site = demo_site_generated
     rows = site.read_ground_truth()
     assert len(rows) == len(site.photos) == sum(len(x.photo_ids) for x in site.listings)
@@ -136,7 +136,7 @@ def test_default_photo_sizes_are_like_listing_photos() -> None:
         ({"image_size": ((640, 480), (4000, 3000))}, "image_size"),
     ],
 )
-def test_bad_configs_say_how_to_fix_them(overrides: dict, words: str) -> None:
+def test_bad_configs_say_how_to_fix_them(overrides: dict[str, object], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         SiteConfig(**overrides)
 

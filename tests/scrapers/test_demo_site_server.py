@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,10 +14,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from pipeline.errors import ConfigError
-from scrapers.demo_site import DemoSite, FaultConfig, SiteConfig
+from scrapers.demo_site import DemoSite, FaultConfig, GeneratedSite, SiteConfig
 
 
-def test_plain_fetch_of_a_search_page_sees_no_listings(demo_site) -> None:
+def test_plain_fetch_of_a_search_page_sees_no_listings(demo_site: DemoSite) -> None:
     html = requests.get(f"{demo_site.base_url}/search?model=swift&page=1", timeout=5).text
     soup = BeautifulSoup(html, "html.parser")
     assert soup.select(".listing-card") == []
@@ -24,7 +25,7 @@ def test_plain_fetch_of_a_search_page_sees_no_listings(demo_site) -> None:
     assert soup.select_one("#results") is not None
 
 
-def test_api_pages_cover_every_listing_once(demo_site) -> None:
+def test_api_pages_cover_every_listing_once(demo_site: DemoSite) -> None:
     site = demo_site.generated
     for model in site.config.models:
         url, found = f"/api/search?model={model}&page=1", []
@@ -38,7 +39,7 @@ def test_api_pages_cover_every_listing_once(demo_site) -> None:
         assert pages == -(-len(found) // site.config.page_size) > 1
 
 
-def test_listing_page_has_fields_and_lazy_gallery(demo_site) -> None:
+def test_listing_page_has_fields_and_lazy_gallery(demo_site: DemoSite) -> None:
     listing = demo_site.generated.listings[0]
     html = requests.get(f"{demo_site.base_url}/listing/{listing.listing_id}", timeout=5).text
     soup = BeautifulSoup(html, "html.parser")
@@ -62,7 +63,7 @@ def test_listing_page_has_fields_and_lazy_gallery(demo_site) -> None:
     assert any(h.startswith("/compare") for h in hrefs)
 
 
-def test_served_photos_match_the_ground_truth(demo_site) -> None:
+def test_served_photos_match_the_ground_truth(demo_site: DemoSite) -> None:
     site = demo_site.generated
     for row in site.read_ground_truth():
         full = requests.get(f"{demo_site.base_url}/photos/{row['photo_id']}.jpg", timeout=5)
@@ -73,17 +74,17 @@ def test_served_photos_match_the_ground_truth(demo_site) -> None:
     assert Image.open(io.BytesIO(thumb.content)).width <= 160
 
 
-def test_robots_txt_disallows_private(demo_site) -> None:
+def test_robots_txt_disallows_private(demo_site: DemoSite) -> None:
     text = requests.get(f"{demo_site.base_url}/robots.txt", timeout=5).text
     assert "Disallow: /private/" in text
     assert ("GET", "/robots.txt", 200) in demo_site.request_log
 
 
-def _site(generated, **faults: float) -> DemoSite:
+def _site(generated: GeneratedSite, **faults: float) -> DemoSite:
     return DemoSite(generated, faults=FaultConfig(**faults))
 
 
-def test_transport_faults_fire_then_let_retries_through(demo_site_generated) -> None:
+def test_transport_faults_fire_then_let_retries_through(demo_site_generated: GeneratedSite) -> None:
     with _site(demo_site_generated, server_error=1.0) as site:
         codes = [requests.get(site.base_url + "/", timeout=5).status_code for _ in range(3)]
         assert codes == [500, 500, 200]
@@ -99,7 +100,7 @@ def test_transport_faults_fire_then_let_retries_through(demo_site_generated) -> 
 @pytest.mark.parametrize(
     "fault", ["truncated_jpeg", "html_as_jpeg", "huge_image", "missing_photo", "redirect_loop"]
 )
-def test_photo_faults(demo_site_generated, fault: str) -> None:
+def test_photo_faults(demo_site_generated: GeneratedSite, fault: str) -> None:
     pid = demo_site_generated.listings[0].photo_ids[0]
     with _site(demo_site_generated, **{fault: 1.0}) as site:
         assert site.photo_fault(pid) == fault
@@ -150,7 +151,7 @@ def test_only_loopback_hosts() -> None:
         DemoSite(SiteConfig.tiny(), host="0.0.0.0")
 
 
-def test_cli_serves_then_stops(demo_site_generated, tmp_path) -> None:
+def test_cli_serves_then_stops(demo_site_generated: GeneratedSite, tmp_path: Path) -> None:
     import typer
 
     from pipeline.commands import demo_site as command
