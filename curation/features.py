@@ -1,0 +1,203 @@
+"""Image features for label-issue scoring: an ImageNet backbone when its weights are on disk,
+otherwise offline features that need no download.
+
+Two sources:
+
+* ``backbone`` — a ``keras.applications`` network (``include_top=False, pooling="avg"``) whose
+  weights come from ``--weights PATH`` or the Keras cache (``~/.keras/models/<file>``). Nothing is
+  ever downloaded: without a file the source is unavailable.
+* ``offline`` — hand-made features computed with NumPy: a joint colour histogram, a grid of
+  gradient-orientation histograms (HOG-like, for shape) and a tiny grey thumbnail. On this
+  project's 2-core machines they cost about 4 ms per image, against about 5 s per epoch per
+  512 images for even a small CNN trained K times out of fold, and they separate the demo
+  marketplace's models well (see ``benchmarks/label_issues.py``).
+
+:func:`compute_features` picks ``backbone`` when available, else ``offline``, and says which.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pipeline.errors import ConfigError
+
+OFFLINE_SIZE = 64
+# Backbones we know the Keras cache file name of: name -> (no-top weights file, input size).
+BACKBONES: dict[str, tuple[str, int]] = {
+    "MobileNetV3Small": ("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", 224),
+    "EfficientNetB0": ("efficientnetb0_notop.h5", 224),
+}
+DEFAULT_BACKBONE = "MobileNetV3Small"
+SOURCES = ("auto", "backbone", "offline")
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """Features of N images: ``matrix`` has shape ``(N, D)`` (float32), one row per input path.
+
+    ``source`` names what made them, e.g. ``"offline:colour-hog-thumb@64"`` or
+    ``"backbone:MobileNetV3Small(weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5)"``.
+    """
+
+    matrix: np.ndarray
+    source: str
+
+
+def keras_cache_dir() -> Path:
+    """Return the folder Keras keeps downloaded weights in (``$KERAS_HOME/models``)."""
+    home = os.environ.get("KERAS_HOME") or str(Path.home() / ".keras")
+    return Path(home) / "models"
+
+
+def find_backbone_weights(
+    weights: Path | None = None, backbone: str = DEFAULT_BACKBONE
+) -> Path | None:
+    """Return the weights file to use for ``backbone``, or None when there is none on disk.
+
+    An explicit ``weights`` path must exist (else :class:`ConfigError`); otherwise the Keras
+    cache is checked for the file Keras itself would have downloaded.
+    """
+    if backbone not in BACKBONES:
+        raise ConfigError(f"unknown backbone {backbone!r}; choose from {', '.join(BACKBONES)}")
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise ConfigError(
+                f"weights file {weights} does not exist; pass the path of a no-top "
+                f"{backbone} .h5/.weights.h5 file, or use --features offline"
+            )
+        return Path(weights)
+    cached = keras_cache_dir() / BACKBONES[backbone][0]
+    return cached if cached.is_file() else None
+
+
+def load_rgb(path: Path, size: int) -> np.ndarray:
+    """Return the image at ``path`` as a ``(size, size, 3)`` uint8 array (squashed, not cropped)."""
+    with Image.open(path) as img:
+        if img.format == "JPEG":
+            img.draft("RGB", (size * 2, size * 2))
+        return np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+
+
+def _colour_histogram(rgb: np.ndarray, bins: int = 4) -> np.ndarray:
+    q = (rgb.astype(np.int32) * bins) // 256
+    index = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    hist = np.bincount(index.ravel(), minlength=bins**3).astype(np.float32)
+    return hist / hist.sum()
+
+
+def _gradient_histograms(grey: np.ndarray, cells: int = 4, orientations: int = 9) -> np.ndarray:
+    gy, gx = np.gradient(grey)
+    magnitude = np.hypot(gx, gy)
+    # Unsigned orientation: a dark car on a light road and the reverse give the same shape.
+    angle = np.mod(np.arctan2(gy, gx), np.pi)
+    bin_index = np.minimum((angle / np.pi * orientations).astype(np.int32), orientations - 1)
+    size = grey.shape[0] // cells
+    out = np.zeros((cells, cells, orientations), np.float32)
+    for row in range(cells):
+        for col in range(cells):
+            window = np.s_[row * size : (row + 1) * size, col * size : (col + 1) * size]
+            out[row, col] = np.bincount(
+                bin_index[window].ravel(), weights=magnitude[window].ravel(), minlength=orientations
+            )
+    flat = out.ravel()
+    return flat / (np.linalg.norm(flat) + 1e-6)
+
+
+def offline_vector(rgb: np.ndarray) -> np.ndarray:
+    """Return the offline feature vector of one ``(S, S, 3)`` uint8 image (S divisible by 8).
+
+    Layout: 64 colour-histogram bins, 2 grids (4×4 and 8×8 cells) of 9 gradient-orientation
+    bins, then a 8×8 grey thumbnail scaled to [0, 1] — 64 + 144 + 576 + 64 = 848 values.
+    """
+    grey = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    size = grey.shape[0]
+    thumb = grey.reshape(8, size // 8, 8, size // 8).mean(axis=(1, 3)).ravel() / 255.0
+    return np.concatenate(
+        [
+            _colour_histogram(rgb),
+            _gradient_histograms(grey, cells=4),
+            _gradient_histograms(grey, cells=8),
+            thumb,
+        ]
+    ).astype(np.float32)
+
+
+def offline_features(
+    paths: Sequence[Path], size: int = OFFLINE_SIZE, progress: Callable[[int], None] | None = None
+) -> FeatureMatrix:
+    """Return offline features of ``paths`` (shape ``(len(paths), 848)``)."""
+    rows = []
+    for i, path in enumerate(paths):
+        rows.append(offline_vector(load_rgb(path, size)))
+        if progress is not None:
+            progress(i + 1)
+    matrix = np.stack(rows) if rows else np.zeros((0, 848), np.float32)
+    return FeatureMatrix(matrix, f"offline:colour-hog-thumb@{size}")
+
+
+def backbone_features(
+    paths: Sequence[Path],
+    weights: Path | str | None,
+    backbone: str = DEFAULT_BACKBONE,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> FeatureMatrix:
+    """Return pooled embeddings of ``paths`` from a Keras ImageNet backbone.
+
+    ``weights`` is a file path, or None for random weights (tests only: the features are then
+    meaningless but the code path is the real one). Shape ``(len(paths), channels)``.
+    """
+    import keras
+
+    builder = getattr(keras.applications, backbone)
+    _, input_size = BACKBONES[backbone]
+    model = builder(
+        include_top=False,
+        pooling="avg",
+        weights=str(weights) if weights is not None else None,
+        input_shape=(input_size, input_size, 3),
+    )
+    chunks = []
+    for start in range(0, len(paths), batch_size):
+        batch = np.stack([load_rgb(p, input_size) for p in paths[start : start + batch_size]])
+        # Both MobileNetV3 and EfficientNet rescale inside the model: feed raw 0..255 pixels.
+        chunks.append(np.asarray(model.predict_on_batch(batch.astype(np.float32))))
+        if progress is not None:
+            progress(min(start + batch_size, len(paths)))
+    matrix = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
+    name = Path(weights).name if weights is not None else "random-init"
+    return FeatureMatrix(matrix.astype(np.float32), f"backbone:{backbone}({name})")
+
+
+def compute_features(
+    paths: Sequence[Path],
+    source: str = "auto",
+    weights: Path | None = None,
+    backbone: str = DEFAULT_BACKBONE,
+    progress: Callable[[int], None] | None = None,
+) -> FeatureMatrix:
+    """Return features of ``paths`` from ``source`` (``auto``, ``backbone`` or ``offline``).
+
+    ``auto`` uses the backbone when ``weights`` is given or its file is in the Keras cache,
+    else the offline features; the returned ``source`` says which was used.
+    """
+    if source not in SOURCES:
+        raise ConfigError(f"unknown feature source {source!r}; use one of {', '.join(SOURCES)}")
+    if source == "offline":
+        return offline_features(paths, progress=progress)
+    found = find_backbone_weights(weights, backbone)
+    if found is None:
+        if source == "backbone":
+            raise ConfigError(
+                f"no {backbone} weights: none given and "
+                f"{keras_cache_dir() / BACKBONES[backbone][0]} is missing; "
+                "pass --weights PATH or use --features offline"
+            )
+        return offline_features(paths, progress=progress)
+    return backbone_features(paths, found, backbone, progress=progress)

@@ -1,0 +1,258 @@
+"""Score every active image by how likely its label is wrong, and how unlike a car it looks.
+
+Steps (each a plain function, so the benchmark can reuse them on the same numbers):
+
+1. :func:`out_of_fold_probabilities` — class probabilities from scikit-learn's
+   ``cross_val_predict`` over a stratified K-fold: every image is scored by a model that never
+   saw it.
+2. :func:`label_issue_scores` — confident-learning style: self-confidence, the normalized margin
+   ``(p[label] - max other p + 1) / 2``, and per-class thresholds (a class's mean self-confidence)
+   that decide whether another class is confident enough to be suggested.
+3. :func:`outlier_scores` — mean distance to the k nearest neighbours *with the same label*,
+   divided by that label's median: about 1 for a typical photo, well above for an interior, a
+   document or an empty street.
+
+:func:`score_catalog` runs them on the catalog and stores one ``label_scores`` row per image
+with the run, the feature source and the model that produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from curation.features import DEFAULT_BACKBONE, compute_features
+from pipeline import schema as t
+from pipeline.catalog import finish_run, start_run
+from pipeline.errors import CarscoutError
+from pipeline.workspace import Workspace
+
+MODEL_NAME = "sklearn:StandardScaler+PCA+LogisticRegression"
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """How to score: feature ``source`` (auto/backbone/offline), optional backbone ``weights``,
+    ``folds`` of the out-of-fold model, ``neighbours`` for the outlier score."""
+
+    source: str = "auto"
+    weights: Path | None = None
+    backbone: str = DEFAULT_BACKBONE
+    folds: int = 5
+    seed: int = 0
+    neighbours: int = 10
+    regularization: float = 0.5
+    components: int = 64
+
+
+@dataclass
+class Scores:
+    """Scores of N images, aligned with ``labels``.
+
+    ``probabilities`` is ``(N, C)`` over ``classes``; ``issue`` and ``outlier`` are ``(N,)``;
+    ``suggested[i]`` is a class confidently predicted instead of ``labels[i]``, or None.
+    """
+
+    labels: list[str]
+    classes: list[str]
+    probabilities: np.ndarray
+    issue: np.ndarray
+    outlier: np.ndarray
+    suggested: list[str | None]
+
+
+@dataclass
+class ScoreRun:
+    """What :func:`score_catalog` did: ``images`` scored per label, the run id and the sources."""
+
+    run_id: int
+    feature_source: str
+    model: str
+    images: dict[str, int] = field(default_factory=dict)
+
+
+def _classifier(regularization: float, components: int, seed: int) -> object:
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(),
+        PCA(n_components=components, random_state=seed),
+        LogisticRegression(C=regularization, max_iter=2000),
+    )
+
+
+def out_of_fold_probabilities(
+    features: np.ndarray,
+    labels: list[str],
+    folds: int = 5,
+    seed: int = 0,
+    regularization: float = 0.5,
+    components: int = 64,
+) -> tuple[np.ndarray, list[str]]:
+    """Return ``(probabilities (N, C), classes)``: each row predicted by a model not fit on it.
+
+    The number of folds is lowered to the size of the smallest label (at least 2). Raises
+    :class:`CarscoutError` when there are fewer than two labels or a label has one image.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    classes, y = np.unique(np.asarray(labels), return_inverse=True)
+    if len(classes) < 2:
+        raise CarscoutError(
+            f"scoring needs at least two labels among active images, found {list(classes)}; "
+            "import photos of another model first"
+        )
+    smallest = int(np.bincount(y).min())
+    if smallest < 2:
+        raise CarscoutError(
+            "every label needs at least 2 active images to be scored out of fold; "
+            f"counts: {dict(zip(classes.tolist(), np.bincount(y).tolist(), strict=True))}"
+        )
+    n_splits = max(2, min(folds, smallest))
+    # PCA can keep at most as many components as the smallest training fold has rows.
+    train_rows = len(y) - len(y) // n_splits - 1
+    components = max(1, min(components, features.shape[1], train_rows))
+    model = _classifier(regularization, components, seed)
+    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    probabilities = cross_val_predict(model, features, y, cv=cv, method="predict_proba")
+    return np.asarray(probabilities, dtype=np.float64), [str(c) for c in classes]
+
+
+def label_issue_scores(
+    probabilities: np.ndarray, labels: list[str], classes: list[str]
+) -> tuple[np.ndarray, list[str | None]]:
+    """Return ``(issue (N,), suggested)`` from out-of-fold ``probabilities``.
+
+    ``issue = 1 - normalized margin`` lies in [0, 1]: 0.5 when the model cannot tell, near 1
+    when it is sure of another class. ``suggested[i]`` is the most probable other class when its
+    probability reaches that class's threshold (mean self-confidence of the images labelled with
+    it, as in confident learning), else None.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[label] for label in labels])
+    rows = np.arange(len(y))
+    self_confidence = probabilities[rows, y]
+    others = probabilities.copy()
+    others[rows, y] = -1.0
+    best_other = others.argmax(axis=1)
+    margin = self_confidence - others[rows, best_other]
+    issue = 1.0 - (margin + 1.0) / 2.0
+    thresholds = np.array(
+        [probabilities[y == j, j].mean() if np.any(y == j) else 1.0 for j in range(len(classes))]
+    )
+    suggested = [
+        classes[j] if probabilities[i, j] >= thresholds[j] else None
+        for i, j in enumerate(best_other)
+    ]
+    return issue, suggested
+
+
+def outlier_scores(
+    features: np.ndarray, labels: list[str], neighbours: int = 10, components: int = 64
+) -> np.ndarray:
+    """Return ``(N,)`` outlier scores: mean distance to the ``neighbours`` nearest images of the
+    same label (after standardizing and PCA), divided by the label's median of that distance."""
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import StandardScaler
+
+    scaled = StandardScaler().fit_transform(features)
+    components = max(1, min(components, scaled.shape[0], scaled.shape[1]))
+    reduced = PCA(n_components=components, random_state=0).fit_transform(scaled)
+    label_array = np.asarray(labels)
+    scores = np.zeros(len(labels))
+    for label in np.unique(label_array):
+        rows = np.flatnonzero(label_array == label)
+        if len(rows) < 2:
+            scores[rows] = 1.0
+            continue
+        k = min(neighbours, len(rows) - 1)
+        distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(reduced[rows]).kneighbors()
+        mean_distance = distances[:, :k].mean(axis=1)
+        scores[rows] = mean_distance / max(float(np.median(mean_distance)), 1e-9)
+    return scores
+
+
+def score_features(features: np.ndarray, labels: list[str], config: ScoreConfig) -> Scores:
+    """Return :class:`Scores` for a feature matrix and its labels (no catalog involved)."""
+    probabilities, classes = out_of_fold_probabilities(
+        features, labels, config.folds, config.seed, config.regularization, config.components
+    )
+    issue, suggested = label_issue_scores(probabilities, labels, classes)
+    outlier = outlier_scores(features, labels, config.neighbours, config.components)
+    return Scores(labels, classes, probabilities, issue, outlier, suggested)
+
+
+def score_catalog(
+    ws: Workspace,
+    config: ScoreConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScoreRun:
+    """Score every active image of ``ws`` and store one ``label_scores`` row per image.
+
+    Returns the :class:`ScoreRun`. Raises :class:`CarscoutError` when an image file is missing
+    from the store (run ``carscout status``) or labels are too few to score.
+    """
+    config = config or ScoreConfig()
+    with ws.catalog.reading() as conn:
+        rows = conn.execute(
+            sa.select(t.images.c.id, t.images.c.label, t.images.c.store_path)
+            .where(t.images.c.status == "active")
+            .order_by(t.images.c.id)
+        ).all()
+    paths = [ws.store.path(r.store_path) for r in rows]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise CarscoutError(
+            f"{len(missing)} image files are missing from the store (first: {missing[0]}); "
+            "restore the store folder before scoring"
+        )
+    labels = [r.label for r in rows]
+    features = compute_features(
+        paths,
+        config.source,
+        config.weights,
+        config.backbone,
+        progress=(lambda done: progress(done, len(paths))) if progress else None,
+    )
+    scores = score_features(features.matrix, labels, config)
+    params = {
+        "source": config.source,
+        "feature_source": features.source,
+        "model": MODEL_NAME,
+        "folds": config.folds,
+        "seed": config.seed,
+        "neighbours": config.neighbours,
+    }
+    with ws.catalog.atomic() as conn:
+        run_id = start_run(conn, "score", params)
+        conn.execute(
+            sa.insert(t.label_scores),
+            [
+                {
+                    "image_id": row.id,
+                    "run_id": run_id,
+                    "feature_source": features.source,
+                    "model": MODEL_NAME,
+                    "label": row.label,
+                    "suggested_label": scores.suggested[i],
+                    "issue_score": float(scores.issue[i]),
+                    "outlier_score": float(scores.outlier[i]),
+                    "probabilities": {
+                        c: round(float(p), 6)
+                        for c, p in zip(scores.classes, scores.probabilities[i], strict=True)
+                    },
+                }
+                for i, row in enumerate(rows)
+            ],
+        )
+        counts = {c: labels.count(c) for c in scores.classes}
+        finish_run(conn, run_id, {"images": counts, "feature_source": features.source})
+    return ScoreRun(run_id, features.source, MODEL_NAME, counts)

@@ -1,0 +1,423 @@
+"""The review queue: which images a person should look at, and every decision made on them.
+
+* :func:`build_queue` turns the newest ``label_scores`` into ``review_items`` — per label the
+  highest-scoring images up to a budget (default 12 % of the label) or above a threshold — each
+  with a reason (``wrong model?`` or ``not a car?``), a suggested label and the score. Images
+  with a decided item are not queued again unless ``requeue``; a pending or skipped item of the
+  same image is refreshed instead of duplicated. Pending items that fall out of a later budget
+  stay in the queue (someone may be about to review them).
+* :func:`decide` / :func:`apply_decision` record a decision (``keep``, ``relabel``, ``reject``,
+  ``skip``) and change the image through :func:`pipeline.catalog.change_image` in the same
+  transaction, so history and decision can never disagree.
+* :func:`undo_last` marks the actor's newest decision undone, restores the label/status (again
+  through ``change_image``, so history keeps both changes) and puts the item back to pending.
+* Skipped items keep state ``skipped``: :func:`queue_items` lists them *after* every pending
+  item, so a later session comes back to them at the end.
+
+Items added by deduplication (reason ``label conflict``) use the same decisions.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pipeline import schema as t
+from pipeline.catalog import Catalog, change_image
+from pipeline.errors import CarscoutError
+
+WRONG_MODEL = "wrong model?"
+NOT_A_CAR = "not a car?"
+LABEL_CONFLICT = "label conflict"
+ACTIONS = ("keep", "relabel", "reject", "skip")
+DEFAULT_BUDGET = 0.12
+# An outlier ratio of 1 is a typical photo of its label; this many times the median distance to
+# the nearest neighbours counts as fully "not like the others".
+OUTLIER_SATURATION = 2.0
+
+
+class ReviewError(CarscoutError):
+    """A decision that cannot be applied (unknown item, already decided, bad label...)."""
+
+
+def default_actor() -> str:
+    """Return ``review:<login name>``, the actor recorded for this user's decisions."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"review:{user}"
+
+
+def outlier_component(outlier: float) -> float:
+    """Map an outlier ratio (1 = typical) onto [0, 1] like an issue score."""
+    return min(1.0, max(0.0, (outlier - 1.0) / (OUTLIER_SATURATION - 1.0)))
+
+
+def queue_score(issue: float, outlier: float) -> float:
+    """Return the queue score of an image: the larger of its issue and outlier evidence."""
+    return max(issue, outlier_component(outlier))
+
+
+def reason_for(issue: float, outlier: float, suggested: str | None) -> tuple[str, str | None]:
+    """Return ``(reason, suggested label)``: a confident other class means ``wrong model?``;
+    otherwise, when the outlier evidence is the stronger, ``not a car?`` (suggest reject)."""
+    if suggested is None and outlier_component(outlier) >= issue:
+        return NOT_A_CAR, None
+    return WRONG_MODEL, suggested
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """Either ``budget`` (a share of each label) or ``threshold`` (a queue score) selects."""
+
+    budget: float | None = DEFAULT_BUDGET
+    threshold: float | None = None
+    requeue: bool = False
+    run_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.threshold is None and self.budget is None:
+            raise ReviewError("give a budget (e.g. 0.12) or a score threshold")
+        if self.budget is not None and not 0.0 < self.budget <= 1.0:
+            raise ReviewError(f"budget must be a share in (0, 1], e.g. 0.12; got {self.budget}")
+
+
+@dataclass
+class QueueBuild:
+    """What :func:`build_queue` did. ``by_reason`` counts the items added or refreshed."""
+
+    run_id: int
+    added: int = 0
+    refreshed: int = 0
+    already_decided: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def latest_score_run(conn: Connection) -> int | None:
+    """Return the newest run id that stored label scores, or None."""
+    return conn.execute(sa.select(sa.func.max(t.label_scores.c.run_id))).scalar_one_or_none()
+
+
+def build_queue(catalog: Catalog, config: QueueConfig | None = None) -> QueueBuild:
+    """Queue the suspects of a scoring run (default: the newest) and return a summary.
+
+    Only images still active and still carrying the label they were scored with are queued.
+    Raises :class:`ReviewError` when nothing has been scored yet.
+    """
+    config = config or QueueConfig()
+    with catalog.atomic() as conn:
+        run_id = config.run_id or latest_score_run(conn)
+        if run_id is None:
+            raise ReviewError("no label scores yet; run `carscout score` first")
+        rows = conn.execute(
+            sa.select(t.label_scores, t.images.c.label.label("current_label"))
+            .join(t.images, t.images.c.id == t.label_scores.c.image_id)
+            .where(
+                t.label_scores.c.run_id == run_id,
+                t.images.c.status == "active",
+                t.images.c.label == t.label_scores.c.label,
+            )
+        ).all()
+        chosen = _select(rows, config)
+        summary = QueueBuild(run_id=run_id)
+        existing = _items_by_image(conn, [r.image_id for r in chosen])
+        for row in chosen:
+            score = queue_score(row.issue_score, row.outlier_score)
+            reason, suggested = reason_for(row.issue_score, row.outlier_score, row.suggested_label)
+            if reason == WRONG_MODEL and suggested is None:
+                suggested = _best_other(row.probabilities, row.label)
+            values: dict[str, Any] = {
+                "reason": reason,
+                "suggested_label": suggested,
+                "score": round(score, 6),
+                "detail": {
+                    "run_id": run_id,
+                    "issue_score": row.issue_score,
+                    "outlier_score": row.outlier_score,
+                    "feature_source": row.feature_source,
+                    "model": row.model,
+                    "probabilities": row.probabilities,
+                },
+            }
+            states = existing.get(row.image_id, {})
+            open_item = states.get("pending") or states.get("skipped")
+            if open_item is not None:
+                conn.execute(
+                    sa.update(t.review_items)
+                    .where(t.review_items.c.id == open_item)
+                    .values(**values)
+                )
+                summary.refreshed += 1
+            elif "decided" in states and not config.requeue:
+                summary.already_decided += 1
+                continue
+            else:
+                conn.execute(
+                    sa.insert(t.review_items).values(
+                        image_id=row.image_id, state="pending", **values
+                    )
+                )
+                summary.added += 1
+            summary.by_reason[reason] = summary.by_reason.get(reason, 0) + 1
+    return summary
+
+
+def _select(rows: list[Any], config: QueueConfig) -> list[Any]:
+    if config.threshold is not None:
+        return [r for r in rows if queue_score(r.issue_score, r.outlier_score) >= config.threshold]
+    by_label: dict[str, list[Any]] = {}
+    for row in rows:
+        by_label.setdefault(row.label, []).append(row)
+    chosen = []
+    for label_rows in by_label.values():
+        label_rows.sort(key=lambda r: -queue_score(r.issue_score, r.outlier_score))
+        chosen.extend(label_rows[: math.ceil(config.budget * len(label_rows))])  # type: ignore[operator]
+    return chosen
+
+
+def _best_other(probabilities: dict[str, float], label: str) -> str | None:
+    others = {c: p for c, p in (probabilities or {}).items() if c != label}
+    return max(others, key=others.__getitem__) if others else None
+
+
+def _items_by_image(conn: Connection, image_ids: list[int]) -> dict[int, dict[str, int]]:
+    found: dict[int, dict[str, int]] = {}
+    for start in range(0, len(image_ids), 500):
+        for item in conn.execute(
+            sa.select(t.review_items.c.id, t.review_items.c.image_id, t.review_items.c.state)
+            .where(t.review_items.c.image_id.in_(image_ids[start : start + 500]))
+            .order_by(t.review_items.c.id)
+        ):
+            found.setdefault(item.image_id, {})[item.state] = item.id
+    return found
+
+
+# --- reading the queue ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One queued image with what a reviewer needs to see.
+
+    ``label``/``status`` are the image's current ones; ``title`` is its listing's title (or
+    None for an imported photo).
+    """
+
+    id: int
+    image_id: int
+    reason: str
+    suggested_label: str | None
+    score: float
+    state: str
+    label: str
+    status: str
+    store_path: str
+    title: str | None
+    detail: dict[str, Any]
+
+
+def _item_query() -> sa.Select:
+    return (
+        sa.select(
+            t.review_items.c.id,
+            t.review_items.c.image_id,
+            t.review_items.c.reason,
+            t.review_items.c.suggested_label,
+            t.review_items.c.score,
+            t.review_items.c.state,
+            t.review_items.c.detail,
+            t.images.c.label,
+            t.images.c.status,
+            t.images.c.store_path,
+            t.listings.c.title,
+        )
+        .join(t.images, t.images.c.id == t.review_items.c.image_id)
+        .outerjoin(t.listings, t.listings.c.id == t.images.c.listing_id)
+    )
+
+
+def _to_item(row: Any) -> ReviewItem:
+    return ReviewItem(
+        id=row.id,
+        image_id=row.image_id,
+        reason=row.reason,
+        suggested_label=row.suggested_label,
+        score=float(row.score),
+        state=row.state,
+        label=row.label,
+        status=row.status,
+        store_path=row.store_path,
+        title=row.title,
+        detail=row.detail or {},
+    )
+
+
+def queue_items(conn: Connection, include_skipped: bool = True) -> list[ReviewItem]:
+    """Return the open items in review order: pending by score (highest first), then skipped."""
+    states = ["pending", "skipped"] if include_skipped else ["pending"]
+    rows = conn.execute(
+        _item_query()
+        .where(t.review_items.c.state.in_(states))
+        .order_by(
+            sa.case((t.review_items.c.state == "pending", 0), else_=1),
+            t.review_items.c.score.desc(),
+            t.review_items.c.id,
+        )
+    ).all()
+    return [_to_item(r) for r in rows]
+
+
+def get_item(conn: Connection, item_id: int) -> ReviewItem | None:
+    """Return the item with ``item_id`` (any state), or None."""
+    row = conn.execute(_item_query().where(t.review_items.c.id == item_id)).first()
+    return _to_item(row) if row is not None else None
+
+
+def known_labels(conn: Connection) -> list[str]:
+    """Return every label an active image carries, most common first."""
+    rows = conn.execute(
+        sa.select(t.images.c.label, sa.func.count().label("n"))
+        .where(t.images.c.status == "active")
+        .group_by(t.images.c.label)
+        .order_by(sa.desc("n"), t.images.c.label)
+    )
+    return [r.label for r in rows]
+
+
+def queue_progress(conn: Connection) -> dict[str, int]:
+    """Return review progress counts, e.g.
+    ``{"pending": 40, "decided": 12, "skipped": 1, "pending/wrong model?": 30, ...}``."""
+    progress = {"pending": 0, "decided": 0, "skipped": 0}
+    rows = conn.execute(
+        sa.select(t.review_items.c.reason, t.review_items.c.state, sa.func.count()).group_by(
+            t.review_items.c.reason, t.review_items.c.state
+        )
+    )
+    for reason, state, count in rows:
+        progress[state] = progress.get(state, 0) + count
+        progress[f"{state}/{reason}"] = count
+    return progress
+
+
+# --- decisions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One recorded decision (``undone_at`` set once undone)."""
+
+    id: int
+    item_id: int
+    image_id: int
+    action: str
+    old_label: str | None
+    new_label: str | None
+    actor: str
+    undone_at: datetime | None = None
+
+
+def apply_decision(
+    conn: Connection,
+    item_id: int,
+    action: str,
+    actor: str,
+    new_label: str | None = None,
+) -> Decision:
+    """Record ``action`` on an open item inside the caller's transaction and return it.
+
+    ``relabel`` needs ``new_label`` (different from the current one); ``reject`` sets the image
+    status to ``rejected`` (the file stays in the store). Raises :class:`ReviewError` for an
+    unknown action or item, an item already decided, or a bad label.
+    """
+    if action not in ACTIONS:
+        raise ReviewError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    item = get_item(conn, item_id)
+    if item is None:
+        raise ReviewError(f"review item {item_id} does not exist; see `carscout review sheet`")
+    if item.state == "decided":
+        raise ReviewError(f"review item {item_id} is already decided; undo it first")
+    reason = f"review item {item_id} ({item.reason}): {action}"
+    new_value: str | None = None
+    if action == "relabel":
+        new_value = (new_label or "").strip()
+        if not new_value:
+            raise ReviewError(f"relabel of item {item_id} needs a new label")
+        if new_value == item.label:
+            raise ReviewError(f"item {item_id} is already labelled {new_value!r}; use keep")
+        change_image(conn, item.image_id, actor=actor, reason=reason, label=new_value)
+    elif action == "reject":
+        if item.status != "active":
+            raise ReviewError(
+                f"image {item.image_id} of item {item_id} is {item.status}, not active; "
+                "only active images can be rejected"
+            )
+        change_image(conn, item.image_id, actor=actor, reason=reason, status="rejected")
+    now = t.utcnow()
+    state = "skipped" if action == "skip" else "decided"
+    conn.execute(
+        sa.update(t.review_items)
+        .where(t.review_items.c.id == item_id)
+        .values(state=state, decided_at=now if state == "decided" else None)
+    )
+    decision_id = conn.execute(
+        sa.insert(t.review_decisions).values(
+            item_id=item_id,
+            image_id=item.image_id,
+            action=action,
+            old_label=item.label,
+            new_label=new_value,
+            actor=actor,
+        )
+    ).inserted_primary_key[0]
+    return Decision(int(decision_id), item_id, item.image_id, action, item.label, new_value, actor)
+
+
+def decide(
+    catalog: Catalog, item_id: int, action: str, actor: str, new_label: str | None = None
+) -> Decision:
+    """Apply one decision in its own transaction (committed when this returns)."""
+    with catalog.atomic() as conn:
+        return apply_decision(conn, item_id, action, actor, new_label)
+
+
+def undo_last(catalog: Catalog, actor: str) -> Decision | None:
+    """Undo ``actor``'s newest decision that is not undone yet; return it, or None if none.
+
+    The label or status is restored through ``change_image`` (history keeps both changes) and
+    the item goes back to ``pending``.
+    """
+    with catalog.atomic() as conn:
+        row = conn.execute(
+            sa.select(t.review_decisions)
+            .where(t.review_decisions.c.actor == actor, t.review_decisions.c.undone_at.is_(None))
+            .order_by(t.review_decisions.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        reason = f"undo of review decision {row.id} ({row.action}) on item {row.item_id}"
+        if row.action == "relabel" and row.old_label is not None:
+            change_image(conn, row.image_id, actor=actor, reason=reason, label=row.old_label)
+        elif row.action == "reject":
+            change_image(conn, row.image_id, actor=actor, reason=reason, status="active")
+        now = t.utcnow()
+        conn.execute(
+            sa.update(t.review_decisions)
+            .where(t.review_decisions.c.id == row.id)
+            .values(undone_at=now)
+        )
+        conn.execute(
+            sa.update(t.review_items)
+            .where(t.review_items.c.id == row.item_id)
+            .values(state="pending", decided_at=None)
+        )
+        return Decision(
+            row.id, row.item_id, row.image_id, row.action, row.old_label, row.new_label, actor, now
+        )
