@@ -137,3 +137,15 @@ def stanford_folders(tmp_path: Path) -> Path:
         with (root / f"anno_{subset}.csv").open("w", newline="") as handle:
             csv.writer(handle).writerows(rows)
     return root
+
+
+@pytest.fixture
+def painter():  # noqa: ANN201 - returns paint()
+    """Return :func:`paint` (test modules cannot import conftest under importlib mode)."""
+    return paint
+
+
+@pytest.fixture
+def stanford_classes() -> list[str]:
+    """Return the class names of the Stanford stand-ins, in official order."""
+    return list(STANFORD_CLASSES)
