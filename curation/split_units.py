@@ -7,8 +7,9 @@ Two images belong to one unit when they are linked, directly or through other im
 * the same duplicate group (``duplicate_members``), or
 * stored perceptual hashes (``image_hashes`` with ``kind='phash'``) within a Hamming threshold.
 
-Units are the connected components of that graph (:func:`find_units`). The pHash comparison is
-vectorised over blocks of rows (numpy popcount), so it never loops over pairs in Python.
+Units are the connected components of that graph (:func:`find_units`). The pHash comparison
+never loops over pairs in Python: it runs in faiss' exact binary index, or in numpy blocks
+(popcount) where faiss is missing.
 """
 
 from __future__ import annotations
@@ -57,25 +58,58 @@ def phash_to_uint64(values: Sequence[str]) -> np.ndarray:
     return np.array([int(value, 16) for value in values], dtype=np.uint64)
 
 
-def near_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+def near_pairs(
+    hashes: np.ndarray, threshold: int, method: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """Return index pairs ``(rows, cols)`` with ``rows < cols`` and Hamming distance ≤ threshold.
 
-    ``hashes`` is a 1-D ``uint64`` array. Work is O(n²/2) popcounts done in numpy blocks, fast
-    enough for tens of thousands of images.
+    ``hashes`` is a 1-D ``uint64`` array; the pairs come back sorted, e.g. hashes
+    ``[0b0, 0b11, 0xFF…]`` with threshold 2 give ``(array([0]), array([1]))``. ``method``:
+    ``faiss`` (exact binary index, SIMD popcounts), ``numpy`` (blocks of rows, popcount in
+    numpy) or ``auto`` (faiss when it imports). Both are exact and O(n²); see
+    ``benchmarks/split_units.py``.
     """
+    n = int(hashes.shape[0])
+    if n < 2 or threshold < 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    if method in ("auto", "faiss"):
+        try:
+            rows, cols = _faiss_pairs(hashes, threshold)
+        except ImportError:
+            if method == "faiss":
+                raise
+        else:
+            order = np.lexsort((cols, rows))
+            return rows[order], cols[order]
+    return _numpy_pairs(hashes, threshold)
+
+
+def _faiss_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+    import faiss
+
+    codes = np.ascontiguousarray(hashes.astype("<u8")).view(np.uint8).reshape(-1, 8)
+    index = faiss.IndexBinaryFlat(64)
+    index.add(codes)
+    # faiss keeps distances strictly below the radius.
+    lims, _, ids = index.range_search(codes, threshold + 1)
+    rows = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(lims).astype(np.int64))
+    cols = ids.astype(np.int64)
+    keep = rows < cols
+    return rows[keep], cols[keep]
+
+
+def _numpy_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
     n = int(hashes.shape[0])
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
-    if n < 2 or threshold < 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     block = max(1, _BLOCK_CELLS // n)
     for start in range(0, n, block):
         stop = min(n, start + block)
         # Compare this block of rows with every column from ``start`` on (upper triangle).
         distances = np.bitwise_count(hashes[start:stop, None] ^ hashes[None, start:])
         r, c = np.nonzero(distances <= threshold)
-        c = c + start
         r = r + start
+        c = c + start
         keep = r < c
         rows.append(r[keep])
         cols.append(c[keep])

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from PIL import Image
 from typer.testing import CliRunner
 
+from curation.split_units import near_pairs
 from curation.splits import build_split, load_split, split_versions
 from pipeline import schema as t
 from pipeline.catalog import change_image
@@ -370,3 +371,21 @@ def test_split_command_prints_subset_by_label_table(catalogued: Catalogued) -> N
 
     bad = runner.invoke(app, ["--home", home, "split", "--sizes", "24,8"])
     assert bad.exit_code != 0
+
+
+@pytest.mark.parametrize("method", ["faiss", "numpy"])
+def test_near_pairs_include_the_threshold_and_nothing_beyond(method: str) -> None:
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 2**63, size=40, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    hashes = np.concatenate([base, base[:3] ^ np.uint64(0xFF), base[3:6] ^ np.uint64(0x1FF)])
+
+    rows, cols = near_pairs(hashes, 8, method=method)
+
+    found = set(zip(rows.tolist(), cols.tolist(), strict=True))
+    expected = {
+        (i, j)
+        for i, j in combinations(range(len(hashes)), 2)
+        if (int(hashes[i]) ^ int(hashes[j])).bit_count() <= 8
+    }
+    assert found == expected
+    assert {(0, 40), (1, 41), (2, 42)} <= found and (3, 43) not in found
