@@ -139,7 +139,7 @@ def stanford_folders(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def painter():  # noqa: ANN201 - returns paint()
     """Return :func:`paint` (test modules cannot import conftest under importlib mode)."""
     return paint
