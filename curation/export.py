@@ -10,8 +10,9 @@ Layout (``keras.utils.image_dataset_from_directory(out / "train")`` works on eac
 
 Files are hard links into the image store where the file system allows (no extra space),
 copies otherwise. A hard link shares its bytes with the store: tools that edit images in place
-would change the stored file too, so export with ``link=False`` (``--copy``) before editing. WEBP files, which Keras does not list, are re-encoded as PNG. Label names
-that are not safe folder names are percent-encoded (:func:`safe_folder_name`), reversibly
+would change the stored file too, so export with ``link=False`` (``--copy``) before editing.
+WEBP files, which Keras does not list, are re-encoded as PNG. Label names that are not safe
+folder names are percent-encoded (:func:`safe_folder_name`), reversibly
 (:func:`label_from_folder`); the manifest keeps the real label. The tree is built in a
 temporary sibling folder and moved into place at the end, so a failed export never leaves a
 half-written tree where a complete one was.
