@@ -67,6 +67,12 @@ def _register_commands() -> None:
     from pipeline.commands import training_cmds
 
     training_cmds.register(app)
+    from pipeline.commands import flow_cmds
+
+    flow_cmds.register(app)
+    from pipeline.commands import review_cmds
+
+    review_cmds.register(app)
 
 
 _register_commands()

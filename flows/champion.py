@@ -1,0 +1,106 @@
+"""Champion and challengers: which trained model is the one to use, kept in the catalog.
+
+Roles in ``training_runs.role``: ``champion`` (at most one), ``challenger`` (trained, not
+promoted) and ``retired`` (a former champion). Models are compared on the test subset's
+accuracy (loss breaks ties), measured on the same test set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pipeline import schema as t
+from pipeline.errors import CarscoutError
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One trained model with its test metrics (None where it was never evaluated)."""
+
+    run_id: int
+    name: str
+    model: str
+    role: str
+    status: str
+    run_dir: str
+    split_id: int | None
+    test_accuracy: float | None
+    test_loss: float | None
+    validation_accuracy: float | None
+
+
+def _metric(conn: Connection, run_id: int, subset: str, name: str) -> float | None:
+    return conn.execute(
+        sa.select(t.run_metrics.c.value).where(
+            t.run_metrics.c.run_id == run_id,
+            t.run_metrics.c.subset == subset,
+            t.run_metrics.c.name == name,
+        )
+    ).scalar()
+
+
+def list_models(conn: Connection) -> list[ModelRecord]:
+    """Return every training run, champion first, then newest first."""
+    rows = conn.execute(sa.select(t.training_runs).order_by(t.training_runs.c.id.desc())).all()
+    records = [
+        ModelRecord(
+            run_id=row.id,
+            name=row.name,
+            model=row.model,
+            role=row.role,
+            status=row.status,
+            run_dir=row.run_dir,
+            split_id=row.split_id,
+            test_accuracy=_metric(conn, row.id, "test", "accuracy"),
+            test_loss=_metric(conn, row.id, "test", "loss"),
+            validation_accuracy=_metric(conn, row.id, "validation", "accuracy"),
+        )
+        for row in rows
+    ]
+    return sorted(records, key=lambda r: r.role != "champion")
+
+
+def current_champion(conn: Connection) -> ModelRecord | None:
+    """Return the champion, or None before the first promotion."""
+    return next((r for r in list_models(conn) if r.role == "champion"), None)
+
+
+def is_better(challenger: ModelRecord, champion: ModelRecord | None) -> bool:
+    """Return True when ``challenger`` beats ``champion`` on test accuracy (then lower loss)."""
+    if challenger.test_accuracy is None:
+        raise CarscoutError(
+            f"run {challenger.name} has no test metrics; run `carscout evaluate` on it first"
+        )
+    if champion is None or champion.test_accuracy is None:
+        return True
+    if challenger.test_accuracy != champion.test_accuracy:
+        return challenger.test_accuracy > champion.test_accuracy
+    return (challenger.test_loss or 0.0) < (champion.test_loss or 0.0)
+
+
+def promote_if_better(conn: Connection, run_id: int) -> bool:
+    """Make run ``run_id`` the champion if it beats the current one; return True if promoted.
+
+    The former champion becomes ``retired``; a losing challenger keeps the role ``challenger``.
+    """
+    records = {r.run_id: r for r in list_models(conn)}
+    if run_id not in records:
+        raise CarscoutError(f"training run {run_id} is not in the catalog; see `carscout models`")
+    challenger, champion = records[run_id], current_champion(conn)
+    if champion is not None and champion.run_id == run_id:
+        return False
+    if not is_better(challenger, champion):
+        return False
+    if champion is not None:
+        conn.execute(
+            sa.update(t.training_runs)
+            .where(t.training_runs.c.id == champion.run_id)
+            .values(role="retired")
+        )
+    conn.execute(
+        sa.update(t.training_runs).where(t.training_runs.c.id == run_id).values(role="champion")
+    )
+    return True

@@ -1,0 +1,70 @@
+"""The ``scrape`` flow: one resumable crawl of a site into the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.reporting import markdown_table, publish
+from pipeline.settings import Settings
+from pipeline.workspace import Workspace
+from scrapers.crawl import ScrapeSummary, scrape
+from scrapers.spec import load_spec
+
+
+@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def crawl_site(
+    settings: Settings,
+    site: str,
+    labels: Sequence[str],
+    base_url: str | None = None,
+    max_listings: int | None = None,
+    max_pages: int | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Run :func:`scrapers.crawl.scrape`; a retry resumes where the failed attempt stopped.
+
+    Returns the run summary as JSON-ready data (:meth:`ScrapeSummary.as_dict`).
+    """
+    spec = load_spec(site, base_url=base_url)
+    with Workspace.open(settings) as ws:
+        summary: ScrapeSummary = scrape(
+            ws, spec, labels, max_listings=max_listings, max_pages=max_pages, workers=workers
+        )
+    return summary.as_dict()
+
+
+@flow(name="scrape", log_prints=True)
+def scrape_flow(
+    settings: Settings,
+    site: str,
+    labels: list[str],
+    base_url: str | None = None,
+    max_listings: int | None = None,
+    max_pages: int | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Scrape ``labels`` from ``site`` (a spec path or ``demo``); return the run summary."""
+    summary = crawl_site(settings, site, labels, base_url, max_listings, max_pages, workers)
+    rows = [
+        (
+            label,
+            counts["listings_visited"],
+            counts["photos_stored"],
+            counts["photos_already_had"] + counts["photos_known"],
+            counts["photos_failed"],
+        )
+        for label, counts in summary["labels"].items()
+    ]
+    failures = markdown_table(["reason", "count"], sorted(summary["failures"].items()))
+    publish(
+        "scrape-summary",
+        f"Scrape of {summary['site']}",
+        markdown_table(["label", "listings", "stored", "already had", "failed"], rows)
+        + "\n\n## Failures\n\n"
+        + failures,
+    )
+    return summary

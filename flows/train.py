@@ -1,0 +1,87 @@
+"""The ``train`` and ``evaluate`` flows. Evaluation is its own flow: training never sees test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.reporting import markdown_table, publish
+from pipeline.settings import Settings
+from pipeline.workspace import Workspace
+from training.config import TrainConfig
+
+
+@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def fit_model(settings: Settings, config: TrainConfig, name: str | None = None) -> dict[str, Any]:
+    """Train on the configured data; a retry resumes the same run folder from its last epoch.
+
+    Returns ``run_dir``, ``name``, ``run_id`` and the best ``validation`` accuracy.
+    """
+    from training.sources import resolve_data
+    from training.trainer import train
+
+    with Workspace.open(settings) as ws:
+        data = resolve_data(config.data, ws)
+        result = train(config, data, workspace=ws, name=name)
+    return {
+        "run_dir": str(result.run_dir),
+        "name": result.name,
+        "run_id": result.run_id,
+        "validation_accuracy": result.validation.get("accuracy"),
+        "train_accuracy": result.train.get("accuracy"),
+        "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
+    }
+
+
+@flow(name="train", log_prints=True)
+def train_flow(settings: Settings, config: TrainConfig, name: str | None = None) -> dict[str, Any]:
+    """Train one model and publish its validation result; return :func:`fit_model`'s dict."""
+    result = fit_model(settings, config, name)
+    publish(
+        "train-summary",
+        f"Training run {result['name']}",
+        markdown_table(
+            ["model", "best epoch", "train accuracy", "validation accuracy", "run folder"],
+            [
+                (
+                    config.model,
+                    result["best_epoch"],
+                    result["train_accuracy"],
+                    result["validation_accuracy"],
+                    result["run_dir"],
+                )
+            ],
+        ),
+    )
+    return result
+
+
+@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def score_on_test(settings: Settings, run_dir: str) -> dict[str, Any]:
+    """Evaluate a finished run on its test subset; return the metrics dict."""
+    from training.evaluation import evaluate
+
+    with Workspace.open(settings) as ws:
+        return evaluate(Path(run_dir), workspace=ws)
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(settings: Settings, run_dir: str) -> dict[str, Any]:
+    """Score a finished run on the test set once, publish the table, return the metrics."""
+    metrics = score_on_test(settings, run_dir)
+    rows = [
+        (name, values["precision"], values["recall"], values["support"])
+        for name, values in metrics["per_class"].items()
+    ]
+    publish(
+        "evaluate-summary",
+        f"Test metrics of {Path(run_dir).name}",
+        f"accuracy **{metrics['accuracy']:.4f}** on {metrics['count']} test photos\n\n"
+        + markdown_table(["class", "precision", "recall", "support"], rows)
+        + f"\n\nConfusion matrix: {Path(run_dir) / 'confusion_matrix_test.png'}",
+    )
+    return metrics

@@ -1,0 +1,113 @@
+"""Each flow on a tiny demo site, then collect-and-retrain twice with a fixed test set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from flows.champion import list_models
+from flows.curate import curate_flow
+from flows.retrain import collect_and_retrain
+from flows.scrape import scrape_flow
+from flows.split import split_flow
+from flows.train import evaluate_flow, train_flow
+from pipeline import schema as t
+from pipeline.settings import load_settings
+from pipeline.workspace import Workspace
+from training.config import DataSpec, TrainConfig
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+TINY_TRAINING = TrainConfig(
+    model="fast_cnn",
+    image_size=32,
+    batch_size=8,
+    epochs=1,
+    patience=1,
+    weights="none",
+    tensorboard=False,
+    data=DataSpec(kind="catalog"),
+)
+
+
+def _test_set_hashes(home: Path) -> list[str]:
+    with Workspace.open(home=home) as ws, ws.catalog.reading() as conn:
+        latest = conn.execute(sa.select(sa.func.max(t.splits.c.id))).scalar_one()
+        return sorted(
+            conn.execute(
+                sa.select(t.images.c.sha256)
+                .join(t.split_assignments, t.split_assignments.c.image_id == t.images.c.id)
+                .where(
+                    t.split_assignments.c.split_id == latest,
+                    t.split_assignments.c.subset == "test",
+                )
+            ).scalars()
+        )
+
+
+def test_each_flow_runs_on_a_small_demo_site(tmp_path: Path, demo_site) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings(home=tmp_path / "home")
+    labels = ["swift", "wagonr"]
+
+    scraped = scrape_flow(settings, "demo", labels, base_url=demo_site.base_url)
+    assert scraped["labels"]["swift"]["photos_stored"] > 0
+    assert set(scraped["labels"]) == set(labels)
+
+    curated = curate_flow(settings, review_budget=0.12)
+    assert curated["review"]["queued_added"] >= 2
+    assert sum(curated["review"]["scored"].values()) > 0
+
+    split = split_flow(settings, fractions=[0.6, 0.2, 0.2], seed=1)
+    assert split["version"] == 1
+    assert all(sum(split["counts"][s].values()) > 0 for s in ("train", "validation", "test"))
+
+    trained = train_flow(settings, TINY_TRAINING)
+    run_dir = Path(trained["run_dir"])
+    assert (run_dir / "model.keras").is_file()
+    metrics_before = (run_dir / "metrics.json").read_text()
+    assert '"test"' not in metrics_before, "training must not touch the test set"
+
+    metrics = evaluate_flow(settings, str(run_dir))
+    assert metrics["count"] == sum(split["counts"]["test"].values())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_collect_and_retrain_twice_keeps_the_test_set_and_promotes_only_the_better(
+    tmp_path: Path,
+    demo_site,  # type: ignore[no-untyped-def]
+) -> None:
+    settings = load_settings(home=tmp_path / "home")
+    common = {
+        "settings": settings,
+        "site": "demo",
+        "labels": ["swift", "wagonr"],
+        "train_config": TINY_TRAINING,
+        "base_url": demo_site.base_url,
+        "split_fractions": [0.6, 0.2, 0.2],
+    }
+    first = collect_and_retrain(**common, max_listings=3)
+    test_before = _test_set_hashes(settings.home)
+    assert first["promoted"] is True and test_before
+
+    second = collect_and_retrain(**common, max_listings=5)
+    assert second["scrape"]["labels"]["swift"]["photos_stored"] > 0, "more listings came in"
+    assert second["split"]["newly_placed"] > 0
+    assert _test_set_hashes(settings.home) == test_before
+
+    with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
+        models = list_models(conn)
+    assert len(models) == 2
+    champions = [m for m in models if m.role == "champion"]
+    assert len(champions) == 1
+    challenger = next(m for m in models if m.name == second["train"]["name"])
+    original = next(m for m in models if m.name == first["train"]["name"])
+    assert challenger.test_accuracy is not None and original.test_accuracy is not None
+    challenger_wins = (challenger.test_accuracy, -(challenger.test_loss or 0)) > (
+        original.test_accuracy,
+        -(original.test_loss or 0),
+    )
+    assert second["promoted"] is challenger_wins
+    assert champions[0].name == (challenger.name if challenger_wins else original.name)
+    assert second["pending_review"] >= 1
