@@ -12,7 +12,7 @@ from scrapers.demo_site.faults import FaultConfig
 from scrapers.demo_site.photos import MAX_SIZE
 
 # Bump when drawing or planning changes, so cached sites are regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 MODEL_NAMES: dict[str, tuple[str, tuple[str, ...], int]] = {
     # model: (display name, trims, new price in rupees)
