@@ -1,0 +1,186 @@
+"""``carscout score`` and ``carscout review`` (interactive, ``review sheet``, ``review apply``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.workspace import Workspace
+
+console = Console()
+review_app = typer.Typer(
+    help="Review the queue of suspect photos: interactively (no subcommand), or in batch with "
+    "`review sheet` and `review apply`.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _workspace(ctx: typer.Context) -> Workspace:
+    from pipeline.cli import settings_from
+
+    return Workspace.open(settings_from(ctx))
+
+
+def score_command(
+    ctx: typer.Context,
+    features: Annotated[
+        str,
+        typer.Option(
+            "--features",
+            help="Feature source: auto (backbone if its weights are on disk, else offline), "
+            "backbone, or offline.",
+        ),
+    ] = "auto",
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="No-top ImageNet weights file for the backbone."),
+    ] = None,
+    backbone: Annotated[
+        str, typer.Option("--backbone", help="Keras backbone: MobileNetV3Small or EfficientNetB0.")
+    ] = "MobileNetV3Small",
+    folds: Annotated[int, typer.Option("--folds", help="Folds of the out-of-fold model.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split.")] = 0,
+    budget: Annotated[
+        float,
+        typer.Option("--budget", help="Queue this share of each label (highest scores first)."),
+    ] = 0.12,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", help="Queue every image scoring at least this instead."),
+    ] = None,
+    requeue: Annotated[
+        bool, typer.Option("--requeue", help="Queue images again even if already decided.")
+    ] = False,
+) -> None:
+    """Score every active image for a wrong label or a non-car photo, and queue the suspects."""
+    from curation.label_issues import ScoreConfig, score_catalog
+    from curation.review_queue import QueueConfig, build_queue
+
+    config = ScoreConfig(
+        source=features, weights=weights, backbone=backbone, folds=folds, seed=seed
+    )
+    queue_config = QueueConfig(
+        budget=None if threshold is not None else budget, threshold=threshold, requeue=requeue
+    )
+    with _workspace(ctx) as ws:
+        with console.status("computing features and out-of-fold probabilities…"):
+            run = score_catalog(ws, config)
+        queued = build_queue(
+            ws.catalog, QueueConfig(**{**queue_config.__dict__, "run_id": run.run_id})
+        )
+    console.print(f"features: {run.feature_source}   model: {run.model}   run: {run.run_id}")
+    table = Table(title="Scored images and review queue")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, count in sorted(run.images.items()):
+        table.add_row(f"scored: {label}", str(count))
+    for reason, count in sorted(queued.by_reason.items()):
+        table.add_row(f"queued: {reason}", str(count))
+    table.add_row("new in queue", str(queued.added))
+    table.add_row("already queued (refreshed)", str(queued.refreshed))
+    table.add_row("already decided (not queued)", str(queued.already_decided))
+    console.print(table)
+    console.print("Next: `carscout review` (or `carscout review sheet`).")
+
+
+@review_app.callback()
+def review_command(
+    ctx: typer.Context,
+    display: Annotated[
+        str,
+        typer.Option(
+            "--display",
+            help="How to show photos: auto (kitty/iTerm2 inline if detected), kitty, iterm, "
+            "or file (write a thumbnail and print its path).",
+        ),
+    ] = "auto",
+    open_viewer: Annotated[
+        bool,
+        typer.Option("--open", help="In file mode, also open each thumbnail in the system viewer."),
+    ] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Who decides (recorded as review:<name>; default: login)."),
+    ] = None,
+) -> None:
+    """Review the queue one photo at a time: k keep, r relabel, x reject, s skip, u undo, q quit."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from curation.review_queue import ReviewError, default_actor
+    from curation.review_tui import (
+        DISPLAY_MODES,
+        PhotoShower,
+        detect_display,
+        review_loop,
+        terminal_keys,
+    )
+
+    if display not in DISPLAY_MODES:
+        raise ReviewError(f"unknown --display {display!r}; use one of {', '.join(DISPLAY_MODES)}")
+    who = f"review:{actor}" if actor else default_actor()
+    with _workspace(ctx) as ws:
+        mode = detect_display() if display == "auto" else display
+        shower = PhotoShower(mode, ws.settings.reports_dir / "review-thumbs", open_viewer)
+        with terminal_keys() as keys:
+            review_loop(ws.catalog, ws.store, keys, sys.stdout, who, shower)
+
+
+@review_app.command("sheet")
+def sheet_command(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the sheets and decisions.csv (default: reports)."),
+    ] = None,
+    per_sheet: Annotated[int, typer.Option("--per-sheet", help="Photos per sheet.")] = 48,
+    columns: Annotated[int, typer.Option("--columns", help="Photos per sheet row.")] = 8,
+    tile: Annotated[int, typer.Option("--tile", help="Tile size in pixels.")] = 160,
+) -> None:
+    """Write numbered contact-sheet PNGs of the open queue and a decisions.csv to fill in."""
+    from curation.review_batch import write_sheets
+
+    with _workspace(ctx) as ws:
+        target = out or ws.settings.reports_dir / "review-sheets"
+        result = write_sheets(ws.catalog, ws.store, target, per_sheet, columns, tile)
+    console.print(f"{result.items} open items on {len(result.sheets)} sheet(s) in {target}")
+    console.print(
+        f"Fill in the action column of {result.decisions} (keep, relabel + new_label, reject, "
+        "skip), then `carscout review apply` it."
+    )
+
+
+@review_app.command("apply")
+def apply_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="decisions.csv with item_id, action, new_label.")],
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Who decided (recorded as review:<name>; default: login)."),
+    ] = None,
+) -> None:
+    """Apply a decisions CSV: rows are validated first; a file with errors changes nothing."""
+    from curation.review_batch import apply_decisions_file
+    from curation.review_queue import default_actor
+
+    who = f"review:{actor}" if actor else default_actor()
+    with _workspace(ctx) as ws:
+        summary = apply_decisions_file(ws.catalog, file, who)
+    table = Table(title=f"Applied {file}")
+    table.add_column("action")
+    table.add_column("items", justify="right")
+    for action, count in sorted(summary.applied.items()):
+        table.add_row(action, str(count))
+    table.add_row("left open (no action)", str(summary.left_open))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``score`` and ``review`` to ``app``."""
+    app.command("score")(score_command)
+    app.add_typer(review_app, name="review")

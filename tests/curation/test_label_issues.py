@@ -1,0 +1,118 @@
+"""Label-issue scoring on a small generated set with injected wrong photos."""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from PIL import Image, ImageDraw
+
+from curation.features import compute_features, find_backbone_weights, offline_vector
+from curation.label_issues import ScoreConfig, score_catalog
+from curation.review_queue import NOT_A_CAR, WRONG_MODEL, QueueConfig, build_queue, queue_items
+from pipeline import schema as t
+from pipeline.errors import ConfigError
+from pipeline.intake import Provenance, intake_image
+from pipeline.workspace import Workspace
+
+SIZE = 48
+
+
+def _photo(kind: str, seed: int) -> bytes:
+    """Draw a tiny photo: ``wide`` (a long low body), ``tall`` (a short high body), ``page``."""
+    rng = random.Random(seed)
+    grey = rng.randint(90, 140)
+    img = Image.new("RGB", (SIZE, SIZE), (grey, grey + 10, grey))
+    draw = ImageDraw.Draw(img)
+    colour = tuple(rng.randint(0, 255) for _ in range(3))
+    jitter = rng.randint(-3, 3)
+    if kind == "wide":
+        draw.rectangle((4 + jitter, 26, 44 + jitter, 36), fill=colour)
+        draw.ellipse((8 + jitter, 33, 16 + jitter, 41), fill="black")
+        draw.ellipse((32 + jitter, 33, 40 + jitter, 41), fill="black")
+    elif kind == "tall":
+        draw.rectangle((14 + jitter, 8, 32 + jitter, 38), fill=colour)
+        draw.ellipse((14 + jitter, 35, 21 + jitter, 42), fill="black")
+        draw.ellipse((26 + jitter, 35, 33 + jitter, 42), fill="black")
+    else:  # a document: a white page with lines of text
+        img.paste((245, 245, 240), (0, 0, SIZE, SIZE))
+        for row in range(6, SIZE - 4, 5):
+            draw.line((4, row, rng.randint(20, 44), row), fill=(30, 30, 30))
+    array = np.asarray(img).astype(np.int16)
+    array += np.random.default_rng(seed).integers(-6, 7, array.shape, dtype=np.int16)
+    out = io.BytesIO()
+    Image.fromarray(np.clip(array, 0, 255).astype(np.uint8)).save(out, "PNG")
+    return out.getvalue()
+
+
+def populate(ws: Workspace, correct: int = 20) -> dict[int, str]:
+    """Put ``correct`` photos per label and 8 injected wrong ones in ``ws``.
+
+    Returns ``{image_id: truth}`` where truth is ``"ok"``, ``"other_model"`` or ``"document"``.
+    """
+    truth: dict[int, str] = {}
+    plan = [("swift", "wide", "ok")] * correct + [("wagonr", "tall", "ok")] * correct
+    plan += [("swift", "tall", "other_model")] * 3 + [("wagonr", "wide", "other_model")] * 3
+    plan += [("swift", "page", "document"), ("wagonr", "page", "document")]
+    for seed, (label, kind, what) in enumerate(plan):
+        result = intake_image(
+            ws.catalog, ws.store, _photo(kind, seed), Provenance(label=label, source_path=f"{seed}")
+        )
+        assert result.image_id is not None
+        truth[result.image_id] = what
+    return truth
+
+
+def test_offline_vector_has_the_documented_length() -> None:
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    assert offline_vector(rgb).shape == (848,)
+
+
+def test_injected_wrong_photos_score_above_correct_ones(workspace: Workspace) -> None:
+    truth = populate(workspace)
+    run = score_catalog(workspace, ScoreConfig(source="auto", folds=3, neighbours=5))
+    assert run.feature_source.startswith("offline:")  # no backbone weights on this machine
+    with workspace.catalog.reading() as conn:
+        rows = conn.execute(
+            sa.select(t.label_scores).where(t.label_scores.c.run_id == run.run_id)
+        ).all()
+    assert len(rows) == len(truth)
+    assert {r.feature_source for r in rows} == {run.feature_source}
+    combined = {r.image_id: max(r.issue_score, min(1.0, r.outlier_score - 1.0)) for r in rows}
+    wrong = [combined[i] for i, what in truth.items() if what != "ok"]
+    right = sorted(combined[i] for i, what in truth.items() if what == "ok")
+    # Every injected photo outranks at least 90 % of the correct ones.
+    assert min(wrong) > right[int(0.9 * len(right)) - 1]
+    by_image = {r.image_id: r for r in rows}
+    for image_id, what in truth.items():
+        if what == "other_model":
+            row = by_image[image_id]
+            assert row.suggested_label not in (None, row.label)
+            assert set(row.probabilities) == {"swift", "wagonr"}
+
+    summary = build_queue(workspace.catalog, QueueConfig(budget=0.2))
+    assert summary.added == 10  # ceil(0.2 * 24) per label
+    with workspace.catalog.reading() as conn:
+        items = queue_items(conn)
+    queued = {item.image_id: item for item in items}
+    assert sum(truth[i] != "ok" for i in queued) >= 7
+    assert [item.score for item in items] == sorted((item.score for item in items), reverse=True)
+    assert {item.reason for item in items} <= {WRONG_MODEL, NOT_A_CAR}
+    for image_id, what in truth.items():
+        if what == "other_model" and image_id in queued:
+            assert queued[image_id].reason == WRONG_MODEL
+            assert queued[image_id].suggested_label not in (None, queued[image_id].label)
+
+
+def test_backbone_needs_weights_or_says_how_to_get_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    with pytest.raises(ConfigError, match="--weights PATH"):
+        compute_features([], source="backbone")
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_backbone_weights(tmp_path / "missing.h5")
