@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,7 +63,8 @@ class ImageStore:
         if target.exists() and target.stat().st_size == len(data):
             return digest, relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{digest[:16]}"
+        # pid (for stale-file cleanup) plus a random part: two threads may store the same bytes.
+        temp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
         with open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()

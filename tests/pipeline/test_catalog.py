@@ -85,3 +85,17 @@ def test_unknown_status_and_image_are_clear_errors(workspace: Workspace) -> None
 def test_bad_catalog_url_is_a_clear_error() -> None:
     with pytest.raises(CatalogError, match="sqlite:///"):
         Catalog("not a url at all")
+
+
+def test_store_survives_threads_storing_the_same_bytes(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.store import ImageStore, sha256_of
+
+    store = ImageStore(tmp_path / "store")
+    data = small_jpeg(9, (400, 300))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: store.put(data, "jpg"), range(64)))
+    assert {r for r in results} == {(sha256_of(data), results[0][1])}
+    assert store.path(results[0][1]).read_bytes() == data
+    assert list(store.iter_temporaries()) == []
