@@ -1,0 +1,297 @@
+"""Review decisions: the queue API, the real `carscout review` driven through a pseudo-terminal,
+a killed session, contact sheets and decisions files."""
+
+from __future__ import annotations
+
+import csv
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from curation.review_batch import DecisionFileError, apply_decisions_file, write_sheets
+from curation.review_queue import (
+    QueueConfig,
+    ReviewError,
+    build_queue,
+    decide,
+    queue_items,
+    queue_progress,
+    undo_last,
+)
+from pipeline import schema as t
+from pipeline.catalog import start_run
+from pipeline.intake import Provenance, intake_image
+from pipeline.testing import small_jpeg
+from pipeline.workspace import Workspace
+
+CARSCOUT = Path(sys.executable).with_name("carscout")
+
+
+def queue_of(ws: Workspace, n: int = 10) -> list[int]:
+    """Intake ``n`` photos per label with stored scores; queue the top 30 %; return item ids
+    in review order (swift photo i scores 0.9 - 0.05 i, wagonr photo i 0.88 - 0.05 i)."""
+    image_ids: dict[str, list[int]] = {"swift": [], "wagonr": []}
+    for label_index, label in enumerate(image_ids):
+        for i in range(n):
+            result = intake_image(
+                ws.catalog,
+                ws.store,
+                small_jpeg(100 * label_index + i),
+                Provenance(label=label, source_path=f"{label}/{i}.jpg"),
+            )
+            image_ids[label].append(int(result.image_id or 0))
+    with ws.catalog.atomic() as conn:
+        run_id = start_run(conn, "score", {})
+        rows = []
+        for label_index, (label, ids) in enumerate(image_ids.items()):
+            other = "wagonr" if label == "swift" else "swift"
+            for i, image_id in enumerate(ids):
+                issue = 0.9 - 0.05 * i - 0.02 * label_index
+                rows.append(
+                    {
+                        "image_id": image_id,
+                        "run_id": run_id,
+                        "feature_source": "test",
+                        "model": "test",
+                        "label": label,
+                        "suggested_label": other if i % 2 == 0 else None,
+                        "issue_score": issue,
+                        "outlier_score": 2.5 if i == 1 else 1.0,
+                        "probabilities": {label: 1 - issue, other: issue},
+                    }
+                )
+        conn.execute(sa.insert(t.label_scores), rows)
+    build_queue(ws.catalog, QueueConfig(budget=0.3))
+    with ws.catalog.reading() as conn:
+        return [item.id for item in queue_items(conn)]
+
+
+def image_of(ws: Workspace, item_id: int) -> sa.Row:
+    with ws.catalog.reading() as conn:
+        return conn.execute(
+            sa.select(t.images)
+            .join(t.review_items, t.review_items.c.image_id == t.images.c.id)
+            .where(t.review_items.c.id == item_id)
+        ).one()
+
+
+def events_of(ws: Workspace, image_id: int) -> list[tuple[str, str, str]]:
+    with ws.catalog.reading() as conn:
+        rows = conn.execute(
+            sa.select(
+                t.image_events.c.field, t.image_events.c.old_value, t.image_events.c.new_value
+            )
+            .where(t.image_events.c.image_id == image_id)
+            .order_by(t.image_events.c.id)
+        )
+        return [tuple(r) for r in rows]
+
+
+def decisions(ws: Workspace) -> list[tuple[int, str, str | None, bool]]:
+    with ws.catalog.reading() as conn:
+        rows = conn.execute(sa.select(t.review_decisions).order_by(t.review_decisions.c.id))
+        return [(r.item_id, r.action, r.new_label, r.undone_at is not None) for r in rows]
+
+
+def test_queue_budget_reasons_and_requeue(workspace: Workspace) -> None:
+    items = queue_of(workspace)
+    assert len(items) == 6  # ceil(0.3 * 10) per label
+    with workspace.catalog.reading() as conn:
+        queued = queue_items(conn)
+    assert [i.score for i in queued] == sorted((i.score for i in queued), reverse=True)
+    assert {i.reason for i in queued} == {"wrong model?", "not a car?"}
+    not_a_car = [i for i in queued if i.reason == "not a car?"]
+    assert all(i.suggested_label is None for i in not_a_car)
+    decide(workspace.catalog, items[0], "keep", "review:test")
+    again = build_queue(workspace.catalog, QueueConfig(budget=0.3))
+    assert (again.added, again.refreshed, again.already_decided) == (0, 5, 1)
+    forced = build_queue(workspace.catalog, QueueConfig(budget=0.3, requeue=True))
+    assert forced.added == 1
+    progress = queue_progress(workspace.catalog.engine.connect())
+    assert (progress["pending"], progress["decided"]) == (6, 1)
+
+
+def test_decisions_and_undo_write_history(workspace: Workspace) -> None:
+    items = queue_of(workspace)
+    catalog = workspace.catalog
+    relabelled = image_of(workspace, items[0])
+    decide(catalog, items[0], "relabel", "review:test", "wagonr")
+    decide(catalog, items[1], "reject", "review:test")
+    with pytest.raises(ReviewError, match="already decided"):
+        decide(catalog, items[1], "keep", "review:test")
+    with pytest.raises(ReviewError, match="needs a new label"):
+        decide(catalog, items[2], "relabel", "review:test")
+    assert image_of(workspace, items[1]).status == "rejected"
+    undone = undo_last(catalog, "review:test")
+    assert undone is not None and undone.item_id == items[1]
+    assert image_of(workspace, items[1]).status == "active"
+    assert image_of(workspace, items[0]).label == "wagonr"
+    assert events_of(workspace, relabelled.id) == [("label", relabelled.label, "wagonr")]
+    assert events_of(workspace, image_of(workspace, items[1]).id) == [
+        ("status", "active", "rejected"),
+        ("status", "rejected", "active"),
+    ]
+    assert undo_last(catalog, "review:someone-else") is None
+
+
+def _read_until(fd: int, needle: bytes, seen: bytearray, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"never saw {needle!r}; output:\n{seen.decode(errors='replace')}")
+        if select.select([fd], [], [], remaining)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"EOF before {needle!r}:\n{seen.decode(errors='replace')}")
+            seen += chunk
+
+
+def _spawn_review(home: Path) -> tuple[subprocess.Popen[bytes], int]:
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "dumb", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("KITTY_WINDOW_ID", None)
+    process = subprocess.Popen(
+        [str(CARSCOUT), "--home", str(home), "review", "--actor", "tester", "--display", "file"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(follower)
+    return process, leader
+
+
+def _send(fd: int, keys: str, seen: bytearray, expect: bytes) -> None:
+    os.write(fd, keys.encode())
+    _read_until(fd, expect, seen)
+
+
+def test_scripted_session_in_a_pseudo_terminal(workspace: Workspace) -> None:
+    items = queue_of(workspace)
+    home = workspace.settings.home
+    first, second, third = (image_of(workspace, i) for i in items[:3])
+    process, fd = _spawn_review(home)
+    seen = bytearray()
+    try:
+        _read_until(fd, b"uit > ", seen)
+        assert b"photo: " in seen  # file fallback: a thumbnail path is printed
+        _send(fd, "k", seen, b"[2/6]")
+        _send(fd, "r", seen, b"relabel to:")
+        _send(fd, "1", seen, b"[3/6]")
+        _send(fd, "x", seen, b"[4/6]")
+        _send(fd, "u", seen, b"undid reject")
+        _send(fd, "s", seen, b"[4/6]")
+        _send(fd, "q", seen, b"open items left")
+        assert process.wait(timeout=30) == 0
+    finally:
+        os.close(fd)
+        if process.poll() is None:
+            process.kill()
+    assert decisions(workspace) == [
+        (items[0], "keep", None, False),
+        (items[1], "relabel", "swift" if second.label == "wagonr" else "wagonr", False),
+        (items[2], "reject", None, True),
+        (items[2], "skip", None, False),
+    ]
+    assert image_of(workspace, items[0]).label == first.label
+    assert image_of(workspace, items[1]).label != second.label
+    assert image_of(workspace, items[2]).status == "active" == third.status
+    with workspace.catalog.reading() as conn:
+        progress = queue_progress(conn)
+        reopened = [i.id for i in queue_items(conn)]
+    assert (progress["decided"], progress["skipped"], progress["pending"]) == (2, 1, 3)
+    assert reopened == items[3:] + [items[2]]  # the skipped item comes back at the end
+
+
+def test_a_killed_session_loses_no_decision_and_resumes(workspace: Workspace) -> None:
+    items = queue_of(workspace)
+    process, fd = _spawn_review(workspace.settings.home)
+    seen = bytearray()
+    try:
+        _read_until(fd, b"[1/6]", seen)
+        _send(fd, "k", seen, b"[2/6]")
+        _send(fd, "x", seen, b"[3/6]")
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        os.close(fd)
+    assert [d[:2] for d in decisions(workspace)] == [(items[0], "keep"), (items[1], "reject")]
+    assert image_of(workspace, items[1]).status == "rejected"
+    process, fd = _spawn_review(workspace.settings.home)
+    seen = bytearray()
+    try:
+        _read_until(fd, b"[1/4]", seen)
+        assert f"item {items[2]} ".encode() in seen
+        # Ctrl-C: the pty is not the child's controlling terminal, so send the signal itself.
+        os.killpg(process.pid, signal.SIGINT)
+        _read_until(fd, b"open items left", seen)
+        process.wait(timeout=30)
+    finally:
+        os.close(fd)
+        if process.poll() is None:
+            process.kill()
+
+
+def test_sheets_and_a_good_decisions_file(workspace: Workspace, tmp_path: Path) -> None:
+    items = queue_of(workspace)
+    result = write_sheets(workspace.catalog, workspace.store, tmp_path / "sheets", per_sheet=4)
+    assert [p.name for p in result.sheets] == ["sheet-001.png", "sheet-002.png"]
+    with result.decisions.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["item_id"]) for r in rows] == items
+    rows[0]["action"], rows[1]["action"] = "reject", "relabel"
+    rows[1]["new_label"] = "sedan"
+    with result.decisions.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, rows[0].keys())
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = apply_decisions_file(workspace.catalog, result.decisions, "review:batch")
+    assert summary.applied == {"reject": 1, "relabel": 1} and summary.left_open == 4
+    assert image_of(workspace, items[0]).status == "rejected"
+    assert image_of(workspace, items[1]).label == "sedan"
+
+
+def test_a_bad_decisions_file_changes_nothing(workspace: Workspace, tmp_path: Path) -> None:
+    items = queue_of(workspace)
+    before = [tuple(image_of(workspace, i)) for i in items]
+    bad = tmp_path / "decisions.csv"
+    bad.write_text(
+        "item_id,action,new_label\n"
+        f"{items[0]},reject,\n"
+        f"{items[1]},relabel,\n"
+        f"{items[2]},destroy,\n"
+        "9999,keep,\n"
+        f"{items[0]},keep,\n"
+    )
+    with pytest.raises(DecisionFileError) as error:
+        apply_decisions_file(workspace.catalog, bad, "review:batch")
+    assert [p.split(":")[0] for p in error.value.problems] == [
+        "line 3",
+        "line 4",
+        "line 5",
+        "line 6",
+    ]
+    assert [tuple(image_of(workspace, i)) for i in items] == before
+    assert decisions(workspace) == []
+    result = subprocess.run(
+        [str(CARSCOUT), "--home", str(workspace.settings.home), "review", "apply", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "nothing applied" in result.stderr and "line 4" in result.stderr
+    assert decisions(workspace) == []
