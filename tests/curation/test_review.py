@@ -295,3 +295,23 @@ def test_a_bad_decisions_file_changes_nothing(workspace: Workspace, tmp_path: Pa
     assert result.returncode == 1
     assert "nothing applied" in result.stderr and "line 4" in result.stderr
     assert decisions(workspace) == []
+
+
+def test_inline_image_protocols_carry_the_whole_png() -> None:
+    import base64
+    import re
+
+    from curation.review_tui import detect_display, iterm_escape, kitty_escape
+
+    png = bytes(range(256)) * 31  # 10,584 base64 characters: three kitty chunks
+    kitty = kitty_escape(png)
+    chunks = re.findall(r"\x1b_G([^;]*);([^\x1b]*)\x1b\\", kitty)
+    assert [control for control, _ in chunks] == ["f=100,a=T,m=1", "m=1", "m=0"]
+    assert all(len(payload) <= 4096 for _, payload in chunks)
+    assert base64.b64decode("".join(payload for _, payload in chunks)) == png
+    iterm = iterm_escape(png)
+    assert iterm.startswith("\x1b]1337;File=") and iterm.endswith("\x07")
+    assert base64.b64decode(iterm.split(":", 1)[1][:-1]) == png
+    assert detect_display({"TERM": "xterm-kitty"}) == "kitty"
+    assert detect_display({"TERM_PROGRAM": "iTerm.app"}) == "iterm"
+    assert detect_display({"TERM": "xterm-256color"}) == "file"
