@@ -12,7 +12,7 @@ import yaml
 from pipeline.errors import ConfigError
 from scrapers.spec import load_spec, parse_spec, shipped_spec_path
 
-README = Path(__file__).parents[2] / "scrapers" / "README-specs.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def _demo_data() -> dict:
@@ -101,7 +101,7 @@ def test_unreadable_specs_name_the_fix(tmp_path: Path) -> None:
 
 def test_readme_worked_example_is_a_valid_spec() -> None:
     blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "scrapers/README-specs.md must hold a TOML worked example"
+    assert blocks, "README.md must hold the TOML worked example of a site spec"
     spec = parse_spec(tomllib.loads(blocks[-1]), source="README")
     assert spec.render == "static"
     assert spec.start_url_for("swift", 2).startswith("https://")
