@@ -73,6 +73,9 @@ def _register_commands() -> None:
     from pipeline.commands import review_cmds
 
     review_cmds.register(app)
+    from pipeline.commands import dedup_cmds
+
+    dedup_cmds.register(app)
 
 
 _register_commands()

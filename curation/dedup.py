@@ -1,0 +1,570 @@
+"""Near-duplicate removal: hash, search, group, keep the best copy; never delete a file.
+
+One :func:`run_dedup` call:
+
+1. hashes the active images that have no hash yet (:mod:`curation.hashing`);
+2. searches the images hashed since the last dedup run against each other and against
+   everything already in the catalog (:mod:`curation.hamming`, exact), so a weekly run costs
+   what the new photos cost;
+3. joins the pairs, and the groups they touch, into groups (union-find);
+4. in each group keeps the best copy active (largest resolution, then larger file, then first
+   seen) and marks the others ``duplicate`` with a pointer to it, through
+   :func:`pipeline.catalog.change_image` (history rows). A group whose images carry different
+   labels is not resolved: each active member goes to the review queue as a
+   ``label conflict``.
+
+:func:`query_folder` checks a folder of images against the catalog (e.g. an outside test set
+against the training data) without changing anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from curation.hamming import cross_pairs, hamming, hex_to_uint64, pairs_within
+from curation.hashing import DEFAULT_DRAFT_SIZE, HASH_KINDS, hash_catalog, hash_files
+from pipeline import schema as t
+from pipeline.catalog import Catalog, change_image, finish_run, start_run
+from pipeline.errors import ConfigError
+from pipeline.store import ImageStore
+
+# Chosen with benchmarks/dedup.py on the demo marketplace's reposts: every repost (resized,
+# recompressed, cropped, brightened) is within 8 of its original in pHash, while different
+# photos of the same model start well above; 8 also keeps 1M hashes under a minute.
+DEFAULT_THRESHOLD = 8
+DEFAULT_KIND = "phash"
+ACTOR = "dedup"
+CONFLICT_REASON = "label conflict"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """Options of one dedup run."""
+
+    threshold: int = DEFAULT_THRESHOLD
+    hash_kind: str = DEFAULT_KIND
+    dry_run: bool = False
+    full: bool = False  # search everything again, not only images new since the last run
+    workers: int | None = None
+    draft_size: int | None = DEFAULT_DRAFT_SIZE
+    method: str = "auto"
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the fix for an impossible option."""
+        if not 0 <= self.threshold <= 32:
+            raise ConfigError(
+                f"--threshold {self.threshold} is outside 0..32; pHash duplicates sit at 0-8"
+            )
+        if self.hash_kind not in HASH_KINDS:
+            raise ConfigError(f"hash kind {self.hash_kind!r}: use one of {', '.join(HASH_KINDS)}")
+
+
+@dataclass
+class Member:
+    """One image of a group with what decides which copy is kept."""
+
+    image_id: int
+    label: str
+    status: str
+    width: int
+    height: int
+    bytes: int
+    store_path: str
+    hash: int
+    distance: int = 0  # to the kept copy
+
+    @property
+    def quality(self) -> tuple[int, int, int]:
+        """Sort key, larger is better: resolution, then file size, then first seen."""
+        return (self.width * self.height, self.bytes, -self.image_id)
+
+
+@dataclass
+class Group:
+    """A connected set of near-duplicate images, kept copy first."""
+
+    members: list[Member]
+    conflict: bool
+    group_id: int | None = None
+
+    @property
+    def kept(self) -> Member:
+        """The copy that stays active."""
+        return self.members[0]
+
+    @property
+    def labels(self) -> list[str]:
+        """The distinct labels in the group, sorted."""
+        return sorted({m.label for m in self.members})
+
+
+@dataclass
+class DedupSummary:
+    """What a dedup run found and did (``groups`` largest first)."""
+
+    run_id: int | None
+    dry_run: bool
+    threshold: int
+    hash_kind: str
+    hashed: int
+    hash_failures: int
+    searched_new: int
+    searched_against: int
+    pairs: int
+    groups: list[Group] = field(default_factory=list)
+    marked: int = 0
+    repointed: int = 0
+    conflicts: int = 0
+    queued: int = 0
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        self.parent.setdefault(x, x)
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _last_search(conn: Connection, config: DedupConfig) -> datetime | None:
+    """Return when the last real run with the same hash kind and threshold read the hashes."""
+    rows = conn.execute(
+        sa.select(t.runs.c.params, t.runs.c.summary)
+        .where(t.runs.c.kind == "dedup", t.runs.c.status == "ok")
+        .order_by(t.runs.c.id.desc())
+        .limit(50)
+    ).all()
+    for params, summary in rows:
+        same = (params or {}).get("hash_kind") == config.hash_kind and (params or {}).get(
+            "threshold"
+        ) == config.threshold
+        if same and (summary or {}).get("searched_until"):
+            return datetime.fromisoformat(summary["searched_until"])
+    return None
+
+
+def _load_index(conn: Connection, kind: str) -> dict[int, Member]:
+    rows = conn.execute(
+        sa.select(
+            t.images.c.id,
+            t.images.c.label,
+            t.images.c.status,
+            t.images.c.width,
+            t.images.c.height,
+            t.images.c.bytes,
+            t.images.c.store_path,
+            t.image_hashes.c.value,
+        )
+        .join(t.image_hashes, t.image_hashes.c.image_id == t.images.c.id)
+        .where(t.image_hashes.c.kind == kind, t.images.c.status.in_(("active", "duplicate")))
+        .order_by(t.images.c.id)
+    ).all()
+    return {
+        int(r.id): Member(
+            int(r.id), r.label, r.status, r.width, r.height, r.bytes, r.store_path, int(r.value, 16)
+        )
+        for r in rows
+    }
+
+
+def _new_ids(conn: Connection, kind: str, since: datetime | None, index: dict[int, Member]) -> set:
+    if since is None:
+        return set(index)
+    rows = conn.execute(
+        sa.select(t.image_hashes.c.image_id).where(
+            t.image_hashes.c.kind == kind, t.image_hashes.c.created_at > since
+        )
+    ).scalars()
+    return {int(i) for i in rows} & set(index)
+
+
+def _open_groups(conn: Connection, ids: set[int]) -> dict[int, list[int]]:
+    """Return ``{group_id: member ids}`` of the open groups (resolved or conflict) of ``ids``."""
+    if not ids:
+        return {}
+    gm, dg = t.duplicate_members, t.duplicate_groups
+    group_ids = (
+        sa.select(gm.c.group_id)
+        .join(dg, dg.c.id == gm.c.group_id)
+        .where(gm.c.image_id.in_(sorted(ids)), dg.c.state.in_(("resolved", "conflict")))
+    )
+    groups: dict[int, list[int]] = {}
+    for gid, image_id in conn.execute(
+        sa.select(gm.c.group_id, gm.c.image_id).where(gm.c.group_id.in_(group_ids))
+    ):
+        groups.setdefault(int(gid), []).append(int(image_id))
+    return groups
+
+
+def find_pairs(
+    index: dict[int, Member],
+    new: set[int],
+    threshold: int,
+    method: str = "auto",
+    workers: int | None = None,
+) -> list[tuple[int, int, int]]:
+    """Return ``[(image_id_a, image_id_b, distance)]`` for new×new and new×old pairs."""
+    new_ids = sorted(new)
+    old_ids = sorted(set(index) - new)
+    new_hashes = np.array([index[i].hash for i in new_ids], dtype=np.uint64)
+    old_hashes = np.array([index[i].hash for i in old_ids], dtype=np.uint64)
+    pairs = []
+    for i, j, d in pairs_within(new_hashes, threshold, method, workers).tolist():
+        pairs.append((new_ids[i], new_ids[j], d))
+    for i, j, d in cross_pairs(new_hashes, old_hashes, threshold, method, workers).tolist():
+        pairs.append((new_ids[i], old_ids[j], d))
+    return pairs
+
+
+def build_groups(
+    index: dict[int, Member],
+    pairs: Sequence[tuple[int, int, int]],
+    existing: dict[int, list[int]],
+) -> list[Group]:
+    """Union the pairs and the existing groups they touch; return the touched groups.
+
+    Each group lists its best copy first; ``distance`` is each member's distance to it.
+    """
+    uf = _UnionFind()
+    for a, b, _ in pairs:
+        uf.union(a, b)
+    for members in existing.values():
+        for other in members[1:]:
+            uf.union(members[0], other)
+    components: dict[int, list[int]] = {}
+    for image_id in list(uf.parent):
+        if image_id in index:
+            components.setdefault(uf.find(image_id), []).append(image_id)
+    groups = []
+    for ids in components.values():
+        if len(ids) < 2:
+            continue
+        members = sorted((index[i] for i in ids), key=lambda m: m.quality, reverse=True)
+        for m in members:
+            m.distance = int(hamming(m.hash, members[0].hash))
+        labels = {m.label for m in members}
+        groups.append(Group(members=members, conflict=len(labels) > 1))
+    groups.sort(key=lambda g: (-len(g.members), g.kept.image_id))
+    return groups
+
+
+def _repoint(conn: Connection, member: Member, kept_id: int, old_target: int | None) -> None:
+    # change_image only writes a history row when status or label change; moving a duplicate
+    # to a new kept copy changes neither, so its history row is written here.
+    conn.execute(
+        sa.update(t.images)
+        .where(t.images.c.id == member.image_id)
+        .values(duplicate_of=kept_id, updated_at=t.utcnow())
+    )
+    conn.execute(
+        sa.insert(t.image_events).values(
+            image_id=member.image_id,
+            field="duplicate_of",
+            old_value=None if old_target is None else str(old_target),
+            new_value=str(kept_id),
+            actor=ACTOR,
+            reason=f"better copy {kept_id} joined the group",
+        )
+    )
+
+
+def _save_group(
+    conn: Connection, group: Group, config: DedupConfig, run_id: int, existing: dict[int, list[int]]
+) -> tuple[int, int, int]:
+    """Write one group and its decisions; return (marked, repointed, queued)."""
+    ids = {m.image_id for m in group.members}
+    superseded = [gid for gid, members in existing.items() if ids & set(members)]
+    if superseded:
+        conn.execute(
+            sa.update(t.duplicate_groups)
+            .where(t.duplicate_groups.c.id.in_(superseded))
+            .values(state="superseded")
+        )
+    kept = group.kept
+    group.group_id = int(
+        conn.execute(
+            sa.insert(t.duplicate_groups).values(
+                kept_image_id=kept.image_id,
+                hash_kind=config.hash_kind,
+                threshold=config.threshold,
+                state="conflict" if group.conflict else "resolved",
+                run_id=run_id,
+            )
+        ).inserted_primary_key[0]
+    )
+    conn.execute(
+        sa.insert(t.duplicate_members),
+        [
+            {"group_id": group.group_id, "image_id": m.image_id, "distance": m.distance}
+            for m in group.members
+        ],
+    )
+    if group.conflict:
+        return 0, 0, _queue_conflict(conn, group)
+    marked = repointed = 0
+    if kept.status != "active":
+        change_image(
+            conn,
+            kept.image_id,
+            actor=ACTOR,
+            status="active",
+            reason="best copy of its duplicate group",
+        )
+    current = dict(
+        conn.execute(
+            sa.select(t.images.c.id, t.images.c.duplicate_of).where(t.images.c.id.in_(ids))
+        ).all()
+    )
+    for m in group.members[1:]:
+        reason = (
+            f"near-duplicate of image {kept.image_id} ({config.hash_kind} distance "
+            f"{m.distance}, threshold {config.threshold})"
+        )
+        if m.status == "active":
+            change_image(
+                conn,
+                m.image_id,
+                actor=ACTOR,
+                reason=reason,
+                status="duplicate",
+                duplicate_of=kept.image_id,
+            )
+            marked += 1
+        elif current.get(m.image_id) != kept.image_id:
+            _repoint(conn, m, kept.image_id, current.get(m.image_id))
+            repointed += 1
+    return marked, repointed, 0
+
+
+def _queue_conflict(conn: Connection, group: Group) -> int:
+    counts = Counter(m.label for m in group.members)
+    top = max(counts.values())
+    suggested = next(m.label for m in group.members if counts[m.label] == top)
+    pending = set(
+        conn.execute(
+            sa.select(t.review_items.c.image_id).where(
+                t.review_items.c.reason == CONFLICT_REASON,
+                t.review_items.c.state == "pending",
+                t.review_items.c.image_id.in_([m.image_id for m in group.members]),
+            )
+        ).scalars()
+    )
+    rows = [
+        {
+            "image_id": m.image_id,
+            "reason": CONFLICT_REASON,
+            "suggested_label": suggested,
+            "score": 1.0 - counts[m.label] / len(group.members),
+            "state": "pending",
+            "detail": {
+                "group_id": group.group_id,
+                "labels": group.labels,
+                "kept_image_id": group.kept.image_id,
+                "members": [x.image_id for x in group.members],
+                "distance": m.distance,
+            },
+        }
+        for m in group.members
+        if m.status == "active" and m.image_id not in pending
+    ]
+    if rows:
+        conn.execute(sa.insert(t.review_items), rows)
+    return len(rows)
+
+
+def run_dedup(
+    catalog: Catalog,
+    store: ImageStore,
+    config: DedupConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DedupSummary:
+    """Hash, search, group and resolve near-duplicates; return a :class:`DedupSummary`.
+
+    With ``dry_run`` the hashes are still computed and stored (they are a cache, not a
+    decision) but no status, group or review item is written.
+    """
+    config = config or DedupConfig()
+    config.validate()
+    run_id = None
+    if not config.dry_run:
+        with catalog.atomic() as conn:
+            run_id = start_run(
+                conn,
+                "dedup",
+                {
+                    "threshold": config.threshold,
+                    "hash_kind": config.hash_kind,
+                    "full": config.full,
+                    "method": config.method,
+                },
+            )
+    hashes = hash_catalog(
+        catalog,
+        store,
+        (config.hash_kind,),
+        workers=config.workers,
+        draft_size=config.draft_size,
+        run_id=run_id,
+        progress=progress,
+    )
+    searched_until = t.utcnow()
+    with catalog.reading() as conn:
+        since = None if config.full else _last_search(conn, config)
+        index = _load_index(conn, config.hash_kind)
+        new = _new_ids(conn, config.hash_kind, since, index)
+    pairs = find_pairs(index, new, config.threshold, config.method, config.workers)
+    with catalog.reading() as conn:
+        existing = _open_groups(conn, {i for p in pairs for i in p[:2]})
+    groups = build_groups(index, pairs, existing)
+    summary = DedupSummary(
+        run_id=run_id,
+        dry_run=config.dry_run,
+        threshold=config.threshold,
+        hash_kind=config.hash_kind,
+        hashed=hashes.hashed,
+        hash_failures=hashes.failed,
+        searched_new=len(new),
+        searched_against=len(index) - len(new),
+        pairs=len(pairs),
+        groups=groups,
+        conflicts=sum(g.conflict for g in groups),
+    )
+    if config.dry_run:
+        summary.marked = sum(
+            sum(m.status == "active" for m in g.members[1:]) for g in groups if not g.conflict
+        )
+        return summary
+    assert run_id is not None
+    with catalog.atomic() as conn:
+        for group in groups:
+            marked, repointed, queued = _save_group(conn, group, config, run_id, existing)
+            summary.marked += marked
+            summary.repointed += repointed
+            summary.queued += queued
+        finish_run(
+            conn,
+            run_id,
+            {
+                "searched_until": searched_until.isoformat(),
+                "hashed": summary.hashed,
+                "hash_failures": summary.hash_failures,
+                "searched_new": summary.searched_new,
+                "pairs": summary.pairs,
+                "groups": len(groups),
+                "marked": summary.marked,
+                "repointed": summary.repointed,
+                "conflicts": summary.conflicts,
+                "queued": summary.queued,
+            },
+        )
+    return summary
+
+
+# --- query mode ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryMatch:
+    """A file of the query folder that is a near-duplicate of a catalog image."""
+
+    path: str
+    image_id: int
+    label: str
+    status: str
+    distance: int
+    store_path: str
+
+
+@dataclass
+class QueryReport:
+    """The result of :func:`query_folder`: matches sorted by path then distance."""
+
+    scanned: int
+    matches: list[QueryMatch]
+    failures: list[tuple[str, str]]
+
+    @property
+    def files_with_matches(self) -> int:
+        """How many query files have at least one copy in the catalog."""
+        return len({m.path for m in self.matches})
+
+
+def query_folder(
+    catalog: Catalog,
+    store: ImageStore,
+    folder: Path,
+    threshold: int = DEFAULT_THRESHOLD,
+    hash_kind: str = DEFAULT_KIND,
+    workers: int | None = None,
+    draft_size: int | None = DEFAULT_DRAFT_SIZE,
+) -> QueryReport:
+    """Check every image under ``folder`` against the catalog's active and duplicate images.
+
+    Changes no image; hashes missing from the catalog are computed and stored first.
+    """
+    DedupConfig(threshold=threshold, hash_kind=hash_kind).validate()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; pass a directory of images")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    hash_catalog(catalog, store, (hash_kind,), workers=workers, draft_size=draft_size)
+    results = hash_files(files, (hash_kind,), workers=workers, draft_size=draft_size)
+    ok = [r for r in results if r.hashes]
+    failures = [(r.path, r.error or "") for r in results if not r.hashes]
+    with catalog.reading() as conn:
+        index = _load_index(conn, hash_kind)
+    ids = sorted(index)
+    queries = hex_to_uint64(r.hashes[hash_kind] for r in ok if r.hashes)
+    base = np.array([index[i].hash for i in ids], dtype=np.uint64)
+    matches = []
+    for qi, bi, d in cross_pairs(queries, base, threshold).tolist():
+        m = index[ids[bi]]
+        matches.append(QueryMatch(ok[qi].path, m.image_id, m.label, m.status, d, m.store_path))
+    matches.sort(key=lambda m: (m.path, m.distance, m.image_id))
+    return QueryReport(scanned=len(files), matches=matches, failures=failures)
+
+
+def groups_contact_sheet(
+    groups: Sequence[Group],
+    store: ImageStore,
+    out_png: Path,
+    max_groups: int = 12,
+    columns: int = 6,
+    thumb_size: int = 140,
+) -> Path:
+    """Draw the ``max_groups`` largest groups, one row each (kept copy first); return the PNG.
+
+    A group larger than ``columns`` shows its first ``columns`` members.
+    """
+    from curation.contact_sheet import contact_sheet
+
+    cells: list[tuple[Path | None, str]] = []
+    for group in groups[:max_groups]:
+        row: list[tuple[Path | None, str]] = []
+        for n, m in enumerate(group.members[:columns]):
+            tag = ("CONFLICT " if group.conflict else "KEPT ") if n == 0 else f"d={m.distance} "
+            row.append(
+                (store.path(m.store_path), f"{tag}#{m.image_id} {m.label} {m.width}x{m.height}")
+            )
+        cells += row + [(None, "")] * (columns - len(row))
+    title = f"{len(groups)} duplicate groups; the {min(len(groups), max_groups)} largest"
+    return contact_sheet(cells, out_png, columns=columns, thumb_size=thumb_size, title=title)

@@ -1,0 +1,145 @@
+"""``carscout dedup`` and ``carscout check-leaks``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from curation.dedup import (
+    DEFAULT_KIND,
+    DEFAULT_THRESHOLD,
+    DedupConfig,
+    groups_contact_sheet,
+    query_folder,
+    run_dedup,
+)
+from pipeline.workspace import Workspace
+
+console = Console()
+
+
+def _workspace(ctx: typer.Context) -> Workspace:
+    from pipeline.cli import settings_from
+
+    return Workspace.open(settings_from(ctx))
+
+
+ThresholdOption = Annotated[
+    int,
+    typer.Option(
+        "--threshold",
+        help=f"Largest Hamming distance between two hashes that counts as a duplicate "
+        f"(default {DEFAULT_THRESHOLD}, chosen by benchmarks/dedup.py).",
+    ),
+]
+KindOption = Annotated[
+    str, typer.Option("--hash", help="Hash to compare: phash (default) or dhash.")
+]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", help="Processes for hashing (default: every core).")
+]
+
+
+def dedup_command(
+    ctx: typer.Context,
+    threshold: ThresholdOption = DEFAULT_THRESHOLD,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Find and show the groups but mark nothing (hashes are still stored).",
+        ),
+    ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Search every image again, not only those new since the last run."
+        ),
+    ] = False,
+    hash_kind: KindOption = DEFAULT_KIND,
+    workers: WorkersOption = None,
+    sheet_groups: Annotated[
+        int, typer.Option("--sheet-groups", help="Largest groups drawn on the contact sheet.")
+    ] = 12,
+) -> None:
+    """Find near-duplicate photos, keep the best copy of each, mark the others (files stay)."""
+    config = DedupConfig(
+        threshold=threshold, hash_kind=hash_kind, dry_run=dry_run, full=full, workers=workers
+    )
+    with (
+        _workspace(ctx) as ws,
+        Progress(TextColumn("hashing"), BarColumn(), MofNCompleteColumn(), console=console) as bar,
+    ):
+        task = bar.add_task("hash", total=None)
+        summary = run_dedup(ws.catalog, ws.store, config, progress=lambda n: bar.advance(task, n))
+        sheet = None
+        if summary.groups:
+            name = f"dedup-{summary.run_id or 'dry-run'}.png"
+            sheet = groups_contact_sheet(
+                summary.groups, ws.store, ws.settings.reports_dir / name, max_groups=sheet_groups
+            )
+    verb = "would be marked" if dry_run else "marked duplicate"
+    table = Table(title=f"Dedup ({hash_kind} ≤ {threshold}{', dry run' if dry_run else ''})")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    table.add_row("images hashed now", str(summary.hashed))
+    table.add_row("hash failures", str(summary.hash_failures))
+    table.add_row("new images searched", str(summary.searched_new))
+    table.add_row("… against earlier images", str(summary.searched_against))
+    table.add_row("pairs within threshold", str(summary.pairs))
+    table.add_row("groups", str(len(summary.groups)))
+    table.add_row(f"images {verb}", str(summary.marked))
+    table.add_row("label conflicts (groups)", str(summary.conflicts))
+    if not dry_run:
+        table.add_row("queued for review", str(summary.queued))
+    console.print(table)
+    if sheet:
+        console.print(f"contact sheet of the largest groups: {sheet}")
+    if summary.hash_failures:
+        console.print("Hash failures are recorded: `carscout status --failures`.")
+
+
+def check_leaks_command(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path, typer.Argument(help="Folder of images to check (searched recursively).")
+    ],
+    threshold: ThresholdOption = DEFAULT_THRESHOLD,
+    hash_kind: KindOption = DEFAULT_KIND,
+    workers: WorkersOption = None,
+    limit: Annotated[int, typer.Option("--limit", help="Matches listed at most.")] = 50,
+) -> None:
+    """Check a folder (e.g. an outside test set) for copies of photos already in the catalog."""
+    with _workspace(ctx) as ws:
+        report = query_folder(
+            ws.catalog,
+            ws.store,
+            folder,
+            threshold=threshold,
+            hash_kind=hash_kind,
+            workers=workers,
+        )
+    table = Table(
+        title=f"{report.files_with_matches} of {report.scanned} files have a copy "
+        f"in the catalog ({hash_kind} ≤ {threshold})"
+    )
+    for column in ("file", "image", "label", "status", "distance"):
+        table.add_column(column)
+    for m in report.matches[:limit]:
+        table.add_row(m.path, str(m.image_id), m.label, m.status, str(m.distance))
+    console.print(table)
+    if len(report.matches) > limit:
+        console.print(f"… {len(report.matches) - limit} more matches (raise --limit)")
+    for path, error in report.failures:
+        console.print(f"[red]unreadable[/] {path}: {error}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the dedup commands to the ``carscout`` app."""
+    app.command("dedup")(dedup_command)
+    app.command("check-leaks")(check_leaks_command)
