@@ -234,3 +234,17 @@ def test_cli_prints_a_summary_and_writes_a_contact_sheet(workspace: Workspace) -
     assert "groups" in result.output
     sheets = list(workspace.settings.reports_dir.glob("dedup-*.png"))
     assert len(sheets) == 1 and Image.open(sheets[0]).width > 200
+
+
+def test_check_leaks_command_lists_copies(workspace: Workspace, tmp_path: Path) -> None:
+    photo = scene(71)
+    add(workspace, jpeg(photo), name="train")
+    outside = tmp_path / "test-set"
+    outside.mkdir()
+    (outside / "copy.jpg").write_bytes(copies(photo)["resized"])
+    home = str(workspace.settings.home)
+    result = CliRunner().invoke(
+        app, ["--home", home, "check-leaks", str(outside), "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 files have a copy" in result.output
