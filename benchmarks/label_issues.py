@@ -31,14 +31,20 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curation.features import compute_features  # noqa: E402
-from curation.label_issues import ScoreConfig, score_features  # noqa: E402
+from curation.features import FEATURE_VERSION, FeatureMatrix, compute_features  # noqa: E402
+from curation.label_issues import (  # noqa: E402
+    ScoreConfig,
+    resolve_source,
+    score_features,
+    score_pixels,
+)
+from curation.oof_cnn import load_pixels  # noqa: E402
 from curation.review_queue import queue_score  # noqa: E402
 from pipeline import schema as t  # noqa: E402
 from pipeline.intake import Provenance, intake_image  # noqa: E402
 from pipeline.workspace import Workspace  # noqa: E402
 from scrapers.demo_site.config import SiteConfig  # noqa: E402
-from scrapers.demo_site.generator import generate_site  # noqa: E402
+from scrapers.demo_site.generator import GeneratedSite, generate_site  # noqa: E402
 
 PEERS = ROOT / ".venv-peers"
 CLEANLAB_SNIPPET = """
@@ -111,17 +117,70 @@ def report(name: str, chosen: np.ndarray, kinds: np.ndarray) -> list[str]:
     ]
 
 
+def cached_features(
+    paths: list[Path], source: str, weights: Path | None, cache: Path | None
+) -> FeatureMatrix:
+    """Return :func:`compute_features` of ``paths``, read from / written to ``cache`` if given."""
+    if cache is None:
+        return compute_features(paths, source, weights)
+    file = cache / f"features-{source}-{FEATURE_VERSION}.npz"
+    if file.exists():
+        data = np.load(file)
+        return FeatureMatrix(data["matrix"], str(data["source"]))
+    features = compute_features(paths, source, weights)
+    np.savez(file, matrix=features.matrix, source=features.source)
+    return features
+
+
+def cached_pixels(paths: list[Path], size: int, cache: Path | None) -> np.ndarray:
+    """Return :func:`load_pixels` of ``paths``, read from / written to ``cache`` if given."""
+    if cache is None:
+        return load_pixels(paths, size)
+    file = cache / f"pixels-{size}.npy"
+    if file.exists():
+        return np.load(file)
+    pixels = load_pixels(paths, size)
+    np.save(file, pixels)
+    return pixels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listings", type=int, default=None, help="listings per model")
     parser.add_argument("--budget", type=float, default=0.12)
-    parser.add_argument("--features", default="auto", help="auto, backbone or offline")
+    parser.add_argument(
+        "--features", default="auto", help="auto, offline (out-of-fold CNN), backbone or handmade"
+    )
+    parser.add_argument("--weights", type=Path, default=None, help="backbone weights file")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="keep the imported catalog and the features here between runs (same site only)",
+    )
     args = parser.parse_args()
     config = SiteConfig() if args.listings is None else SiteConfig(listings_per_model=args.listings)
     site = generate_site(config)
     truth = {row["sha256"]: row for row in site.read_ground_truth()}
-    with tempfile.TemporaryDirectory() as tmp, Workspace.open(home=Path(tmp) / "home") as ws:
-        started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = args.cache_dir / config.content_key() if args.cache_dir else None
+        home = cache / "home" if cache else Path(tmp) / "home"
+        with Workspace.open(home=home) as ws:
+            run(args, site, truth, ws, cache, Path(tmp))
+
+
+def run(
+    args: argparse.Namespace,
+    site: GeneratedSite,
+    truth: dict[str, dict[str, str]],
+    ws: Workspace,
+    cache: Path | None,
+    tmp: Path,
+) -> None:
+    """Import (unless the cached catalog is complete), score, and print the table."""
+    started = time.perf_counter()
+    done_marker = cache / "imported" if cache else None
+    if done_marker is None or not done_marker.exists():
         for row in truth.values():
             data = site.photo_path(row["photo_id"]).read_bytes()
             intake_image(
@@ -130,30 +189,42 @@ def main() -> None:
                 data,
                 Provenance(label=row["listed_model"], source_path=row["photo_id"]),
             )
-        with ws.catalog.reading() as conn:
-            rows = conn.execute(
-                sa.select(t.images.c.sha256, t.images.c.label, t.images.c.store_path).order_by(
-                    t.images.c.id
-                )
-            ).all()
-        intake_s = time.perf_counter() - started
-        labels = np.array([r.label for r in rows])
-        kinds = np.array([truth[r.sha256]["wrong_kind"] for r in rows])
-        started = time.perf_counter()
-        features = compute_features([ws.store.path(r.store_path) for r in rows], args.features)
-        feature_s = time.perf_counter() - started
-        started = time.perf_counter()
-        scores = score_features(features.matrix, list(labels), ScoreConfig())
-        score_s = time.perf_counter() - started
-        combined = np.array(
-            [queue_score(i, o) for i, o in zip(scores.issue, scores.outlier, strict=True)]
-        )
-        y = np.array([scores.classes.index(label) for label in labels])
-        self_confidence = scores.probabilities[np.arange(len(y)), y]
-        mask = cleanlab_mask(y, scores.probabilities, Path(tmp))
+        if done_marker is not None:
+            done_marker.touch()
+    with ws.catalog.reading() as conn:
+        rows = conn.execute(
+            sa.select(t.images.c.sha256, t.images.c.label, t.images.c.store_path).order_by(
+                t.images.c.id
+            )
+        ).all()
+    intake_s = time.perf_counter() - started
+    labels = np.array([r.label for r in rows])
+    kinds = np.array([truth[r.sha256]["wrong_kind"] for r in rows])
+    started, cpu = time.perf_counter(), time.process_time()
+    paths = [ws.store.path(r.store_path) for r in rows]
+    score_config = ScoreConfig(source=args.features, weights=args.weights)
+    source = resolve_source(score_config)
+    if source == "offline":
+        pixels = cached_pixels(paths, score_config.cnn_size, cache)
+        feature_s, feature_cpu = time.perf_counter() - started, time.process_time() - cpu
+        started, cpu = time.perf_counter(), time.process_time()
+        scores = score_pixels(pixels, list(labels), score_config)
+    else:
+        features = cached_features(paths, source, args.weights, cache)
+        feature_s, feature_cpu = time.perf_counter() - started, time.process_time() - cpu
+        started, cpu = time.perf_counter(), time.process_time()
+        scores = score_features(features.matrix, list(labels), score_config, features.source)
+    score_s, score_cpu = time.perf_counter() - started, time.process_time() - cpu
+    combined = np.array(
+        [queue_score(i, o) for i, o in zip(scores.issue, scores.outlier, strict=True)]
+    )
+    y = np.array([scores.classes.index(label) for label in labels])
+    self_confidence = scores.probabilities[np.arange(len(y)), y]
+    mask = cleanlab_mask(y, scores.probabilities, tmp)
     print(
-        f"{len(rows)} images ({int((kinds != '').sum())} wrong), features {features.source} "
-        f"[intake {intake_s:.0f}s, features {feature_s:.0f}s, scoring {score_s:.0f}s]"
+        f"{len(rows)} images ({int((kinds != '').sum())} wrong), source {scores.feature_source}\n"
+        f"[intake {intake_s:.0f}s, features/pixels {feature_s:.0f}s wall / {feature_cpu:.0f}s CPU, "
+        f"scoring {score_s:.0f}s wall / {score_cpu:.0f}s CPU]"
     )
     header = ["method", "queued", "precision", "recall", "F1", *sorted(set(kinds) - {""})]
     table = [

@@ -1,18 +1,19 @@
 """Image features for label-issue scoring: an ImageNet backbone when its weights are on disk,
-otherwise offline features that need no download.
+or hand-made features that need no download.
 
 Two sources:
 
 * ``backbone`` — a ``keras.applications`` network (``include_top=False, pooling="avg"``) whose
   weights come from ``--weights PATH`` or the Keras cache (``~/.keras/models/<file>``). Nothing is
   ever downloaded: without a file the source is unavailable.
-* ``offline`` — hand-made features computed with NumPy: a joint colour histogram, a grid of
+* ``handmade`` — hand-made features computed with NumPy: a joint colour histogram, a grid of
   gradient-orientation histograms (HOG-like, for shape) and a tiny grey thumbnail. On this
   project's 2-core machines they cost about 4 ms per image, against about 5 s per epoch per
-  512 images for even a small CNN trained K times out of fold, and they separate the demo
-  marketplace's models well (see ``benchmarks/label_issues.py``).
+  512 images for even a small CNN trained K times out of fold, but separate the demo
+  marketplace's models only about 91 % of the time (see ``benchmarks/label_issues.py``): the
+  default offline scoring source is therefore the out-of-fold CNN of :mod:`curation.oof_cnn`.
 
-:func:`compute_features` picks ``backbone`` when available, else ``offline``, and says which.
+:func:`compute_features` picks ``backbone`` when available, else ``handmade``, and says which.
 """
 
 from __future__ import annotations
@@ -28,20 +29,24 @@ from PIL import Image
 from pipeline.errors import ConfigError
 
 OFFLINE_SIZE = 64
+# Bump when a feature source changes, so cached features (benchmarks) are recomputed.
+FEATURE_VERSION = 2
 # Backbones we know the Keras cache file name of: name -> (no-top weights file, input size).
 BACKBONES: dict[str, tuple[str, int]] = {
     "MobileNetV3Small": ("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", 224),
     "EfficientNetB0": ("efficientnetb0_notop.h5", 224),
 }
 DEFAULT_BACKBONE = "MobileNetV3Small"
-SOURCES = ("auto", "backbone", "offline")
+# Sources of a feature matrix; scoring also knows "offline" (the out-of-fold CNN, which makes
+# its own probabilities instead of a matrix): see curation.label_issues.SCORE_SOURCES.
+SOURCES = ("auto", "backbone", "handmade")
 
 
 @dataclass(frozen=True)
 class FeatureMatrix:
     """Features of N images: ``matrix`` has shape ``(N, D)`` (float32), one row per input path.
 
-    ``source`` names what made them, e.g. ``"offline:colour-hog-thumb@64"`` or
+    ``source`` names what made them, e.g. ``"handmade:colour-hog-thumb@64"`` or
     ``"backbone:MobileNetV3Small(weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5)"``.
     """
 
@@ -131,14 +136,14 @@ def offline_vector(rgb: np.ndarray) -> np.ndarray:
 def offline_features(
     paths: Sequence[Path], size: int = OFFLINE_SIZE, progress: Callable[[int], None] | None = None
 ) -> FeatureMatrix:
-    """Return offline features of ``paths`` (shape ``(len(paths), 848)``)."""
+    """Return hand-made features of ``paths`` (shape ``(len(paths), 848)``)."""
     rows = []
     for i, path in enumerate(paths):
         rows.append(offline_vector(load_rgb(path, size)))
         if progress is not None:
             progress(i + 1)
     matrix = np.stack(rows) if rows else np.zeros((0, 848), np.float32)
-    return FeatureMatrix(matrix, f"offline:colour-hog-thumb@{size}")
+    return FeatureMatrix(matrix, f"handmade:colour-hog-thumb@{size}")
 
 
 def backbone_features(
@@ -182,14 +187,14 @@ def compute_features(
     backbone: str = DEFAULT_BACKBONE,
     progress: Callable[[int], None] | None = None,
 ) -> FeatureMatrix:
-    """Return features of ``paths`` from ``source`` (``auto``, ``backbone`` or ``offline``).
+    """Return features of ``paths`` from ``source`` (``auto``, ``backbone`` or ``handmade``).
 
     ``auto`` uses the backbone when ``weights`` is given or its file is in the Keras cache,
-    else the offline features; the returned ``source`` says which was used.
+    else the hand-made features; the returned ``source`` says which was used.
     """
     if source not in SOURCES:
         raise ConfigError(f"unknown feature source {source!r}; use one of {', '.join(SOURCES)}")
-    if source == "offline":
+    if source == "handmade":
         return offline_features(paths, progress=progress)
     found = find_backbone_weights(weights, backbone)
     if found is None:

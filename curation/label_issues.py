@@ -1,16 +1,27 @@
 """Score every active image by how likely its label is wrong, and how unlike a car it looks.
 
+Scoring sources (``ScoreConfig.source``):
+
+* ``offline`` — out-of-fold probabilities and embeddings of a small CNN trained on the photos
+  themselves (:mod:`curation.oof_cnn`); needs no download.
+* ``backbone`` / ``handmade`` — a feature matrix (:mod:`curation.features`) and a linear model
+  fit out of fold on it.
+* ``auto`` (default) — ``backbone`` when its weights are on disk, else ``offline``; the stored
+  ``feature_source`` says which was used.
+
 Steps (each a plain function, so the benchmark can reuse them on the same numbers):
 
-1. :func:`out_of_fold_probabilities` — class probabilities from scikit-learn's
-   ``cross_val_predict`` over a stratified K-fold: every image is scored by a model that never
-   saw it.
+1. :func:`out_of_fold_probabilities` (feature sources) or
+   :func:`curation.oof_cnn.out_of_fold_cnn` — class probabilities over a stratified K-fold:
+   every image is scored by a model that never saw it.
 2. :func:`label_issue_scores` — confident-learning style: self-confidence, the normalized margin
    ``(p[label] - max other p + 1) / 2``, and per-class thresholds (a class's mean self-confidence)
    that decide whether another class is confident enough to be suggested.
-3. :func:`outlier_scores` — mean distance to the k nearest neighbours *with the same label*,
-   divided by that label's median: about 1 for a typical photo, well above for an interior, a
-   document or an empty street.
+3. :func:`outlier_scores` — mean distance to the k nearest neighbours *with the same label*
+   (within one fold for CNN embeddings), divided by that label's median: about 1 for a typical
+   photo, well above for an interior, a document or an empty street. k grows with the label
+   (``neighbour_share`` of it) because wrong photos of one kind form small tight clusters: with
+   a k below the cluster size their neighbours are each other and they look typical.
 
 :func:`score_catalog` runs them on the catalog and stores one ``label_scores`` row per image
 with the run, the feature source and the model that produced it.
@@ -18,6 +29,7 @@ with the run, the feature source and the model that produced it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,19 +37,23 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from curation.features import DEFAULT_BACKBONE, compute_features
+from curation.features import DEFAULT_BACKBONE, compute_features, find_backbone_weights
+from curation.oof_cnn import CNN_EPOCHS, CNN_FOLDS, CNN_SIZE, load_pixels, out_of_fold_cnn
 from pipeline import schema as t
 from pipeline.catalog import finish_run, start_run
-from pipeline.errors import CarscoutError
+from pipeline.errors import CarscoutError, ConfigError
 from pipeline.workspace import Workspace
 
 MODEL_NAME = "sklearn:StandardScaler+PCA+LogisticRegression"
+CNN_MODEL_NAME = "keras:oof-cnn(4 conv blocks)"
+SCORE_SOURCES = ("auto", "offline", "backbone", "handmade")
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """How to score: feature ``source`` (auto/backbone/offline), optional backbone ``weights``,
-    ``folds`` of the out-of-fold model, ``neighbours`` for the outlier score."""
+    """How to score: ``source`` (auto/offline/backbone/handmade), optional backbone ``weights``,
+    ``folds`` of the linear out-of-fold model, ``cnn_folds``/``cnn_epochs``/``cnn_size`` of the
+    offline CNN, and the outlier score's k: ``max(neighbours, neighbour_share × label size)``."""
 
     source: str = "auto"
     weights: Path | None = None
@@ -45,8 +61,12 @@ class ScoreConfig:
     folds: int = 5
     seed: int = 0
     neighbours: int = 10
+    neighbour_share: float = 0.15
     regularization: float = 0.5
     components: int = 64
+    cnn_folds: int = CNN_FOLDS
+    cnn_epochs: int = CNN_EPOCHS
+    cnn_size: int = CNN_SIZE
 
 
 @dataclass
@@ -54,7 +74,8 @@ class Scores:
     """Scores of N images, aligned with ``labels``.
 
     ``probabilities`` is ``(N, C)`` over ``classes``; ``issue`` and ``outlier`` are ``(N,)``;
-    ``suggested[i]`` is a class confidently predicted instead of ``labels[i]``, or None.
+    ``suggested[i]`` is a class confidently predicted instead of ``labels[i]``, or None;
+    ``feature_source`` and ``model`` name what produced them.
     """
 
     labels: list[str]
@@ -63,6 +84,8 @@ class Scores:
     issue: np.ndarray
     outlier: np.ndarray
     suggested: list[str | None]
+    feature_source: str = ""
+    model: str = MODEL_NAME
 
 
 @dataclass
@@ -155,10 +178,20 @@ def label_issue_scores(
 
 
 def outlier_scores(
-    features: np.ndarray, labels: list[str], neighbours: int = 10, components: int = 64
+    features: np.ndarray,
+    labels: list[str],
+    neighbours: int = 10,
+    components: int = 64,
+    neighbour_share: float = 0.15,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Return ``(N,)`` outlier scores: mean distance to the ``neighbours`` nearest images of the
-    same label (after standardizing and PCA), divided by the label's median of that distance."""
+    """Return ``(N,)`` outlier scores: mean distance to the k nearest images of the same label
+    (after standardizing and PCA), divided by the label's median of that distance.
+
+    ``k = max(neighbours, ceil(neighbour_share × label size))``, at most the label size - 1.
+    With ``groups`` (e.g. the CNN fold of each image) neighbours are only sought within the
+    same label *and* group.
+    """
     from sklearn.decomposition import PCA
     from sklearn.neighbors import NearestNeighbors
     from sklearn.preprocessing import StandardScaler
@@ -166,28 +199,89 @@ def outlier_scores(
     scaled = StandardScaler().fit_transform(features)
     components = max(1, min(components, scaled.shape[0], scaled.shape[1]))
     reduced = PCA(n_components=components, random_state=0).fit_transform(scaled)
-    label_array = np.asarray(labels)
+    label_array = np.asarray(labels).astype(str)
+    if groups is not None:
+        label_array = np.char.add(np.char.add(label_array, "\x00"), np.asarray(groups).astype(str))
     scores = np.zeros(len(labels))
     for label in np.unique(label_array):
         rows = np.flatnonzero(label_array == label)
         if len(rows) < 2:
             scores[rows] = 1.0
             continue
-        k = min(neighbours, len(rows) - 1)
-        distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(reduced[rows]).kneighbors()
-        mean_distance = distances[:, :k].mean(axis=1)
+        k = min(max(neighbours, math.ceil(neighbour_share * len(rows))), len(rows) - 1)
+        # kneighbors() without a query leaves each point out of its own neighbours.
+        distances, _ = NearestNeighbors(n_neighbors=k).fit(reduced[rows]).kneighbors()
+        mean_distance = distances.mean(axis=1)
         scores[rows] = mean_distance / max(float(np.median(mean_distance)), 1e-9)
     return scores
 
 
-def score_features(features: np.ndarray, labels: list[str], config: ScoreConfig) -> Scores:
+def score_features(
+    features: np.ndarray, labels: list[str], config: ScoreConfig, feature_source: str = ""
+) -> Scores:
     """Return :class:`Scores` for a feature matrix and its labels (no catalog involved)."""
     probabilities, classes = out_of_fold_probabilities(
         features, labels, config.folds, config.seed, config.regularization, config.components
     )
     issue, suggested = label_issue_scores(probabilities, labels, classes)
-    outlier = outlier_scores(features, labels, config.neighbours, config.components)
-    return Scores(labels, classes, probabilities, issue, outlier, suggested)
+    outlier = outlier_scores(
+        features, labels, config.neighbours, config.components, config.neighbour_share
+    )
+    return Scores(
+        labels, classes, probabilities, issue, outlier, suggested, feature_source, MODEL_NAME
+    )
+
+
+def score_pixels(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> Scores:
+    """Return :class:`Scores` from the out-of-fold CNN on ``(N, S, S, 3)`` uint8 ``pixels``."""
+    oof = out_of_fold_cnn(pixels, labels, config.cnn_folds, config.cnn_epochs, config.seed)
+    issue, suggested = label_issue_scores(oof.probabilities, labels, oof.classes)
+    outlier = outlier_scores(
+        oof.embeddings,
+        labels,
+        config.neighbours,
+        config.components,
+        config.neighbour_share,
+        groups=oof.fold,
+    )
+    return Scores(
+        labels,
+        oof.classes,
+        oof.probabilities,
+        issue,
+        outlier,
+        suggested,
+        oof.source,
+        CNN_MODEL_NAME,
+    )
+
+
+def resolve_source(config: ScoreConfig) -> str:
+    """Return the source ``config`` will use: ``auto`` becomes ``backbone`` when its weights are
+    given or in the Keras cache, else ``offline``. Raises :class:`ConfigError` on an unknown one."""
+    if config.source not in SCORE_SOURCES:
+        raise ConfigError(
+            f"unknown feature source {config.source!r}; use one of {', '.join(SCORE_SOURCES)}"
+        )
+    if config.source != "auto":
+        return config.source
+    found = find_backbone_weights(config.weights, config.backbone)
+    return "backbone" if found is not None else "offline"
+
+
+def score_paths(
+    paths: list[Path],
+    labels: list[str],
+    config: ScoreConfig,
+    progress: Callable[[int], None] | None = None,
+) -> Scores:
+    """Return :class:`Scores` of the image files ``paths`` from the source ``config`` resolves to
+    (see :func:`resolve_source`); ``Scores.feature_source`` says which was used."""
+    source = resolve_source(config)
+    if source == "offline":
+        return score_pixels(load_pixels(paths, config.cnn_size, progress), labels, config)
+    features = compute_features(paths, source, config.weights, config.backbone, progress)
+    return score_features(features.matrix, labels, config, features.source)
 
 
 def score_catalog(
@@ -215,21 +309,20 @@ def score_catalog(
             "restore the store folder before scoring"
         )
     labels = [r.label for r in rows]
-    features = compute_features(
+    scores = score_paths(
         paths,
-        config.source,
-        config.weights,
-        config.backbone,
+        labels,
+        config,
         progress=(lambda done: progress(done, len(paths))) if progress else None,
     )
-    scores = score_features(features.matrix, labels, config)
     params = {
         "source": config.source,
-        "feature_source": features.source,
-        "model": MODEL_NAME,
-        "folds": config.folds,
+        "feature_source": scores.feature_source,
+        "model": scores.model,
+        "folds": config.cnn_folds if scores.model == CNN_MODEL_NAME else config.folds,
         "seed": config.seed,
         "neighbours": config.neighbours,
+        "neighbour_share": config.neighbour_share,
     }
     with ws.catalog.atomic() as conn:
         run_id = start_run(conn, "score", params)
@@ -239,8 +332,8 @@ def score_catalog(
                 {
                     "image_id": row.id,
                     "run_id": run_id,
-                    "feature_source": features.source,
-                    "model": MODEL_NAME,
+                    "feature_source": scores.feature_source,
+                    "model": scores.model,
                     "label": row.label,
                     "suggested_label": scores.suggested[i],
                     "issue_score": float(scores.issue[i]),
@@ -254,5 +347,5 @@ def score_catalog(
             ],
         )
         counts = {c: labels.count(c) for c in scores.classes}
-        finish_run(conn, run_id, {"images": counts, "feature_source": features.source})
-    return ScoreRun(run_id, features.source, MODEL_NAME, counts)
+        finish_run(conn, run_id, {"images": counts, "feature_source": scores.feature_source})
+    return ScoreRun(run_id, scores.feature_source, scores.model, counts)

@@ -12,7 +12,13 @@ import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
 from curation.features import compute_features, find_backbone_weights, offline_vector
-from curation.label_issues import ScoreConfig, score_catalog
+from curation.label_issues import (
+    CNN_MODEL_NAME,
+    ScoreConfig,
+    outlier_scores,
+    resolve_source,
+    score_catalog,
+)
 from curation.review_queue import NOT_A_CAR, WRONG_MODEL, QueueConfig, build_queue, queue_items
 from pipeline import schema as t
 from pipeline.errors import ConfigError
@@ -74,8 +80,8 @@ def test_offline_vector_has_the_documented_length() -> None:
 
 def test_injected_wrong_photos_score_above_correct_ones(workspace: Workspace) -> None:
     truth = populate(workspace)
-    run = score_catalog(workspace, ScoreConfig(source="auto", folds=3, neighbours=5))
-    assert run.feature_source.startswith("offline:")  # no backbone weights on this machine
+    run = score_catalog(workspace, ScoreConfig(source="handmade", folds=3, neighbours=5))
+    assert run.feature_source.startswith("handmade:")
     with workspace.catalog.reading() as conn:
         rows = conn.execute(
             sa.select(t.label_scores).where(t.label_scores.c.run_id == run.run_id)
@@ -116,3 +122,39 @@ def test_backbone_needs_weights_or_says_how_to_get_them(
         compute_features([], source="backbone")
     with pytest.raises(ConfigError, match="does not exist"):
         find_backbone_weights(tmp_path / "missing.h5")
+
+
+def test_outlier_score_ranks_a_small_cluster_of_one_wrong_kind_above_the_cars() -> None:
+    # 5 near-identical "documents" among 40 cars of one label: with k = 5 their nearest
+    # neighbours would be each other; k grows with the label so they still stand out.
+    rng = np.random.default_rng(0)
+    cars = rng.normal(0.0, 1.0, (40, 16))
+    documents = rng.normal(6.0, 0.05, (5, 16))
+    other_label = rng.normal(0.0, 1.0, (30, 16))
+    features = np.concatenate([cars, documents, other_label])
+    labels = ["swift"] * 45 + ["wagonr"] * 30
+    scores = outlier_scores(features, labels, neighbours=5, components=8, neighbour_share=0.15)
+    assert scores[40:45].min() > scores[:40].max()
+    # A fixed k below the cluster size is what fails (the reason k now grows with the label).
+    fixed = outlier_scores(features, labels, neighbours=4, components=8, neighbour_share=0.0)
+    assert fixed[40:45].min() < fixed[:40].max()
+
+
+def test_default_source_is_the_offline_cnn_and_says_so(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached backbone weights
+    assert resolve_source(ScoreConfig()) == "offline"
+    truth = populate(workspace, correct=6)
+    run = score_catalog(workspace, ScoreConfig(cnn_epochs=1, cnn_size=16))
+    assert run.feature_source == "offline:oof-cnn@16px,2folds,1epochs"
+    assert run.model == CNN_MODEL_NAME
+    with workspace.catalog.reading() as conn:
+        rows = conn.execute(
+            sa.select(t.label_scores).where(t.label_scores.c.run_id == run.run_id)
+        ).all()
+    assert len(rows) == len(truth)
+    assert {(r.feature_source, r.model) for r in rows} == {(run.feature_source, CNN_MODEL_NAME)}
+    assert all(0.0 <= r.issue_score <= 1.0 and r.outlier_score > 0.0 for r in rows)
+    with pytest.raises(ConfigError, match="unknown feature source"):
+        resolve_source(ScoreConfig(source="imagenet"))
