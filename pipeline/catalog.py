@@ -158,42 +158,57 @@ def change_image(
     status: str | None = None,
     duplicate_of: int | None = None,
 ) -> bool:
-    """Change an image's label and/or status, writing one history row per changed field.
+    """Change an image's label, status and duplicate pointer, one history row per changed field.
 
-    Returns True when something changed. Raises :class:`CatalogError` for an unknown image
-    or status.
+    ``duplicate_of`` is only kept with ``status="duplicate"`` (any other status clears it), so a
+    duplicate can be re-pointed to a better copy with ``status="duplicate", duplicate_of=new``.
+    Returns True when something changed. Raises :class:`CatalogError` for an unknown image,
+    an unknown status, or a duplicate pointer without ``status="duplicate"``.
     """
     row = conn.execute(
-        sa.select(t.images.c.label, t.images.c.status).where(t.images.c.id == image_id)
+        sa.select(t.images.c.label, t.images.c.status, t.images.c.duplicate_of).where(
+            t.images.c.id == image_id
+        )
     ).first()
     if row is None:
         raise CatalogError(f"image {image_id} is not in the catalog; run `carscout status`")
     if status is not None and status not in t.IMAGE_STATUSES:
         raise CatalogError(f"unknown status {status!r}; use one of {', '.join(t.IMAGE_STATUSES)}")
-    values: dict[str, Any] = {}
-    events = []
-    for field, new in (("label", label), ("status", status)):
-        old = getattr(row, field)
-        if new is not None and new != old:
-            values[field] = new
-            events.append(
-                {
-                    "image_id": image_id,
-                    "field": field,
-                    "old_value": old,
-                    "new_value": new,
-                    "actor": actor,
-                    "reason": reason,
-                }
-            )
+    if duplicate_of is not None and status != "duplicate":
+        raise CatalogError("duplicate_of needs status='duplicate'")
+    wanted: dict[str, Any] = {}
+    if label is not None:
+        wanted["label"] = label
     if status is not None:
-        values["duplicate_of"] = duplicate_of if status == "duplicate" else None
-    if not events:
+        wanted["status"] = status
+        wanted["duplicate_of"] = duplicate_of if status == "duplicate" else None
+    changes = {field: new for field, new in wanted.items() if new != getattr(row, field)}
+    if not changes:
         return False
-    values["updated_at"] = t.utcnow()
-    conn.execute(sa.update(t.images).where(t.images.c.id == image_id).values(**values))
-    conn.execute(sa.insert(t.image_events), events)
+    conn.execute(
+        sa.update(t.images)
+        .where(t.images.c.id == image_id)
+        .values(**changes, updated_at=t.utcnow())
+    )
+    conn.execute(
+        sa.insert(t.image_events),
+        [
+            {
+                "image_id": image_id,
+                "field": field,
+                "old_value": _text(getattr(row, field)),
+                "new_value": _text(new),
+                "actor": actor,
+                "reason": reason,
+            }
+            for field, new in changes.items()
+        ],
+    )
     return True
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def start_run(conn: Connection, kind: str, params: dict[str, Any] | None = None) -> int:

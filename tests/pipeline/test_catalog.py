@@ -99,3 +99,36 @@ def test_store_survives_threads_storing_the_same_bytes(tmp_path: Path) -> None:
     assert {r for r in results} == {(sha256_of(data), results[0][1])}
     assert store.path(results[0][1]).read_bytes() == data
     assert list(store.iter_temporaries()) == []
+
+
+def test_a_duplicate_can_be_repointed_with_history(workspace: Workspace) -> None:
+    ids = [
+        intake_image(workspace.catalog, workspace.store, small_jpeg(20 + i), Provenance("swift"))
+        for i in range(3)
+    ]
+    a, b, c = (r.image_id for r in ids)
+    assert a and b and c
+    with workspace.catalog.atomic() as conn:
+        change_image(conn, c, actor="dedup", status="duplicate", duplicate_of=a)
+        assert change_image(conn, c, actor="dedup", status="duplicate", duplicate_of=b)
+        assert not change_image(conn, c, actor="dedup", status="duplicate", duplicate_of=b)
+        change_image(conn, c, actor="review:ann", status="active")
+        with pytest.raises(CatalogError, match="duplicate_of needs"):
+            change_image(conn, c, actor="x", duplicate_of=a)
+    with workspace.catalog.reading() as conn:
+        events = conn.execute(
+            sa.select(
+                t.image_events.c.field, t.image_events.c.old_value, t.image_events.c.new_value
+            )
+            .where(t.image_events.c.image_id == c)
+            .order_by(t.image_events.c.id)
+        ).all()
+        image = conn.execute(sa.select(t.images).where(t.images.c.id == c)).one()
+    assert [tuple(e) for e in events] == [
+        ("status", "active", "duplicate"),
+        ("duplicate_of", None, str(a)),
+        ("duplicate_of", str(a), str(b)),
+        ("status", "duplicate", "active"),
+        ("duplicate_of", str(b), None),
+    ]
+    assert (image.status, image.duplicate_of) == ("active", None)
