@@ -7,8 +7,10 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from curation.dedup import DedupConfig, run_dedup
 from curation.label_issues import ScoreConfig, score_catalog
 from curation.review_queue import QueueConfig, build_queue
+from flows.progress import reporter
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
@@ -16,19 +18,41 @@ from pipeline.workspace import Workspace
 
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def remove_duplicates(settings: Settings, threshold: int | None = None) -> dict[str, Any]:
-    """Hash the photos that have no hash yet and resolve duplicate groups; return the summary."""
-    from curation.dedup import run_dedup
-
+    """Hash the photos that have no hash yet and resolve duplicate groups; return counts."""
+    config = DedupConfig() if threshold is None else DedupConfig(threshold=threshold)
+    display = reporter()
+    display.stage("dedup")
     with Workspace.open(settings) as ws:
-        return run_dedup(ws, threshold=threshold).as_dict()
+        summary = run_dedup(
+            ws.catalog, ws.store, config, progress=lambda n: display.update(n, None, "hashed")
+        )
+    display.finish(
+        f"{len(summary.groups)} groups, {summary.marked} marked duplicate, "
+        f"{summary.conflicts} label conflicts"
+    )
+    return {
+        "hashed": summary.hashed,
+        "hash_failures": summary.hash_failures,
+        "searched_new": summary.searched_new,
+        "pairs": summary.pairs,
+        "groups": len(summary.groups),
+        "marked_duplicate": summary.marked,
+        "label_conflicts": summary.conflicts,
+    }
 
 
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def score_and_queue(settings: Settings, review_budget: float) -> dict[str, Any]:
     """Score every active photo's label and queue the suspects; return counts."""
+    display = reporter()
+    display.stage("score")
     with Workspace.open(settings) as ws:
-        scored = score_catalog(ws, ScoreConfig())
+        scored = score_catalog(ws, ScoreConfig(), progress=display.update)
         queued = build_queue(ws.catalog, QueueConfig(budget=review_budget, run_id=scored.run_id))
+    display.finish(
+        f"{sum(scored.images.values())} photos scored ({scored.feature_source} features), "
+        f"{queued.added} queued for review"
+    )
     return {
         "feature_source": scored.feature_source,
         "scored": scored.images,

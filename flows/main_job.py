@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from flows.progress import reporter
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from training.config import DataSpec, TrainConfig
@@ -96,7 +97,10 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
             from scrapers.demo_site.server import DemoSite
 
             config = demo_site_config(options.quick)
+            reporter().stage("demo site")
             demo = stack.enter_context(DemoSite(config))
+            photos = len(demo.generated.photos)
+            reporter().finish(f"{photos} photos served on {demo.base_url}")
             site, base_url, labels = "demo", demo.base_url, list(config.models)
         else:
             site, base_url, labels = options.site, None, list(options.labels)

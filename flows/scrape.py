@@ -8,10 +8,11 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.progress import reporter
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
-from scrapers.crawl import ScrapeSummary, scrape
+from scrapers.crawl import LabelSummary, ScrapeSummary, scrape
 from scrapers.spec import load_spec
 
 
@@ -30,10 +31,30 @@ def crawl_site(
     Returns the run summary as JSON-ready data (:meth:`ScrapeSummary.as_dict`).
     """
     spec = load_spec(site, base_url=base_url)
+    display = reporter()
+    display.stage("scrape")
+    seen: dict[str, LabelSummary] = {}
+
+    def show(label: LabelSummary) -> None:
+        seen[label.label] = label
+        photos = sum(s.photos_stored + s.photos_already_had for s in seen.values())
+        done = sum(s.listings_done for s in seen.values())
+        display.update(done, None, f"{label.label}: {photos} photos")
+
     with Workspace.open(settings) as ws:
         summary: ScrapeSummary = scrape(
-            ws, spec, labels, max_listings=max_listings, max_pages=max_pages, workers=workers
+            ws,
+            spec,
+            labels,
+            max_listings=max_listings,
+            max_pages=max_pages,
+            workers=workers,
+            progress=show,
         )
+    display.finish(
+        f"{summary.total('listings_visited')} listings, {summary.total('photos_stored')} new "
+        f"photos, {sum(summary.failures.values())} failures"
+    )
     return summary.as_dict()
 
 

@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.splits import SUBSETS, build_split
+from flows.progress import reporter
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
@@ -23,10 +24,16 @@ def assign_split(
     reshuffle: bool = False,
 ) -> dict[str, Any]:
     """Run :func:`curation.splits.build_split`; return its result as plain data."""
+    reporter().stage("split")
     with Workspace.open(settings) as ws:
         result = build_split(
             ws, name=name, sizes=sizes, fractions=fractions, seed=seed, reshuffle=reshuffle
         )
+    reporter().finish(
+        f"{result.name} v{result.version}: "
+        + ", ".join(f"{s} {result.total(s)}" for s in SUBSETS)
+        + f" ({result.newly_placed} placed now)"
+    )
     return {
         "split_id": result.split_id,
         "name": result.name,

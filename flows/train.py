@@ -8,10 +8,23 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.progress import reporter
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
+
+
+def _epoch_display() -> Any:
+    import keras
+
+    class EpochDisplay(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            logs = logs or {}
+            detail = f"val accuracy {logs.get('val_accuracy', float('nan')):.3f}"
+            reporter().update(epoch + 1, None, detail)
+
+    return EpochDisplay()
 
 
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -23,9 +36,15 @@ def fit_model(settings: Settings, config: TrainConfig, name: str | None = None) 
     from training.sources import resolve_data
     from training.trainer import train
 
+    display = reporter()
+    display.stage("train", total=config.epochs)
     with Workspace.open(settings) as ws:
         data = resolve_data(config.data, ws)
-        result = train(config, data, workspace=ws, name=name)
+        result = train(config, data, workspace=ws, name=name, callbacks=[_epoch_display()])
+    display.finish(
+        f"{config.model}: best validation accuracy {result.validation.get('accuracy', 0):.4f}"
+        f" (epoch {result.best_epoch})"
+    )
     return {
         "run_dir": str(result.run_dir),
         "name": result.name,
@@ -65,8 +84,11 @@ def score_on_test(settings: Settings, run_dir: str) -> dict[str, Any]:
     """Evaluate a finished run on its test subset; return the metrics dict."""
     from training.evaluation import evaluate
 
+    reporter().stage("evaluate")
     with Workspace.open(settings) as ws:
-        return evaluate(Path(run_dir), workspace=ws)
+        metrics = evaluate(Path(run_dir), workspace=ws)
+    reporter().finish(f"test accuracy {metrics['accuracy']:.4f} on {metrics['count']} photos")
+    return metrics
 
 
 @flow(name="evaluate", log_prints=True)

@@ -6,7 +6,11 @@ function; this module wires them up explicitly so the call graph stays visible.
 
 from __future__ import annotations
 
+import os
 import sys
+
+# TensorFlow reads this when it is first imported, wherever that happens.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from pathlib import Path
 from typing import Annotated
 

@@ -30,7 +30,7 @@ def _labels(text: str | None) -> list[str]:
 
 def _quiet_prefect(verbose: bool) -> None:
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -61,6 +61,7 @@ def run_command(
 ) -> None:
     """Run the whole pipeline: scrape, curate, split, train, evaluate; print where results are."""
     from flows.main_job import MainJobOptions, run_main_job
+    from flows.progress import RichStageReporter, reporting
 
     _quiet_prefect(verbose)
     settings = _settings(ctx)
@@ -74,8 +75,11 @@ def run_command(
         weights=weights,
     )
     console.rule("carscout run" + (" --quick" if quick else ""))
-    report = run_main_job(settings, options)
+    with reporting(RichStageReporter(console)) as display, display:
+        report = run_main_job(settings, options)
     table = Table(title="Results", show_header=False)
+    table.add_column("what")
+    table.add_column("where", overflow="fold")
     table.add_row("test accuracy", f"{report.test_accuracy:.4f}")
     table.add_row("champion", f"{report.champion} ({'promoted' if report.promoted else 'kept'})")
     table.add_row("model", str(report.model_file))
