@@ -72,9 +72,10 @@ def _workspace(ctx: typer.Context) -> Workspace:
 def _config(**options: object):  # noqa: ANN202 - returns TrainConfig (imported lazily)
     from training.config import DataSpec, TrainConfig
 
+    data_path = options.pop("data")
     data = DataSpec(
         kind=options.pop("source"),  # type: ignore[arg-type]
-        path=str(Path(options.pop("data")).resolve()) if options.get("data") else None,  # type: ignore[arg-type]
+        path=str(Path(data_path).resolve()) if data_path else None,  # type: ignore[arg-type]
         split_name=options.pop("split"),  # type: ignore[arg-type]
         crop=options.pop("crop"),  # type: ignore[arg-type]
         validation_fraction=options.pop("validation_fraction"),  # type: ignore[arg-type]

@@ -55,3 +55,13 @@ def test_bad_options_give_one_line_errors(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "fraction" in str(result.exception) + result.output
+
+
+def test_training_on_the_catalog_without_a_split_says_how_to_make_one(tmp_path: Path) -> None:
+    from pipeline.errors import CarscoutError
+
+    result = CliRunner().invoke(
+        app, ["--home", str(tmp_path), "train", "--model", "baseline", "--weights", "none"]
+    )
+    assert isinstance(result.exception, CarscoutError), result.exception
+    assert "carscout split" in str(result.exception)
