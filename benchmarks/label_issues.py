@@ -237,6 +237,15 @@ def run(
             "self-confidence (same budget)", top_share(-self_confidence, labels, args.budget), kinds
         ),
         report("carscout issue score only", top_share(scores.issue, labels, args.budget), kinds),
+        report(
+            "issue or outlier >= 3x median",
+            top_share(
+                np.maximum(scores.issue, np.clip((scores.outlier - 1) / 2, 0, 1)),
+                labels,
+                args.budget,
+            ),
+            kinds,
+        ),
     ]
     if mask is not None:
         table.append(report("cleanlab find_label_issues", mask, kinds))
