@@ -42,12 +42,17 @@ def remove_duplicates(settings: Settings, threshold: int | None = None) -> dict[
 
 
 @task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def score_and_queue(settings: Settings, review_budget: float) -> dict[str, Any]:
-    """Score every active photo's label and queue the suspects; return counts."""
+def score_and_queue(
+    settings: Settings, review_budget: float, features: str = "auto"
+) -> dict[str, Any]:
+    """Score every active photo's label and queue the suspects; return counts.
+
+    ``features`` is the feature source (``auto``, ``backbone``, ``offline`` or ``handmade``).
+    """
     display = reporter()
     display.stage("score")
     with Workspace.open(settings) as ws:
-        scored = score_catalog(ws, ScoreConfig(), progress=display.update)
+        scored = score_catalog(ws, ScoreConfig(source=features), progress=display.update)
         queued = build_queue(ws.catalog, QueueConfig(budget=review_budget, run_id=scored.run_id))
     display.finish(
         f"{sum(scored.images.values())} photos scored ({scored.feature_source} features), "
@@ -65,11 +70,14 @@ def score_and_queue(settings: Settings, review_budget: float) -> dict[str, Any]:
 
 @flow(name="curate", log_prints=True)
 def curate_flow(
-    settings: Settings, threshold: int | None = None, review_budget: float = 0.12
+    settings: Settings,
+    threshold: int | None = None,
+    review_budget: float = 0.12,
+    features: str = "auto",
 ) -> dict[str, Any]:
     """Run dedup, then label scoring and the review queue; return both summaries."""
     dedup = remove_duplicates(settings, threshold)
-    review = score_and_queue(settings, review_budget)
+    review = score_and_queue(settings, review_budget, features)
     publish(
         "curate-summary",
         "Curation",

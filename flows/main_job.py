@@ -16,7 +16,7 @@ from typing import Any
 from flows.progress import reporter
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
-from training.config import DataSpec, TrainConfig
+from training.config import DEFAULT_MODEL, DataSpec, TrainConfig
 
 FULL_SPLIT_SIZES = [2400, 800, 800]
 QUICK_SPLIT_FRACTIONS = [0.6, 0.2, 0.2]
@@ -70,8 +70,10 @@ def train_config(options: MainJobOptions) -> TrainConfig:
     """Return the training configuration the main job uses (CPU-friendly sizes)."""
     quick = options.quick
     config = TrainConfig(
+        # A batch-norm model needs more photos and epochs than a two-minute run has.
+        model="baseline_aug" if quick else DEFAULT_MODEL,
         image_size=options.image_size or (64 if quick else 112),
-        epochs=options.epochs or (3 if quick else 12),
+        epochs=options.epochs or (8 if quick else 12),
         batch_size=32,
         patience=3,
         weights=options.weights,

@@ -57,15 +57,17 @@ def collect_and_retrain(
     split_fractions: list[float] | None = None,
     split_seed: int = 0,
     review_budget: float = 0.12,
+    features: str = "auto",
 ) -> dict[str, Any]:
     """Run the whole loop once and return a report dict.
 
     ``split_sizes``/``split_fractions``/``split_seed`` only apply when the split does not exist
-    yet; afterwards the stored split grows and its test set stays as it is. The report holds the
+    yet; afterwards the stored split grows and its test set stays as it is. ``features`` is the
+    label-scoring feature source (see :func:`flows.curate.curate_flow`). The report holds the
     stage results, ``promoted`` (bool), the ``champion`` run name and ``pending_review``.
     """
     scraped = scrape_flow(settings, site, labels, base_url, max_listings, max_pages)
-    curated = curate_flow(settings, review_budget=review_budget)
+    curated = curate_flow(settings, review_budget=review_budget, features=features)
     first_split = not _split_exists(settings, split_name)
     split = split_flow(
         settings,

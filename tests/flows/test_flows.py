@@ -55,7 +55,7 @@ def test_each_flow_runs_on_a_small_demo_site(tmp_path: Path, demo_site) -> None:
     assert scraped["labels"]["swift"]["photos_stored"] > 0
     assert set(scraped["labels"]) == set(labels)
 
-    curated = curate_flow(settings, review_budget=0.12)
+    curated = curate_flow(settings, review_budget=0.12, features="handmade")
     assert curated["review"]["queued_added"] >= 2
     assert sum(curated["review"]["scored"].values()) > 0
 
@@ -86,6 +86,7 @@ def test_collect_and_retrain_twice_keeps_the_test_set_and_promotes_only_the_bett
         "train_config": TINY_TRAINING,
         "base_url": demo_site.base_url,
         "split_fractions": [0.6, 0.2, 0.2],
+        "features": "handmade",  # the default CNN features are exercised by `run --quick`
     }
     first = collect_and_retrain(**common, max_listings=3)
     test_before = _test_set_hashes(settings.home)

@@ -1,0 +1,54 @@
+"""`carscout run --quick` end to end, as a newcomer would run it: a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pipeline import schema as t
+from pipeline.workspace import Workspace
+
+CARSCOUT = [sys.executable, "-c", "from pipeline.cli import main; main()"]
+
+
+def test_run_quick_goes_from_demo_site_to_an_evaluated_model(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "CARSCOUT_CACHE": str(tmp_path / "cache"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [*CARSCOUT, "--home", str(home), "run", "--quick"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for stage in ("demo site", "scrape", "dedup", "score", "split", "train", "evaluate"):
+        assert re.search(rf"✓ {stage}\s", result.stdout), f"no progress line for {stage}"
+    model_line = next(line for line in result.stdout.splitlines() if "model.keras" in line)
+    model_file = Path(re.search(r"(/\S+model\.keras)", model_line).group(1))  # type: ignore[union-attr]
+    assert model_file.is_file() and model_file.is_relative_to(home)
+    assert "waiting for review" in result.stdout
+
+    with Workspace.open(home=home) as ws, ws.catalog.reading() as conn:
+        listings = conn.execute(sa.select(sa.func.count()).select_from(t.listings)).scalar_one()
+        subsets = set(conn.execute(sa.select(t.split_assignments.c.subset)).scalars())
+        roles = list(conn.execute(sa.select(t.training_runs.c.role)).scalars())
+        test_metrics = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.run_metrics)
+            .where(t.run_metrics.c.subset == "test")
+        ).scalar_one()
+    assert listings == 72
+    assert subsets == {"train", "validation", "test"}
+    assert roles == ["champion"]
+    assert test_metrics > 0
