@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,10 +37,10 @@ from curation.label_issues import (  # noqa: E402
     ScoreConfig,
     resolve_source,
     score_features,
-    score_pixels,
+    scores_from_cnn,
 )
-from curation.oof_cnn import load_pixels  # noqa: E402
-from curation.review_queue import queue_score  # noqa: E402
+from curation.oof_cnn import OutOfFoldCnn, load_pixels, out_of_fold_cnn  # noqa: E402
+from curation.review_queue import OUTLIER_SHARE, outlier_component, select_top  # noqa: E402
 from pipeline import schema as t  # noqa: E402
 from pipeline.intake import Provenance, intake_image  # noqa: E402
 from pipeline.workspace import Workspace  # noqa: E402
@@ -96,6 +97,19 @@ def top_share(scores: np.ndarray, labels: np.ndarray, share: float) -> np.ndarra
     return chosen
 
 
+def queue_mask(
+    issue: np.ndarray, outlier: np.ndarray, labels: np.ndarray, share: float, outlier_share: float
+) -> np.ndarray:
+    """Return a mask of what the review queue's :func:`select_top` picks within each label."""
+    chosen = np.zeros(len(issue), bool)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        count = math.ceil(share * len(rows))
+        picked = select_top(issue[rows].tolist(), outlier[rows].tolist(), count, outlier_share)
+        chosen[rows[picked]] = True
+    return chosen
+
+
 def report(name: str, chosen: np.ndarray, kinds: np.ndarray) -> list[str]:
     """Return a table row: queued, precision, recall, F1 and recall per wrong kind."""
     wrong = kinds != ""
@@ -144,6 +158,58 @@ def cached_pixels(paths: list[Path], size: int, cache: Path | None) -> np.ndarra
     return pixels
 
 
+def cached_cnn(
+    pixels: np.ndarray, labels: list[str], config: ScoreConfig, cache: Path | None
+) -> tuple[OutOfFoldCnn, float, float]:
+    """Return the out-of-fold CNN of ``pixels`` with its (wall, CPU) seconds, read from / written
+    to ``cache`` under a key of every CNN setting (the cached times are those of the first run).
+    """
+    key = (
+        f"cnn-{config.cnn_size}px-{config.cnn_folds}f-{config.cnn_epochs}e-"
+        f"flip{int(config.cnn_flip)}-{config.cnn_seeds}s-seed{config.seed}"
+    )
+    file = cache / f"{key}.npz" if cache else None
+    if file is not None and file.exists():
+        data = np.load(file)
+        oof = OutOfFoldCnn(
+            data["probabilities"],
+            [str(c) for c in data["classes"]],
+            data["embeddings"],
+            data["fold"],
+            str(data["source"]),
+        )
+        return oof, float(data["wall"]), float(data["cpu"])
+    started, cpu = time.perf_counter(), cpu_seconds()
+    oof = out_of_fold_cnn(
+        pixels,
+        labels,
+        config.cnn_folds,
+        config.cnn_epochs,
+        config.seed,
+        flip=config.cnn_flip,
+        seeds=config.cnn_seeds,
+    )
+    wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    if file is not None:
+        np.savez(
+            file,
+            probabilities=oof.probabilities,
+            classes=np.array(oof.classes),
+            embeddings=oof.embeddings,
+            fold=oof.fold,
+            source=oof.source,
+            wall=wall,
+            cpu=cpu,
+        )
+    return oof, wall, cpu
+
+
+def cpu_seconds() -> float:
+    """Return the CPU seconds of this process and its finished children."""
+    children = os.times()
+    return time.process_time() + children.children_user + children.children_system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listings", type=int, default=None, help="listings per model")
@@ -158,6 +224,14 @@ def main() -> None:
         default=None,
         help="keep the imported catalog and the features here between runs (same site only)",
     )
+    defaults = ScoreConfig()
+    parser.add_argument("--cnn-size", type=int, default=defaults.cnn_size, help="CNN pixels")
+    parser.add_argument("--cnn-folds", type=int, default=defaults.cnn_folds, help="CNN folds")
+    parser.add_argument("--cnn-epochs", type=int, default=defaults.cnn_epochs, help="CNN epochs")
+    parser.add_argument(
+        "--cnn-flip", type=int, default=int(defaults.cnn_flip), help="1: mirror augmentation"
+    )
+    parser.add_argument("--cnn-seeds", type=int, default=defaults.cnn_seeds, help="CNN seeds")
     args = parser.parse_args()
     config = SiteConfig() if args.listings is None else SiteConfig(listings_per_model=args.listings)
     site = generate_site(config)
@@ -200,23 +274,31 @@ def run(
     intake_s = time.perf_counter() - started
     labels = np.array([r.label for r in rows])
     kinds = np.array([truth[r.sha256]["wrong_kind"] for r in rows])
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu = time.perf_counter(), cpu_seconds()
     paths = [ws.store.path(r.store_path) for r in rows]
-    score_config = ScoreConfig(source=args.features, weights=args.weights)
+    score_config = ScoreConfig(
+        source=args.features,
+        weights=args.weights,
+        cnn_size=args.cnn_size,
+        cnn_folds=args.cnn_folds,
+        cnn_epochs=args.cnn_epochs,
+        cnn_flip=bool(args.cnn_flip),
+        cnn_seeds=args.cnn_seeds,
+    )
     source = resolve_source(score_config)
     if source == "offline":
         pixels = cached_pixels(paths, score_config.cnn_size, cache)
-        feature_s, feature_cpu = time.perf_counter() - started, time.process_time() - cpu
-        started, cpu = time.perf_counter(), time.process_time()
-        scores = score_pixels(pixels, list(labels), score_config)
+        feature_s, feature_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        oof, score_s, score_cpu = cached_cnn(pixels, list(labels), score_config, cache)
+        scores = scores_from_cnn(oof, list(labels), score_config)
     else:
         features = cached_features(paths, source, args.weights, cache)
-        feature_s, feature_cpu = time.perf_counter() - started, time.process_time() - cpu
-        started, cpu = time.perf_counter(), time.process_time()
+        feature_s, feature_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        started, cpu = time.perf_counter(), cpu_seconds()
         scores = score_features(features.matrix, list(labels), score_config, features.source)
-    score_s, score_cpu = time.perf_counter() - started, time.process_time() - cpu
-    combined = np.array(
-        [queue_score(i, o) for i, o in zip(scores.issue, scores.outlier, strict=True)]
+        score_s, score_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    old_queue = np.array(
+        [max(i, outlier_component(o)) for i, o in zip(scores.issue, scores.outlier, strict=True)]
     )
     y = np.array([scores.classes.index(label) for label in labels])
     self_confidence = scores.probabilities[np.arange(len(y)), y]
@@ -227,25 +309,26 @@ def run(
         f"scoring {score_s:.0f}s wall / {score_cpu:.0f}s CPU]"
     )
     header = ["method", "queued", "precision", "recall", "F1", *sorted(set(kinds) - {""})]
+    issue, outlier, budget = scores.issue, scores.outlier, args.budget
     table = [
         report(
-            f"carscout queue ({args.budget:.0%}/label)",
-            top_share(combined, labels, args.budget),
+            f"carscout queue ({budget:.0%}/label, outlier share {OUTLIER_SHARE:.0%})",
+            queue_mask(issue, outlier, labels, budget, OUTLIER_SHARE),
             kinds,
         ),
-        report(
-            "self-confidence (same budget)", top_share(-self_confidence, labels, args.budget), kinds
+        *(
+            report(
+                f"issue + {share:.0%} of budget to outliers",
+                queue_mask(issue, outlier, labels, budget, share),
+                kinds,
+            )
+            for share in (0.1, 0.2)
+            if share != OUTLIER_SHARE
         ),
-        report("carscout issue score only", top_share(scores.issue, labels, args.budget), kinds),
         report(
-            "issue or outlier >= 3x median",
-            top_share(
-                np.maximum(scores.issue, np.clip((scores.outlier - 1) / 2, 0, 1)),
-                labels,
-                args.budget,
-            ),
-            kinds,
+            "baseline: max(issue, outlier from 2x)", top_share(old_queue, labels, budget), kinds
         ),
+        report("self-confidence (same budget)", top_share(-self_confidence, labels, budget), kinds),
     ]
     if mask is not None:
         table.append(report("cleanlab find_label_issues", mask, kinds))

@@ -38,7 +38,16 @@ import numpy as np
 import sqlalchemy as sa
 
 from curation.features import DEFAULT_BACKBONE, compute_features, find_backbone_weights
-from curation.oof_cnn import CNN_EPOCHS, CNN_FOLDS, CNN_SIZE, load_pixels, out_of_fold_cnn
+from curation.oof_cnn import (
+    CNN_EPOCHS,
+    CNN_FLIP,
+    CNN_FOLDS,
+    CNN_SEEDS,
+    CNN_SIZE,
+    OutOfFoldCnn,
+    load_pixels,
+    out_of_fold_cnn,
+)
 from pipeline import schema as t
 from pipeline.catalog import finish_run, start_run
 from pipeline.errors import CarscoutError, ConfigError
@@ -52,8 +61,10 @@ SCORE_SOURCES = ("auto", "offline", "backbone", "handmade")
 @dataclass(frozen=True)
 class ScoreConfig:
     """How to score: ``source`` (auto/offline/backbone/handmade), optional backbone ``weights``,
-    ``folds`` of the linear out-of-fold model, ``cnn_folds``/``cnn_epochs``/``cnn_size`` of the
-    offline CNN, and the outlier score's k: ``max(neighbours, neighbour_share × label size)``."""
+    ``folds`` of the linear out-of-fold model, ``cnn_folds``/``cnn_epochs``/``cnn_size``/
+    ``cnn_flip``/``cnn_seeds`` of the offline CNN (:func:`curation.oof_cnn.out_of_fold_cnn`),
+    and the outlier score's k:
+    ``max(neighbours, neighbour_share × label size)``."""
 
     source: str = "auto"
     weights: Path | None = None
@@ -67,6 +78,8 @@ class ScoreConfig:
     cnn_folds: int = CNN_FOLDS
     cnn_epochs: int = CNN_EPOCHS
     cnn_size: int = CNN_SIZE
+    cnn_flip: bool = CNN_FLIP
+    cnn_seeds: int = CNN_SEEDS
 
 
 @dataclass
@@ -234,7 +247,20 @@ def score_features(
 
 def score_pixels(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> Scores:
     """Return :class:`Scores` from the out-of-fold CNN on ``(N, S, S, 3)`` uint8 ``pixels``."""
-    oof = out_of_fold_cnn(pixels, labels, config.cnn_folds, config.cnn_epochs, config.seed)
+    oof = out_of_fold_cnn(
+        pixels,
+        labels,
+        config.cnn_folds,
+        config.cnn_epochs,
+        config.seed,
+        flip=config.cnn_flip,
+        seeds=config.cnn_seeds,
+    )
+    return scores_from_cnn(oof, labels, config)
+
+
+def scores_from_cnn(oof: OutOfFoldCnn, labels: list[str], config: ScoreConfig) -> Scores:
+    """Return :class:`Scores` from already computed out-of-fold CNN results."""
     issue, suggested = label_issue_scores(oof.probabilities, labels, oof.classes)
     outlier = outlier_scores(
         oof.embeddings,

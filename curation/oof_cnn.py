@@ -30,6 +30,8 @@ from pipeline.errors import CarscoutError
 CNN_SIZE = 48
 CNN_EPOCHS = 8
 CNN_FOLDS = 2
+CNN_FLIP = False
+CNN_SEEDS = 1
 BATCH_SIZE = 64
 
 
@@ -49,7 +51,7 @@ class OutOfFoldCnn:
     source: str
 
 
-def _build(size: int, classes: int, seed: int) -> object:
+def _build(size: int, classes: int, seed: int, flip: bool = False) -> object:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     from keras import layers
@@ -57,6 +59,9 @@ def _build(size: int, classes: int, seed: int) -> object:
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((size, size, 3), name="image")
     x = layers.Rescaling(1.0 / 255)(inputs)
+    if flip:
+        # Active only while training: a mirrored car is still the same model.
+        x = layers.RandomFlip("horizontal", seed=seed)(x)
     for filters in (16, 32, 64, 96):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         # A faster moving average than Keras' 0.99: a few hundred steps must settle it.
@@ -89,11 +94,16 @@ def out_of_fold_cnn(
     epochs: int = CNN_EPOCHS,
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
+    flip: bool = CNN_FLIP,
+    seeds: int = CNN_SEEDS,
 ) -> OutOfFoldCnn:
     """Train one CNN per fold on the other folds; return its predictions on the held-out photos.
 
     ``pixels`` is ``(N, S, S, 3)`` uint8. Folds are lowered to the smallest label's count (at
-    least 2). Raises :class:`CarscoutError` with fewer than two labels or a label of one photo.
+    least 2). ``flip`` trains on randomly mirrored photos and averages the held-out predictions
+    of each photo and its mirror image; ``seeds`` > 1 trains that many models per fold (same
+    split, different initial weights) and averages their probabilities (the embeddings come from
+    the first). Raises :class:`CarscoutError` with fewer than two labels or a label of one photo.
     """
     import keras
     from sklearn.model_selection import StratifiedKFold
@@ -111,29 +121,35 @@ def out_of_fold_cnn(
     embeddings: np.ndarray | None = None
     fold_of = np.zeros(len(y), np.int32)
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    seeds = max(1, seeds)
     for k, (train, held_out) in enumerate(cv.split(pixels, y)):
-        model = _build(size, len(classes), seed + k)
-        steps = epochs * int(np.ceil(len(train) / batch_size))
-        # Cosine decay to zero: the last epochs settle the weights and batch-norm statistics,
-        # which otherwise leave the held-out confidences swinging from epoch to epoch.
-        schedule = keras.optimizers.schedules.CosineDecay(3e-3, max(steps, 1))
-        model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
-        model.fit(
-            pixels[train].astype(np.float32),
-            y[train],
-            batch_size=batch_size,
-            epochs=epochs,
-            shuffle=True,
-            verbose=0,
-        )
-        both = keras.Model(model.input, [model.output, model.get_layer("embedding").output])
-        probs, emb = both.predict(pixels[held_out].astype(np.float32), batch_size=256, verbose=0)
-        if embeddings is None:
-            embeddings = np.zeros((len(y), emb.shape[1]), np.float32)
-        probabilities[held_out] = probs
-        embeddings[held_out] = emb
+        train_x = pixels[train].astype(np.float32)
+        held_x = pixels[held_out].astype(np.float32)
+        for s in range(seeds):
+            model = _build(size, len(classes), seed + k + 1000 * s, flip)
+            steps = epochs * int(np.ceil(len(train) / batch_size))
+            # Cosine decay to zero: the last epochs settle the weights and batch-norm
+            # statistics, which otherwise leave the held-out confidences swinging.
+            schedule = keras.optimizers.schedules.CosineDecay(3e-3, max(steps, 1))
+            model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
+            model.fit(
+                train_x, y[train], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0
+            )
+            both = keras.Model(model.input, [model.output, model.get_layer("embedding").output])
+            probs, emb = both.predict(held_x, batch_size=256, verbose=0)
+            if flip:
+                probs = (probs + both.predict(held_x[:, :, ::-1], batch_size=256, verbose=0)[0]) / 2
+            if embeddings is None:
+                embeddings = np.zeros((len(y), emb.shape[1]), np.float32)
+            probabilities[held_out] += probs / seeds
+            if s == 0:
+                embeddings[held_out] = emb
+            keras.backend.clear_session()
         fold_of[held_out] = k
-        keras.backend.clear_session()
     assert embeddings is not None
     source = f"offline:oof-cnn@{size}px,{n_splits}folds,{epochs}epochs"
+    if flip:
+        source += ",flip"
+    if seeds > 1:
+        source += f",{seeds}seeds"
     return OutOfFoldCnn(probabilities, [str(c) for c in classes], embeddings, fold_of, source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +35,8 @@ def score_command(
         typer.Option(
             "--features",
             help="Feature source: auto (backbone if its weights are on disk, else offline), "
-            "backbone, or offline.",
+            "offline (an out-of-fold CNN trained on the photos), backbone, or handmade "
+            "(colour/edge features, fast and weak).",
         ),
     ] = "auto",
     weights: Annotated[
@@ -44,7 +46,15 @@ def score_command(
     backbone: Annotated[
         str, typer.Option("--backbone", help="Keras backbone: MobileNetV3Small or EfficientNetB0.")
     ] = "MobileNetV3Small",
-    folds: Annotated[int, typer.Option("--folds", help="Folds of the out-of-fold model.")] = 5,
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            "--folds",
+            help="Folds of the out-of-fold model, whichever source runs (default: 3 for the "
+            "offline CNN, 5 for backbone/handmade features).",
+            min=2,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split.")] = 0,
     budget: Annotated[
         float,
@@ -62,9 +72,9 @@ def score_command(
     from curation.label_issues import ScoreConfig, score_catalog
     from curation.review_queue import QueueConfig, build_queue
 
-    config = ScoreConfig(
-        source=features, weights=weights, backbone=backbone, folds=folds, seed=seed
-    )
+    config = ScoreConfig(source=features, weights=weights, backbone=backbone, seed=seed)
+    if folds is not None:
+        config = replace(config, folds=folds, cnn_folds=folds)
     queue_config = QueueConfig(
         budget=None if threshold is not None else budget, threshold=threshold, requeue=requeue
     )

@@ -24,6 +24,7 @@ from curation.review_queue import (
     decide,
     queue_items,
     queue_progress,
+    select_top,
     undo_last,
 )
 from pipeline import schema as t
@@ -117,6 +118,18 @@ def test_queue_budget_reasons_and_requeue(workspace: Workspace) -> None:
     assert forced.added == 1
     progress = queue_progress(workspace.catalog.engine.connect())
     assert (progress["pending"], progress["decided"]) == (6, 1)
+
+
+def test_queue_ranks_by_issue_and_reserves_a_share_for_outliers() -> None:
+    issues = [0.9, 0.2, 0.5, 0.5, 0.1]
+    outliers = [1.0, 4.0, 1.0, 1.5, 3.0]
+    # A high outlier ratio alone does not outrank a higher issue score; it breaks the 0.5 tie.
+    assert select_top(issues, outliers, 3) == [0, 3, 2]
+    # One of three places (floor(0.34 * 3)) goes to the most outlying photo not already chosen.
+    assert select_top(issues, outliers, 3, outlier_share=0.34) == [0, 3, 1]
+    assert select_top(issues, outliers, 10) == [0, 3, 2, 1, 4]
+    with pytest.raises(ReviewError, match="outlier share"):
+        QueueConfig(outlier_share=1.5)
 
 
 def test_decisions_and_undo_write_history(workspace: Workspace) -> None:
