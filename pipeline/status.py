@@ -15,13 +15,14 @@ class CatalogStatus:
     """Counts for ``carscout status``.
 
     ``by_label_status`` maps ``(label, status)`` to a count, e.g. ``{("swift", "active"): 2010}``;
-    ``by_split`` maps ``(split name@version, subset)`` to a count; ``review`` maps a review state
-    to a count; ``failures`` maps ``(stage, reason)`` to a count.
+    ``by_split`` maps ``(split name@version, subset)`` to a count; ``review`` maps
+    ``(reason, state)`` of review items to a count, e.g. ``{("wrong model?", "pending"): 30}``;
+    ``failures`` maps ``(stage, reason)`` to a count.
     """
 
     by_label_status: dict[tuple[str, str], int] = field(default_factory=dict)
     by_split: dict[tuple[str, str], int] = field(default_factory=dict)
-    review: dict[str, int] = field(default_factory=dict)
+    review: dict[tuple[str, str], int] = field(default_factory=dict)
     failures: dict[tuple[str, str], int] = field(default_factory=dict)
     listings: int = 0
 
@@ -58,9 +59,11 @@ def catalog_status(conn: Connection) -> CatalogStatus:
     )
     status.by_split = {(f"{r[0]}@v{r[1]}", r[2]): r[3] for r in rows}
     rows = conn.execute(
-        sa.select(t.review_items.c.state, sa.func.count()).group_by(t.review_items.c.state)
+        sa.select(t.review_items.c.reason, t.review_items.c.state, sa.func.count()).group_by(
+            t.review_items.c.reason, t.review_items.c.state
+        )
     )
-    status.review = {r[0]: r[1] for r in rows}
+    status.review = {(r[0], r[1]): r[2] for r in rows}
     rows = conn.execute(
         sa.select(t.failures.c.stage, t.failures.c.reason, sa.func.count()).group_by(
             t.failures.c.stage, t.failures.c.reason

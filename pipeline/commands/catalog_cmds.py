@@ -93,8 +93,16 @@ def print_status(status: CatalogStatus, show_failures: bool = False) -> None:
             split_table.add_row(name, subset, str(count))
         console.print(split_table)
     if status.review:
-        states = ", ".join(f"{state}: {count}" for state, count in sorted(status.review.items()))
-        console.print(f"Review queue — {states}")
+        states = ("pending", "skipped", "decided")
+        review_table = Table(title="Review queue (`carscout review`)")
+        review_table.add_column("reason")
+        for state in states:
+            review_table.add_column(state, justify="right")
+        for reason in sorted({reason for reason, _ in status.review}):
+            review_table.add_row(
+                reason, *(str(status.review.get((reason, state), 0)) for state in states)
+            )
+        console.print(review_table)
     total_failures = sum(status.failures.values())
     if total_failures and not show_failures:
         console.print(f"{total_failures} failures recorded (`carscout status --failures`).")
