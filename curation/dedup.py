@@ -2,10 +2,11 @@
 
 One :func:`run_dedup` call:
 
-1. hashes the active images that have no hash yet (:mod:`curation.hashing`);
+1. hashes the images that have no pHash or colour signature yet (:mod:`curation.hashing`);
 2. searches the images hashed since the last dedup run against each other and against
    everything already in the catalog (:mod:`curation.hamming`, exact), so a weekly run costs
-   what the new photos cost;
+   what the new photos cost, and confirms each candidate pair with the colour layout
+   (:mod:`curation.near_duplicates`: the one near-duplicate decision, shared with splits);
 3. joins the pairs, and the groups they touch, into groups (union-find);
 4. in each group keeps the best copy active (largest resolution, then larger file, then first
    seen) and marks the others ``duplicate`` with a pointer to it, through
@@ -29,18 +30,27 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from curation.hamming import cross_pairs, hamming, hex_to_uint64, pairs_within
-from curation.hashing import DEFAULT_DRAFT_SIZE, HASH_KINDS, hash_catalog, hash_files
+from curation.hamming import hamming, hex_to_uint64
+from curation.hashing import DEFAULT_DRAFT_SIZE, hash_catalog, hash_files
+from curation.near_duplicates import (
+    COLOUR_KIND,
+    COLOUR_MAX_DISTANCE,
+    DEFAULT_COLOUR_THRESHOLD,
+    DEFAULT_PHASH_THRESHOLD,
+    NearDuplicateRule,
+    colour_levels,
+)
 from pipeline import schema as t
 from pipeline.catalog import Catalog, change_image, finish_run, start_run
 from pipeline.errors import ConfigError
 from pipeline.store import ImageStore
 
-# Chosen with benchmarks/dedup.py on the demo marketplace's reposts: every repost (resized,
-# recompressed, cropped, brightened) is within 8 of its original in pHash, while different
-# photos of the same model start well above; 8 also keeps 1M hashes under a minute.
-DEFAULT_THRESHOLD = 8
+# Chosen with benchmarks/dedup.py on the demo marketplace's reposts (see
+# curation/near_duplicates.py): pHash <= 10 finds every repost as a candidate, the colour
+# check removes the unrelated look-alikes.
+DEFAULT_THRESHOLD = DEFAULT_PHASH_THRESHOLD
 DEFAULT_KIND = "phash"
+CANDIDATE_KINDS = ("phash", "dhash")
 ACTOR = "dedup"
 CONFLICT_REASON = "label conflict"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -52,6 +62,7 @@ class DedupConfig:
 
     threshold: int = DEFAULT_THRESHOLD
     hash_kind: str = DEFAULT_KIND
+    colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD  # None: pHash alone
     dry_run: bool = False
     full: bool = False  # search everything again, not only images new since the last run
     workers: int | None = None
@@ -62,10 +73,29 @@ class DedupConfig:
         """Raise :class:`ConfigError` naming the fix for an impossible option."""
         if not 0 <= self.threshold <= 32:
             raise ConfigError(
-                f"--threshold {self.threshold} is outside 0..32; pHash duplicates sit at 0-8"
+                f"--threshold {self.threshold} is outside 0..32; pHash reposts sit at 0-10"
             )
-        if self.hash_kind not in HASH_KINDS:
-            raise ConfigError(f"hash kind {self.hash_kind!r}: use one of {', '.join(HASH_KINDS)}")
+        if self.hash_kind not in CANDIDATE_KINDS:
+            raise ConfigError(
+                f"hash kind {self.hash_kind!r}: use one of {', '.join(CANDIDATE_KINDS)}"
+            )
+        if self.colour_threshold is not None and not (
+            0 <= self.colour_threshold <= COLOUR_MAX_DISTANCE
+        ):
+            raise ConfigError(
+                f"--colour-threshold {self.colour_threshold} is outside 0..{COLOUR_MAX_DISTANCE}; "
+                f"reposts sit below {DEFAULT_COLOUR_THRESHOLD}"
+            )
+
+    @property
+    def rule(self) -> NearDuplicateRule:
+        """The near-duplicate decision these options give."""
+        return NearDuplicateRule(self.threshold, self.colour_threshold, unverified="drop")
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The hash kinds a run needs in the catalog."""
+        return (self.hash_kind,) if self.colour_threshold is None else (self.hash_kind, COLOUR_KIND)
 
 
 @dataclass
@@ -80,6 +110,7 @@ class Member:
     bytes: int
     store_path: str
     hash: int
+    colour: str | None = None
     distance: int = 0  # to the kept copy
 
     @property
@@ -115,6 +146,7 @@ class DedupSummary:
     dry_run: bool
     threshold: int
     hash_kind: str
+    colour_threshold: int | None
     hashed: int
     hash_failures: int
     searched_new: int
@@ -155,15 +187,25 @@ def _last_search(conn: Connection, config: DedupConfig) -> datetime | None:
         .limit(50)
     ).all()
     for params, summary in rows:
-        same = (params or {}).get("hash_kind") == config.hash_kind and (params or {}).get(
-            "threshold"
-        ) == config.threshold
+        params = params or {}
+        same = (
+            params.get("hash_kind") == config.hash_kind
+            and params.get("threshold") == config.threshold
+            and params.get("colour_threshold") == config.colour_threshold
+        )
         if same and (summary or {}).get("searched_until"):
             return datetime.fromisoformat(summary["searched_until"])
     return None
 
 
 def _load_index(conn: Connection, kind: str) -> dict[int, Member]:
+    colours = dict(
+        conn.execute(
+            sa.select(t.image_hashes.c.image_id, t.image_hashes.c.value).where(
+                t.image_hashes.c.kind == COLOUR_KIND
+            )
+        ).all()
+    )
     rows = conn.execute(
         sa.select(
             t.images.c.id,
@@ -181,7 +223,15 @@ def _load_index(conn: Connection, kind: str) -> dict[int, Member]:
     ).all()
     return {
         int(r.id): Member(
-            int(r.id), r.label, r.status, r.width, r.height, r.bytes, r.store_path, int(r.value, 16)
+            int(r.id),
+            r.label,
+            r.status,
+            r.width,
+            r.height,
+            r.bytes,
+            r.store_path,
+            int(r.value, 16),
+            colours.get(r.id),
         )
         for r in rows
     }
@@ -219,19 +269,26 @@ def _open_groups(conn: Connection, ids: set[int]) -> dict[int, list[int]]:
 def find_pairs(
     index: dict[int, Member],
     new: set[int],
-    threshold: int,
+    rule: NearDuplicateRule,
     method: str = "auto",
     workers: int | None = None,
 ) -> list[tuple[int, int, int]]:
-    """Return ``[(image_id_a, image_id_b, distance)]`` for new×new and new×old pairs."""
+    """Return ``[(image_id_a, image_id_b, hash distance)]`` for new×new and new×old pairs.
+
+    Candidates come from the exact hash search at ``rule.phash_threshold``; only those the
+    rule's colour check confirms are returned.
+    """
     new_ids = sorted(new)
     old_ids = sorted(set(index) - new)
     new_hashes = np.array([index[i].hash for i in new_ids], dtype=np.uint64)
     old_hashes = np.array([index[i].hash for i in old_ids], dtype=np.uint64)
+    new_colours = colour_levels([index[i].colour for i in new_ids])
+    old_colours = colour_levels([index[i].colour for i in old_ids])
     pairs = []
-    for i, j, d in pairs_within(new_hashes, threshold, method, workers).tolist():
+    for i, j, d in rule.pairs_within(new_hashes, new_colours, method, workers).tolist():
         pairs.append((new_ids[i], new_ids[j], d))
-    for i, j, d in cross_pairs(new_hashes, old_hashes, threshold, method, workers).tolist():
+    found = rule.cross_pairs(new_hashes, new_colours, old_hashes, old_colours, method, workers)
+    for i, j, d in found.tolist():
         pairs.append((new_ids[i], old_ids[j], d))
     return pairs
 
@@ -268,23 +325,14 @@ def build_groups(
     return groups
 
 
-def _repoint(conn: Connection, member: Member, kept_id: int, old_target: int | None) -> None:
-    # change_image only writes a history row when status or label change; moving a duplicate
-    # to a new kept copy changes neither, so its history row is written here.
-    conn.execute(
-        sa.update(t.images)
-        .where(t.images.c.id == member.image_id)
-        .values(duplicate_of=kept_id, updated_at=t.utcnow())
-    )
-    conn.execute(
-        sa.insert(t.image_events).values(
-            image_id=member.image_id,
-            field="duplicate_of",
-            old_value=None if old_target is None else str(old_target),
-            new_value=str(kept_id),
-            actor=ACTOR,
-            reason=f"better copy {kept_id} joined the group",
-        )
+def _repoint(conn: Connection, member: Member, kept_id: int) -> None:
+    change_image(
+        conn,
+        member.image_id,
+        actor=ACTOR,
+        status="duplicate",
+        duplicate_of=kept_id,
+        reason=f"better copy {kept_id} joined the group",
     )
 
 
@@ -351,7 +399,7 @@ def _save_group(
             )
             marked += 1
         elif current.get(m.image_id) != kept.image_id:
-            _repoint(conn, m, kept.image_id, current.get(m.image_id))
+            _repoint(conn, m, kept.image_id)
             repointed += 1
     return marked, repointed, 0
 
@@ -414,25 +462,28 @@ def run_dedup(
                 {
                     "threshold": config.threshold,
                     "hash_kind": config.hash_kind,
+                    "colour_threshold": config.colour_threshold,
                     "full": config.full,
                     "method": config.method,
                 },
             )
+    # Duplicates too: one hashed before the colour signature existed must still be comparable.
     hashes = hash_catalog(
         catalog,
         store,
-        (config.hash_kind,),
+        config.kinds,
         workers=config.workers,
         draft_size=config.draft_size,
         run_id=run_id,
         progress=progress,
+        statuses=("active", "duplicate"),
     )
     searched_until = t.utcnow()
     with catalog.reading() as conn:
         since = None if config.full else _last_search(conn, config)
         index = _load_index(conn, config.hash_kind)
         new = _new_ids(conn, config.hash_kind, since, index)
-    pairs = find_pairs(index, new, config.threshold, config.method, config.workers)
+    pairs = find_pairs(index, new, config.rule, config.method, config.workers)
     with catalog.reading() as conn:
         existing = _open_groups(conn, {i for p in pairs for i in p[:2]})
     groups = build_groups(index, pairs, existing)
@@ -441,6 +492,7 @@ def run_dedup(
         dry_run=config.dry_run,
         threshold=config.threshold,
         hash_kind=config.hash_kind,
+        colour_threshold=config.colour_threshold,
         hashed=hashes.hashed,
         hash_failures=hashes.failed,
         searched_new=len(new),
@@ -517,26 +569,41 @@ def query_folder(
     hash_kind: str = DEFAULT_KIND,
     workers: int | None = None,
     draft_size: int | None = DEFAULT_DRAFT_SIZE,
+    colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
 ) -> QueryReport:
     """Check every image under ``folder`` against the catalog's active and duplicate images.
 
-    Changes no image; hashes missing from the catalog are computed and stored first.
+    Same decision as :func:`run_dedup`. Changes no image; hashes missing from the catalog are
+    computed and stored first.
     """
-    DedupConfig(threshold=threshold, hash_kind=hash_kind).validate()
+    config = DedupConfig(
+        threshold=threshold, hash_kind=hash_kind, colour_threshold=colour_threshold
+    )
+    config.validate()
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder; pass a directory of images")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    hash_catalog(catalog, store, (hash_kind,), workers=workers, draft_size=draft_size)
-    results = hash_files(files, (hash_kind,), workers=workers, draft_size=draft_size)
+    hash_catalog(
+        catalog,
+        store,
+        config.kinds,
+        workers=workers,
+        draft_size=draft_size,
+        statuses=("active", "duplicate"),
+    )
+    results = hash_files(files, config.kinds, workers=workers, draft_size=draft_size)
     ok = [r for r in results if r.hashes]
     failures = [(r.path, r.error or "") for r in results if not r.hashes]
     with catalog.reading() as conn:
         index = _load_index(conn, hash_kind)
     ids = sorted(index)
     queries = hex_to_uint64(r.hashes[hash_kind] for r in ok if r.hashes)
+    query_colours = colour_levels([(r.hashes or {}).get(COLOUR_KIND) for r in ok])
     base = np.array([index[i].hash for i in ids], dtype=np.uint64)
+    base_colours = colour_levels([index[i].colour for i in ids])
     matches = []
-    for qi, bi, d in cross_pairs(queries, base, threshold).tolist():
+    found = config.rule.cross_pairs(queries, query_colours, base, base_colours)
+    for qi, bi, d in found.tolist():
         m = index[ids[bi]]
         matches.append(QueryMatch(ok[qi].path, m.image_id, m.label, m.status, d, m.store_path))
     matches.sort(key=lambda m: (m.path, m.distance, m.image_id))

@@ -1,12 +1,15 @@
-"""Perceptual hashes (pHash, dHash) of image files, fast and on every core.
+"""Perceptual hashes (pHash, dHash) and colour layouts of image files, fast and on every core.
 
-JPEGs are decoded at reduced scale in grey (Pillow's ``draft`` mode asks libjpeg for a 1/2,
-1/4 or 1/8 scale IDCT of the luma channel only), which is several times faster than a full
-decode; the hash itself is ImageHash's. ``benchmarks/dedup.py`` measures how far the drafted
-hashes move from full-resolution ones.
+JPEGs are decoded at reduced scale (Pillow's ``draft`` mode asks libjpeg for a 1/2, 1/4 or
+1/8 scale IDCT, of the luma channel only when no colour is needed, else as raw YCbCr so the
+luma is the same), which is several times faster than a full decode; the hashes are
+ImageHash's, computed on the luma. The ``colour`` signature is
+:func:`curation.near_duplicates.colour_signature`, from the same decoded image.
+``benchmarks/dedup.py`` measures how far the drafted hashes move from full-resolution ones.
 
-:func:`hash_catalog` hashes the active images that have no hash yet and stores them in
-``image_hashes`` (16-character hex); unreadable files are recorded as ``hash`` failures.
+:func:`hash_catalog` hashes the images that lack a kind and stores the values in
+``image_hashes`` (hex: 16 characters for the 64-bit hashes, 60 for ``colour``); unreadable
+files are recorded as ``hash`` failures.
 """
 
 from __future__ import annotations
@@ -22,18 +25,19 @@ import imagehash
 import sqlalchemy as sa
 from PIL import Image, UnidentifiedImageError
 
+from curation.near_duplicates import COLOUR_KIND, colour_signature
 from pipeline import schema as t
 from pipeline.catalog import Catalog, record_failure
 from pipeline.store import ImageStore
 
-HASH_KINDS: tuple[str, ...] = ("phash", "dhash")
+HASH_KINDS: tuple[str, ...] = ("phash", "dhash", COLOUR_KIND)
 # 64 asks libjpeg for the smallest scale that keeps both sides >= 64 px (128x96 for a
 # 1024x768 photo): plenty for a 32x32 pHash input, and the fastest decode.
 DEFAULT_DRAFT_SIZE = 64
 SERIAL_BELOW = 32  # fewer files than this are hashed in-process: a pool costs more
 _WRITE_BATCH = 500
 
-_HASHERS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
+_GREY_HASHERS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
     "phash": imagehash.phash,
     "dhash": imagehash.dhash,
 }
@@ -41,7 +45,7 @@ _HASHERS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
 
 @dataclass(frozen=True)
 class FileHashes:
-    """The hashes of one file (``{"phash": "c3d1…", "dhash": …}``), or why there are none."""
+    """The hashes of one file (``{"phash": "c3d1…", "colour": …}``), or why there are none."""
 
     path: str
     hashes: dict[str, str] | None
@@ -59,16 +63,28 @@ class HashSummary:
 
 
 def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
-    unknown = [k for k in kinds if k not in _HASHERS]
+    unknown = [k for k in kinds if k not in HASH_KINDS]
     if unknown or not kinds:
         raise ValueError(f"unknown hash kind(s) {unknown}; use some of {', '.join(HASH_KINDS)}")
     return tuple(kinds)
 
 
 def hash_image(image: Image.Image, kinds: Sequence[str] = HASH_KINDS) -> dict[str, str]:
-    """Return ``{kind: 16-char hex}`` for an already opened image."""
-    grey = image if image.mode == "L" else image.convert("L")
-    return {kind: str(_HASHERS[kind](grey)) for kind in _check_kinds(kinds)}
+    """Return ``{kind: hex}`` for an already opened image (16 hex digits, 60 for colour)."""
+    kinds = _check_kinds(kinds)
+    if image.mode == "L":
+        grey = image
+    elif image.mode == "YCbCr":
+        grey = image.getchannel(0)
+    else:
+        grey = image.convert("L")
+    out = {}
+    for kind in kinds:
+        if kind == COLOUR_KIND:
+            out[kind] = colour_signature(image)
+        else:
+            out[kind] = str(_GREY_HASHERS[kind](grey))
+    return out
 
 
 def hash_file(
@@ -76,14 +92,15 @@ def hash_file(
     kinds: Sequence[str] = HASH_KINDS,
     draft_size: int | None = DEFAULT_DRAFT_SIZE,
 ) -> dict[str, str]:
-    """Return ``{kind: 16-char hex}`` for one image file, e.g. ``{"phash": "d1c4…"}``.
+    """Return ``{kind: hex}`` for one image file, e.g. ``{"phash": "d1c4…"}``.
 
     ``draft_size=None`` decodes at full resolution. Raises ``OSError``/``ValueError`` for
     a file Pillow cannot decode.
     """
     with Image.open(path) as image:
         if draft_size and image.format == "JPEG":
-            image.draft("L", (draft_size, draft_size))
+            # Raw YCbCr keeps the luma identical to an "L" draft; colour needs the chroma.
+            image.draft("YCbCr" if COLOUR_KIND in kinds else "L", (draft_size, draft_size))
         image.load()
         return hash_image(image, kinds)
 
@@ -133,8 +150,10 @@ def hash_files(
     return results
 
 
-def missing_hashes(catalog: Catalog, kinds: Sequence[str]) -> list[tuple[int, str]]:
-    """Return ``[(image_id, store_path)]`` of active images lacking any of ``kinds``."""
+def missing_hashes(
+    catalog: Catalog, kinds: Sequence[str], statuses: Sequence[str] = ("active",)
+) -> list[tuple[int, str]]:
+    """Return ``[(image_id, store_path)]`` of images in ``statuses`` lacking any of ``kinds``."""
     with catalog.reading() as conn:
         have_all = (
             sa.select(t.image_hashes.c.image_id)
@@ -144,7 +163,7 @@ def missing_hashes(catalog: Catalog, kinds: Sequence[str]) -> list[tuple[int, st
         )
         rows = conn.execute(
             sa.select(t.images.c.id, t.images.c.store_path)
-            .where(t.images.c.status == "active", t.images.c.id.not_in(have_all))
+            .where(t.images.c.status.in_(list(statuses)), t.images.c.id.not_in(have_all))
             .order_by(t.images.c.id)
         ).all()
     return [(int(r.id), str(r.store_path)) for r in rows]
@@ -159,17 +178,19 @@ def hash_catalog(
     draft_size: int | None = DEFAULT_DRAFT_SIZE,
     run_id: int | None = None,
     progress: Callable[[int], None] | None = None,
+    statuses: Sequence[str] = ("active",),
 ) -> HashSummary:
-    """Hash every active image that has no hash of ``kinds`` yet and store the hashes.
+    """Hash every image in ``statuses`` that lacks a hash of ``kinds`` and store the hashes.
 
-    Returns a :class:`HashSummary`. Failures go to the ``failures`` table (stage ``hash``)
-    and are tried again on the next run.
+    Only the missing kinds are written (an image hashed before a kind existed gets just the
+    new one). Returns a :class:`HashSummary`. Failures go to the ``failures`` table (stage
+    ``hash``) and are tried again on the next run.
     """
     kinds = _check_kinds(kinds)
-    todo = missing_hashes(catalog, kinds)
+    todo = missing_hashes(catalog, kinds, statuses)
     with catalog.reading() as conn:
         total_active = conn.execute(
-            sa.select(sa.func.count()).where(t.images.c.status == "active")
+            sa.select(sa.func.count()).where(t.images.c.status.in_(list(statuses)))
         ).scalar_one()
     hashed = failed = 0
     for start in range(0, len(todo), _WRITE_BATCH * 4):

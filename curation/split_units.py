@@ -5,11 +5,14 @@ Two images belong to one unit when they are linked, directly or through other im
 * the same listing (``images.listing_id`` or any ``image_sources.listing_id``: a photo reposted
   in a second listing ties both listings together),
 * the same duplicate group (``duplicate_members``), or
-* stored perceptual hashes (``image_hashes`` with ``kind='phash'``) within a Hamming threshold.
+* being near-duplicates by the decision dedup uses (:mod:`curation.near_duplicates`): stored
+  pHashes (``image_hashes`` with ``kind='phash'``) within a Hamming threshold, confirmed by the
+  stored colour layouts (``kind='colour'``). A pair where either image has no colour signature
+  is linked on the pHash alone, so a missing signature can only merge units, never leak.
 
 Units are the connected components of that graph (:func:`find_units`). The pHash comparison
-never loops over pairs in Python: it runs in faiss' exact binary index, or in numpy blocks
-(popcount) where faiss is missing.
+never loops over pairs in Python: it runs in the exact search of :mod:`curation.hamming`
+(multi-index hashing, faiss or numpy blocks); :func:`near_pairs` is the plain faiss/numpy one.
 """
 
 from __future__ import annotations
@@ -23,9 +26,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sqlalchemy.engine import Connection
 
+from curation.near_duplicates import (
+    COLOUR_KIND,
+    DEFAULT_COLOUR_THRESHOLD,
+    DEFAULT_PHASH_THRESHOLD,
+    NearDuplicateRule,
+    colour_levels,
+)
 from pipeline import schema as t
 
-DEFAULT_PHASH_THRESHOLD = 8
 # Bound the temporary XOR matrix of one block to about 32 MB (4M uint64 cells).
 _BLOCK_CELLS = 4_000_000
 
@@ -133,11 +142,15 @@ def _link_by_key(
 
 
 def find_units(
-    conn: Connection, image_ids: Sequence[int], phash_threshold: int = DEFAULT_PHASH_THRESHOLD
+    conn: Connection,
+    image_ids: Sequence[int],
+    phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
+    colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
 ) -> UnitGraph:
     """Return the leakage units of ``image_ids`` (links to images outside the set are ignored).
 
-    ``phash_threshold`` < 0 switches the pHash links off.
+    ``phash_threshold`` < 0 switches the near-duplicate links off; ``colour_threshold=None``
+    links on the pHash alone.
     """
     ids = np.array(sorted(set(image_ids)), dtype=np.int64)
     index = {int(image_id): position for position, image_id in enumerate(ids.tolist())}
@@ -180,8 +193,18 @@ def find_units(
     ]
     hashed = len(hash_rows)
     if hash_rows and phash_threshold >= 0:
+        colours = dict(
+            conn.execute(
+                sa.select(t.image_hashes.c.image_id, t.image_hashes.c.value).where(
+                    t.image_hashes.c.kind == COLOUR_KIND
+                )
+            ).all()
+        )
+        rule = NearDuplicateRule(phash_threshold, colour_threshold, unverified="keep")
         positions = np.array([position for position, _ in hash_rows], dtype=np.int64)
-        rows, cols = near_pairs(phash_to_uint64([value for _, value in hash_rows]), phash_threshold)
+        levels = colour_levels([colours.get(int(ids[p])) for p in positions.tolist()])
+        pairs = rule.pairs_within(phash_to_uint64([value for _, value in hash_rows]), levels)
+        rows, cols = pairs[:, 0], pairs[:, 1]
         edges += list(zip(positions[rows].tolist(), positions[cols].tolist(), strict=True))
 
     if edges:

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from curation.hamming import hamming, hex_to_uint64
 from curation.hashing import hash_catalog, hash_file, hash_files
+from curation.near_duplicates import colour_distance, colour_levels
 from pipeline import schema as t
 from pipeline.intake import Provenance, intake_image
 from pipeline.workspace import Workspace
@@ -36,8 +37,17 @@ def test_drafted_hashes_stay_close_to_full_resolution(tmp_path: Path) -> None:
     for seed in range(6):
         path = write_jpeg(tmp_path / f"{seed}.jpg", photo(seed))
         drafted, full = hash_file(path), hash_file(path, draft_size=None)
-        assert set(drafted) == {"phash", "dhash"} and len(drafted["phash"]) == 16
+        assert set(drafted) == {"phash", "dhash", "colour"} and len(drafted["phash"]) == 16
         assert hamming(*hex_to_uint64([drafted["phash"], full["phash"]])) <= 4
+        levels, present = colour_levels([drafted["colour"], full["colour"]])
+        assert present.all() and colour_distance(levels[:1], levels[1:])[0] <= 12
+
+
+def test_grey_only_hashes_match_those_decoded_with_colour(tmp_path: Path) -> None:
+    path = write_jpeg(tmp_path / "a.jpg", photo(3))
+    assert hash_file(path, ("phash", "dhash")) == {
+        k: v for k, v in hash_file(path).items() if k != "colour"
+    }
 
 
 def test_png_and_other_formats_hash_without_draft(tmp_path: Path) -> None:
@@ -75,5 +85,21 @@ def test_catalog_hashes_are_computed_once(workspace: Workspace) -> None:
     assert (second.hashed, second.already) == (0, 3)
     with workspace.catalog.reading() as conn:
         rows = conn.execute(sa.select(t.image_hashes)).all()
-    assert sorted({r.kind for r in rows}) == ["dhash", "phash"] and len(rows) == 6
-    assert all(len(r.value) == 16 for r in rows)
+    assert sorted({r.kind for r in rows}) == ["colour", "dhash", "phash"] and len(rows) == 9
+    assert all(len(r.value) == (60 if r.kind == "colour" else 16) for r in rows)
+
+
+def test_a_new_kind_is_added_to_images_hashed_before(workspace: Workspace) -> None:
+    out = io.BytesIO()
+    photo(9, (200, 150)).save(out, "JPEG")
+    intake_image(workspace.catalog, workspace.store, out.getvalue(), Provenance(label="swift"))
+    hash_catalog(workspace.catalog, workspace.store, ("phash",), workers=1)
+    with workspace.catalog.reading() as conn:
+        before = conn.execute(sa.select(t.image_hashes)).one()
+
+    added = hash_catalog(workspace.catalog, workspace.store, ("phash", "colour"), workers=1)
+
+    with workspace.catalog.reading() as conn:
+        rows = {r.kind: r for r in conn.execute(sa.select(t.image_hashes))}
+    assert added.hashed == 1 and sorted(rows) == ["colour", "phash"]
+    assert rows["phash"].created_at == before.created_at and rows["phash"].value == before.value
