@@ -13,6 +13,8 @@ from PIL import Image, ImageDraw, ImageEnhance
 from typer.testing import CliRunner
 
 from curation.dedup import DedupConfig, query_folder, run_dedup
+from curation.hamming import hamming, hex_to_uint64
+from curation.hashing import hash_image
 from pipeline import schema as t
 from pipeline.cli import app
 from pipeline.intake import Provenance, intake_image
@@ -53,6 +55,15 @@ def scene(
     )
     for wx in (cx + 45, cx + 185):
         draw.ellipse((wx - 25, cy - 25, wx + 25, cy + 25), fill=(20, 20, 20))
+    return image
+
+
+def lookalike(seed: int, colour: tuple[int, int, int]) -> Image.Image:
+    """The demo site's painter: one street and car placement, the car in a given colour."""
+    from scrapers.demo_site.drawing import paint_background, place_car
+
+    image, ground = paint_background(random.Random(seed), "road", (320, 240))
+    place_car(random.Random(seed + 1), image, "swift", ground, colour=colour)
     return image
 
 
@@ -248,3 +259,28 @@ def test_check_leaks_command_lists_copies(workspace: Workspace, tmp_path: Path) 
     )
     assert result.exit_code == 0, result.output
     assert "1 of 1 files have a copy" in result.output
+
+
+def test_lookalikes_close_in_phash_are_not_grouped_but_their_reposts_are(
+    workspace: Workspace,
+) -> None:
+    red, blue = lookalike(3, (200, 30, 30)), lookalike(3, (30, 60, 200))
+    phashes = hex_to_uint64([hash_image(red)["phash"], hash_image(blue)["phash"]])
+    assert hamming(*phashes) <= 8  # what pHash alone would call duplicates
+    families = {}
+    for name, photo in (("red", red), ("blue", blue)):
+        ids = [add(workspace, jpeg(photo), name=name)]
+        ids += [add(workspace, data, name=f"{name}-{kind}") for kind, data in copies(photo).items()]
+        families[name] = set(ids)
+
+    summary = run_dedup(workspace.catalog, workspace.store, CONFIG)
+
+    assert sorted({m.image_id for m in g.members} for g in summary.groups) == sorted(
+        families.values()
+    )
+    phash_only = run_dedup(
+        workspace.catalog,
+        workspace.store,
+        DedupConfig(workers=1, dry_run=True, full=True, colour_threshold=None),
+    )
+    assert len(phash_only.groups) == 1  # the colour check is what keeps them apart

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from PIL import Image
 from typer.testing import CliRunner
 
-from curation.split_units import near_pairs
+from curation.hashing import hash_catalog
+from curation.split_units import find_units, near_pairs
 from curation.splits import build_split, load_split, split_versions
 from pipeline import schema as t
 from pipeline.catalog import change_image
@@ -389,3 +390,48 @@ def test_near_pairs_include_the_threshold_and_nothing_beyond(method: str) -> Non
     }
     assert found == expected
     assert {(0, 40), (1, 41), (2, 42)} <= found and (3, 43) not in found
+
+
+def test_units_join_reposts_but_not_lookalikes_close_in_phash(workspace: Workspace) -> None:
+    import random
+
+    from scrapers.demo_site.drawing import paint_background, place_car
+
+    def jpeg_of(colour: tuple[int, int, int], scale: float = 1.0, quality: int = 90) -> bytes:
+        image, ground = paint_background(random.Random(7), "road", (320, 240))
+        place_car(random.Random(8), image, "swift", ground, colour=colour)
+        if scale != 1.0:
+            image = image.resize((int(320 * scale), int(240 * scale)))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=quality)
+        return out.getvalue()
+
+    ids = {}
+    for name, data in {
+        "red": jpeg_of((200, 30, 30)),
+        "red_repost": jpeg_of((200, 30, 30), scale=0.7, quality=60),
+        "blue": jpeg_of((30, 60, 200)),
+        "green": jpeg_of((40, 170, 60)),
+    }.items():
+        ids[name] = intake_image(
+            workspace.catalog, workspace.store, data, Provenance(label="swift", source_path=name)
+        ).image_id
+    hash_catalog(workspace.catalog, workspace.store, ("phash", "colour"), workers=1)
+
+    with workspace.catalog.reading() as conn:
+        phashes = dict(
+            conn.execute(
+                sa.select(t.image_hashes.c.image_id, t.image_hashes.c.value).where(
+                    t.image_hashes.c.kind == "phash"
+                )
+            ).all()
+        )
+        units = find_units(conn, list(ids.values())).members()
+        phash_only = find_units(conn, list(ids.values()), colour_threshold=None).members()
+
+    close = (int(phashes[ids["red"]], 16) ^ int(phashes[ids["blue"]], 16)).bit_count()
+    assert close <= 8  # pHash alone ties the look-alikes together
+    assert sorted(map(sorted, units)) == sorted(
+        [sorted([ids["red"], ids["red_repost"]]), [ids["blue"]], [ids["green"]]]
+    )
+    assert len(phash_only) < len(units)
