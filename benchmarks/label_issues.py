@@ -2,7 +2,8 @@
 
 One run, side by side on the same out-of-fold probabilities:
 
-* carscout's queue (issue + outlier score, top 12 % of each label),
+* carscout's queue (top 12 % of each label by issue score, :func:`select_top`), the same with
+  a share of the budget reserved for outliers, and the old ranking by ``max(issue, outlier)``,
 * a plain self-confidence ranking (lowest p[label], same budget),
 * cleanlab's ``find_label_issues`` (its own count), run in ``.venv-peers`` so that cleanlab
   never enters the project's environment (created by this script on first use).
@@ -11,7 +12,11 @@ Photos come from the default demo site (generated or read from its cache), impor
 ``pipeline.intake`` into a temporary workspace and labelled as listed; the ground truth file
 says which are wrong and how. Target: recall >= 0.90 at 12 % and at least cleanlab's F1.
 
-Run: ``.venv/bin/python benchmarks/label_issues.py [--listings N]``
+Timings are wall and CPU seconds (this process and its children). With ``--cache-dir`` the
+catalog, pixels and the CNN's outputs (keyed by every ``--cnn-*`` setting) are kept, so a rerun
+repeats only the ranking; the cached CNN's times are those of its first run.
+
+Run: ``.venv/bin/python benchmarks/label_issues.py --cache-dir DIR [--cnn-folds 3 ...]``
 """
 
 from __future__ import annotations

@@ -146,8 +146,9 @@ def test_default_source_is_the_offline_cnn_and_says_so(
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached backbone weights
     assert resolve_source(ScoreConfig()) == "offline"
     truth = populate(workspace, correct=6)
-    run = score_catalog(workspace, ScoreConfig(cnn_epochs=1, cnn_size=16))
-    assert run.feature_source == "offline:oof-cnn@16px,2folds,1epochs"
+    config = ScoreConfig(cnn_epochs=1, cnn_size=16, cnn_folds=2, cnn_flip=True)
+    run = score_catalog(workspace, config)
+    assert run.feature_source == "offline:oof-cnn@16px,2folds,1epochs,flip"
     assert run.model == CNN_MODEL_NAME
     with workspace.catalog.reading() as conn:
         rows = conn.execute(
