@@ -171,7 +171,7 @@ def cached_cnn(
     """
     key = (
         f"cnn-{config.cnn_size}px-{config.cnn_folds}f-{config.cnn_epochs}e-"
-        f"flip{int(config.cnn_flip)}-{config.cnn_seeds}s-seed{config.seed}"
+        f"flip{int(config.cnn_flip)}-{config.cnn_seeds}s-b{config.cnn_batch}-seed{config.seed}"
     )
     file = cache / f"{key}.npz" if cache else None
     if file is not None and file.exists():
@@ -191,6 +191,7 @@ def cached_cnn(
         config.cnn_folds,
         config.cnn_epochs,
         config.seed,
+        batch_size=config.cnn_batch,
         flip=config.cnn_flip,
         seeds=config.cnn_seeds,
     )
@@ -237,6 +238,8 @@ def main() -> None:
         "--cnn-flip", type=int, default=int(defaults.cnn_flip), help="1: mirror augmentation"
     )
     parser.add_argument("--cnn-seeds", type=int, default=defaults.cnn_seeds, help="CNN seeds")
+    parser.add_argument("--cnn-batch", type=int, default=defaults.cnn_batch, help="batch size")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="fold split / init seed")
     args = parser.parse_args()
     config = SiteConfig() if args.listings is None else SiteConfig(listings_per_model=args.listings)
     site = generate_site(config)
@@ -289,6 +292,8 @@ def run(
         cnn_epochs=args.cnn_epochs,
         cnn_flip=bool(args.cnn_flip),
         cnn_seeds=args.cnn_seeds,
+        cnn_batch=args.cnn_batch,
+        seed=args.seed,
     )
     source = resolve_source(score_config)
     if source == "offline":

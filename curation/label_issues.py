@@ -39,6 +39,7 @@ import sqlalchemy as sa
 
 from curation.features import DEFAULT_BACKBONE, compute_features, find_backbone_weights
 from curation.oof_cnn import (
+    BATCH_SIZE,
     CNN_EPOCHS,
     CNN_FLIP,
     CNN_FOLDS,
@@ -62,8 +63,8 @@ SCORE_SOURCES = ("auto", "offline", "backbone", "handmade")
 class ScoreConfig:
     """How to score: ``source`` (auto/offline/backbone/handmade), optional backbone ``weights``,
     ``folds`` of the linear out-of-fold model, ``cnn_folds``/``cnn_epochs``/``cnn_size``/
-    ``cnn_flip``/``cnn_seeds`` of the offline CNN (:func:`curation.oof_cnn.out_of_fold_cnn`),
-    and the outlier score's k:
+    ``cnn_flip``/``cnn_seeds``/``cnn_batch`` of the offline CNN
+    (:func:`curation.oof_cnn.out_of_fold_cnn`), and the outlier score's k:
     ``max(neighbours, neighbour_share × label size)``."""
 
     source: str = "auto"
@@ -80,6 +81,7 @@ class ScoreConfig:
     cnn_size: int = CNN_SIZE
     cnn_flip: bool = CNN_FLIP
     cnn_seeds: int = CNN_SEEDS
+    cnn_batch: int = BATCH_SIZE
 
 
 @dataclass
@@ -253,6 +255,7 @@ def score_pixels(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> 
         config.cnn_folds,
         config.cnn_epochs,
         config.seed,
+        batch_size=config.cnn_batch,
         flip=config.cnn_flip,
         seeds=config.cnn_seeds,
     )

@@ -58,11 +58,15 @@ def score_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold split.")] = 0,
     budget: Annotated[
         float,
-        typer.Option("--budget", help="Queue this share of each label (highest scores first)."),
+        typer.Option(
+            "--budget", help="Queue this share of each label (highest issue scores first)."
+        ),
     ] = 0.12,
     threshold: Annotated[
         float | None,
-        typer.Option("--threshold", help="Queue every image scoring at least this instead."),
+        typer.Option(
+            "--threshold", help="Queue every image with an issue score at least this instead."
+        ),
     ] = None,
     requeue: Annotated[
         bool, typer.Option("--requeue", help="Queue images again even if already decided.")
