@@ -134,6 +134,7 @@ class _Crawl:
         run_id: int,
         fetcher: Fetcher,
         reader: PageReader,
+        listing_reader: PageReader,
         workers: int,
         progress: ProgressCallback | None,
     ) -> None:
@@ -142,6 +143,7 @@ class _Crawl:
         self.run_id = run_id
         self.fetcher = fetcher
         self.reader = reader
+        self.listing_reader = listing_reader
         self.progress = progress
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo")
         self.max_in_flight = workers * 4
@@ -278,7 +280,7 @@ class _Crawl:
                 )
             return
         try:
-            html = self.reader.read(
+            html = self.listing_reader.read(
                 url,
                 wait_for=self.spec.listing.wait_for,
                 error=self.spec.listing.error,
@@ -427,8 +429,9 @@ def scrape(
         max_bytes=workspace.settings.intake.max_bytes,
     )
     reader: PageReader
+    static_reader = StaticReader(fetcher)
     if spec.render == "static":
-        reader = StaticReader(fetcher)
+        reader = static_reader
     else:
         local_only = _loopback_only(spec)
         reader = BrowserReader(
@@ -457,7 +460,9 @@ def scrape(
     }
     with workspace.catalog.atomic() as conn:
         run_id = start_run(conn, "scrape", params)
-    crawl = _Crawl(workspace, spec, run_id, fetcher, reader, workers, progress)
+    listing_render = spec.listing.render or spec.render
+    listing_reader = static_reader if listing_render == "static" else reader
+    crawl = _Crawl(workspace, spec, run_id, fetcher, reader, listing_reader, workers, progress)
     summary = ScrapeSummary(run_id=run_id, site=spec.name, labels=crawl.summaries)
     started = time.monotonic()
     status = "failed"

@@ -66,8 +66,13 @@ class SearchSpec:
 
 @dataclass(frozen=True)
 class ListingSpec:
-    """A listing page: what marks it as rendered and CSS selectors for its fields."""
+    """A listing page: what marks it as rendered and CSS selectors for its fields.
 
+    ``render`` overrides the site's render mode for listing pages (``static`` where search
+    results need JavaScript but listing pages are plain HTML); None means the site's mode.
+    """
+
+    render: str | None = None
     wait_for: str | None = None
     error: str | None = None
     scroll: bool = True
@@ -445,8 +450,19 @@ def parse_spec(data: dict[str, Any], source: str = "<memory>") -> SiteSpec:
     )
     listing = _table(data, "listing", errors, required=True)
     fields = ("title", "price", "year", "location")
-    _unknown(listing, {"wait_for", "error", "scroll", *fields}, "listing.", errors)
+    _unknown(listing, {"render", "wait_for", "error", "scroll", *fields}, "listing.", errors)
+    listing_render = listing.get("render")
+    if listing_render is not None and listing_render not in RENDER_MODES:
+        errors.add(
+            "listing.render",
+            f"must be one of {', '.join(RENDER_MODES)} (or left out), got {listing_render!r}",
+        )
+        listing_render = None
+    if listing_render == "browser" and render == "static":
+        errors.add("listing.render", "'browser' needs render = 'browser' for the site")
+        listing_render = None
     listing_spec = ListingSpec(
+        render=listing_render,
         wait_for=_selector(listing, "wait_for", "listing.", errors),
         error=_selector(listing, "error", "listing.", errors),
         scroll=_bool(listing, "scroll", "listing.", errors, True),

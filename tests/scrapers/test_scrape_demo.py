@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from PIL import Image
 
@@ -53,11 +54,17 @@ def _catalog_rows(ws: Workspace) -> dict[str, set]:
     return {"listings": listings, "sources": sources, "shas": shas}
 
 
+@pytest.mark.parametrize("listing_render", ["static", "browser"])
 def test_small_site_is_scraped_completely_then_nothing_is_fetched_again(
-    demo_site, tmp_path: Path
+    demo_site, tmp_path: Path, listing_render: str
 ) -> None:
     site = demo_site.generated
     spec = fast_spec(demo_site.base_url)
+    # The shipped spec reads listing pages with requests; the browser path (with scrolling
+    # through the lazy gallery) must find exactly the same.
+    spec = dataclasses.replace(
+        spec, listing=dataclasses.replace(spec.listing, render=listing_render, scroll=True)
+    )
     with Workspace.open(home=tmp_path / "home") as ws:
         summary = scrape(ws, spec, ["swift", "wagonr"], workers=4)
         rows = _catalog_rows(ws)

@@ -105,3 +105,14 @@ def test_readme_worked_example_is_a_valid_spec() -> None:
     spec = parse_spec(tomllib.loads(blocks[-1]), source="README")
     assert spec.render == "static"
     assert spec.start_url_for("swift", 2).startswith("https://")
+
+
+def test_listing_render_is_validated() -> None:
+    data = tomllib.loads(shipped_spec_path("demo").read_text())
+    data["listing"]["render"] = "magic"
+    with pytest.raises(ConfigError, match="listing.render: must be one of browser, static"):
+        parse_spec(data)
+    data["listing"]["render"] = "browser"
+    data["render"] = "static"
+    with pytest.raises(ConfigError, match="listing.render: 'browser' needs render = 'browser'"):
+        parse_spec(data)
