@@ -72,7 +72,7 @@ def train_config(options: MainJobOptions) -> TrainConfig:
     config = TrainConfig(
         # A batch-norm model needs more photos and epochs than a two-minute run has.
         model="baseline_aug" if quick else DEFAULT_MODEL,
-        image_size=options.image_size or (64 if quick else 112),
+        image_size=options.image_size or 64,
         epochs=options.epochs or (8 if quick else 12),
         batch_size=32,
         patience=3,
