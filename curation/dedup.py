@@ -46,7 +46,7 @@ from pipeline.errors import ConfigError
 from pipeline.store import ImageStore
 
 # Chosen with benchmarks/dedup.py on the demo marketplace's reposts (see
-# curation/near_duplicates.py): pHash <= 10 finds every repost as a candidate, the colour
+# curation/near_duplicates.py): pHash <= 8 candidates join every repost family, the colour
 # check removes the unrelated look-alikes.
 DEFAULT_THRESHOLD = DEFAULT_PHASH_THRESHOLD
 DEFAULT_KIND = "phash"

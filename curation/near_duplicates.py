@@ -4,7 +4,7 @@ Two photos are near-duplicates when
 
 1. their 64-bit pHashes are within ``phash_threshold`` bits (the exact search of
    :mod:`curation.hamming` finds these candidates; the threshold is set high enough that every
-   repost in the demo benchmark is a candidate), **and**
+   repost family in the demo benchmark is joined through its candidates), **and**
 2. their colour layouts agree: the ``colour`` signature is a 6x5 grid of the mean chroma
    (Cb, Cr) of each cell, divided by the photo's mean brightness and quantised to 4 bits
    through ``tanh`` (fine steps near grey, no hard clipping for vivid colours). Its distance
@@ -36,10 +36,12 @@ COLOUR_LEVELS = COLOUR_GRID[0] * COLOUR_GRID[1] * 2
 COLOUR_MAX_DISTANCE = COLOUR_LEVELS * 15
 _COLOUR_SCALE = 0.2  # chroma / mean brightness where tanh bends; chosen on the demo benchmark
 
-# Chosen with benchmarks/dedup.py on the demo marketplace's reposts (see its grid): every
-# repost is within 10 bits of pHash of its original and about 36 colour levels, while the
-# closest unrelated photo among the pHash candidates is about 45 levels away.
-DEFAULT_PHASH_THRESHOLD = 10
+# Chosen with benchmarks/dedup.py on the demo marketplace's reposts (see its grid): with
+# pHash <= 8 and colour <= 40 every repost family is grouped (a few cropped reposts are 9-10
+# bits from one copy but within 8 of another) and no unrelated photo joins; reposts sit below
+# about 36 colour levels, the closest unrelated candidate about 45. pHash <= 10 gives the same
+# precision/recall but makes the exact search of 1M hashes over 3x slower.
+DEFAULT_PHASH_THRESHOLD = 8
 DEFAULT_COLOUR_THRESHOLD = 40
 
 
