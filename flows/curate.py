@@ -22,10 +22,15 @@ def remove_duplicates(settings: Settings, threshold: int | None = None) -> dict[
     config = DedupConfig() if threshold is None else DedupConfig(threshold=threshold)
     display = reporter()
     display.stage("dedup")
+    hashed = 0
+
+    def advance(count: int) -> None:
+        nonlocal hashed
+        hashed += count
+        display.update(hashed, None, "hashed")
+
     with Workspace.open(settings) as ws:
-        summary = run_dedup(
-            ws.catalog, ws.store, config, progress=lambda n: display.update(n, None, "hashed")
-        )
+        summary = run_dedup(ws.catalog, ws.store, config, progress=advance)
     display.finish(
         f"{len(summary.groups)} groups, {summary.marked} marked duplicate, "
         f"{summary.conflicts} label conflicts"

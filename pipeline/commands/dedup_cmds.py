@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from curation.dedup import (
+    DEFAULT_COLOUR_THRESHOLD,
     DEFAULT_KIND,
     DEFAULT_THRESHOLD,
     DedupConfig,
@@ -62,6 +63,14 @@ def dedup_command(
         ),
     ] = False,
     hash_kind: KindOption = DEFAULT_KIND,
+    colour_threshold: Annotated[
+        int,
+        typer.Option(
+            "--colour-threshold",
+            help=f"Largest colour-layout distance that confirms a hash match (default "
+            f"{DEFAULT_COLOUR_THRESHOLD}; -1 trusts the hash alone).",
+        ),
+    ] = DEFAULT_COLOUR_THRESHOLD,
     workers: WorkersOption = None,
     sheet_groups: Annotated[
         int, typer.Option("--sheet-groups", help="Largest groups drawn on the contact sheet.")
@@ -69,7 +78,12 @@ def dedup_command(
 ) -> None:
     """Find near-duplicate photos, keep the best copy of each, mark the others (files stay)."""
     config = DedupConfig(
-        threshold=threshold, hash_kind=hash_kind, dry_run=dry_run, full=full, workers=workers
+        threshold=threshold,
+        hash_kind=hash_kind,
+        dry_run=dry_run,
+        full=full,
+        workers=workers,
+        colour_threshold=None if colour_threshold < 0 else colour_threshold,
     )
     with (
         _workspace(ctx) as ws,

@@ -287,3 +287,20 @@ def test_lookalikes_close_in_phash_are_not_grouped_but_their_reposts_are(
         DedupConfig(workers=1, threshold=10, dry_run=True, full=True, colour_threshold=None),
     )
     assert len(phash_only.groups) == 1  # the colour check is what keeps them apart
+
+
+def test_cli_colour_threshold_option_reaches_the_decision(workspace: Workspace) -> None:
+    red, blue = lookalike(5, (200, 30, 30)), lookalike(5, (30, 60, 200))
+    add(workspace, jpeg(red), name="red")
+    add(workspace, jpeg(blue), name="blue")
+    home = str(workspace.settings.home)
+    base = ["--home", home, "dedup", "--dry-run", "--full", "--workers", "1", "--threshold", "10"]
+
+    def groups(*extra: str) -> int:
+        result = CliRunner().invoke(app, [*base, *extra], env={"COLUMNS": "150"})
+        assert result.exit_code == 0, result.output
+        (line,) = [line for line in result.output.splitlines() if line.startswith("│ groups")]
+        return int(line.split("│")[2])
+
+    assert groups() == 0  # the colour check tells the red car from the blue one
+    assert groups("--colour-threshold", "-1") == 1  # pHash alone calls them duplicates
