@@ -159,3 +159,26 @@ def test_default_source_is_the_offline_cnn_and_says_so(
     assert all(0.0 <= r.issue_score <= 1.0 and r.outlier_score > 0.0 for r in rows)
     with pytest.raises(ConfigError, match="unknown feature source"):
         resolve_source(ScoreConfig(source="imagenet"))
+
+
+def test_backbone_embeddings_come_from_the_given_weights_file(tmp_path: Path) -> None:
+    import keras
+
+    from curation.label_issues import ScoreConfig, resolve_source
+
+    # No ImageNet download here: random weights saved to a file stand in for the real ones.
+    weights = tmp_path / "mobilenet_v3_small_no_top.weights.h5"
+    keras.applications.MobileNetV3Small(
+        include_top=False, pooling="avg", weights=None, input_shape=(224, 224, 3)
+    ).save_weights(weights)
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(_photo("wide" if i else "page", i))
+        paths.append(path)
+
+    assert resolve_source(ScoreConfig(weights=weights)) == "backbone"
+    features = compute_features(paths, "backbone", weights)
+    assert features.matrix.shape == (3, 576)
+    assert features.source == f"backbone:MobileNetV3Small({weights.name})"
+    assert np.isfinite(features.matrix).all()
