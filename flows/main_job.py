@@ -94,6 +94,9 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
     if options.site is not None and not options.labels:
         raise ConfigError("--site needs --labels, e.g. --labels swift,wagonr")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A fresh Prefect home builds its database on the first call: more than Prefect's default
+    # 20 s on two busy cores.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     with ExitStack() as stack:
         if options.site is None:
             from scrapers.demo_site.server import DemoSite
