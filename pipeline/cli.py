@@ -18,7 +18,6 @@ import typer
 from rich.console import Console
 
 from pipeline.errors import CarscoutError
-from pipeline.settings import Settings, load_settings
 
 app = typer.Typer(
     name="carscout",
@@ -46,12 +45,6 @@ def _global_options(
 ) -> None:
     """Options shared by every command."""
     ctx.obj = {"home": home}
-
-
-def settings_from(ctx: typer.Context) -> Settings:
-    """Return the settings for this invocation, honouring ``--home``."""
-    home = (ctx.find_root().obj or {}).get("home")
-    return load_settings(home=home)
 
 
 def _register_commands() -> None:

@@ -10,18 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from pipeline.commands.context import workspace_from
 from pipeline.importer import import_files, plan_import
 from pipeline.schema import IMAGE_STATUSES
 from pipeline.status import CatalogStatus, catalog_status
-from pipeline.workspace import Workspace
 
 console = Console()
-
-
-def _workspace(ctx: typer.Context) -> Workspace:
-    from pipeline.cli import settings_from
-
-    return Workspace.open(settings_from(ctx))
 
 
 def import_command(
@@ -36,7 +30,7 @@ def import_command(
     """Add local photos to the catalog (validated, deduplicated by content, with provenance)."""
     plan = plan_import(folder, label)
     with (
-        _workspace(ctx) as ws,
+        workspace_from(ctx) as ws,
         Progress(
             TextColumn("importing"), BarColumn(), MofNCompleteColumn(), console=console
         ) as bar,
@@ -66,7 +60,7 @@ def status_command(
     ] = False,
 ) -> None:
     """Show what the catalog holds: images by label and status, splits, review progress."""
-    with _workspace(ctx) as ws:
+    with workspace_from(ctx) as ws:
         with ws.catalog.reading() as conn:
             status = catalog_status(conn)
         console.print(f"catalog: {ws.settings.catalog_url}")

@@ -19,15 +19,9 @@ from curation.dedup import (
     query_folder,
     run_dedup,
 )
-from pipeline.workspace import Workspace
+from pipeline.commands.context import workspace_from
 
 console = Console()
-
-
-def _workspace(ctx: typer.Context) -> Workspace:
-    from pipeline.cli import settings_from
-
-    return Workspace.open(settings_from(ctx))
 
 
 ThresholdOption = Annotated[
@@ -86,7 +80,7 @@ def dedup_command(
         colour_threshold=None if colour_threshold < 0 else colour_threshold,
     )
     with (
-        _workspace(ctx) as ws,
+        workspace_from(ctx) as ws,
         Progress(TextColumn("hashing"), BarColumn(), MofNCompleteColumn(), console=console) as bar,
     ):
         task = bar.add_task("hash", total=None)
@@ -129,7 +123,7 @@ def check_leaks_command(
     limit: Annotated[int, typer.Option("--limit", help="Matches listed at most.")] = 50,
 ) -> None:
     """Check a folder (e.g. an outside test set) for copies of photos already in the catalog."""
-    with _workspace(ctx) as ws:
+    with workspace_from(ctx) as ws:
         report = query_folder(
             ws.catalog,
             ws.store,

@@ -9,18 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.commands.context import settings_from
 from pipeline.errors import ConfigError
 
 console = Console()
 schedule_app = typer.Typer(
     help="Serve scheduled deployments with Prefect (needs a Prefect server)."
 )
-
-
-def _settings(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from pipeline.cli import settings_from
-
-    return settings_from(ctx)
 
 
 def _labels(text: str | None) -> list[str]:
@@ -64,7 +59,7 @@ def run_command(
     from flows.progress import RichStageReporter, reporting
 
     _quiet_prefect(verbose)
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     options = MainJobOptions(
         quick=quick,
         site=site,
@@ -96,14 +91,14 @@ def models_command(ctx: typer.Context) -> None:
     from flows.champion import list_models
     from pipeline.workspace import Workspace
 
-    with Workspace.open(_settings(ctx)) as ws, ws.catalog.reading() as conn:
+    with Workspace.open(settings_from(ctx)) as ws, ws.catalog.reading() as conn:
         models = list_models(conn)
     if not models:
         console.print("No trained models yet: run `carscout run` or `carscout train`.")
         return
     table = Table(title="Models")
     for column in ("run", "model", "role", "status", "test acc", "val acc", "folder"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for m in models:
         table.add_row(
             m.name,
@@ -132,7 +127,9 @@ def schedule_scrape_command(
 
     if not _labels(labels):
         raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
-    deployment = scrape_deployment(_settings(ctx), site, _labels(labels), cron, name, max_listings)
+    deployment = scrape_deployment(
+        settings_from(ctx), site, _labels(labels), cron, name, max_listings
+    )
     console.print(f"Serving '{name}' on cron '{cron}'. Needs `prefect server start` running.")
     serve(deployment)
 
@@ -152,7 +149,7 @@ def schedule_retrain_command(
     from flows.schedules import retrain_deployment, serve
 
     config = train_config(MainJobOptions(model=model))
-    deployment = retrain_deployment(_settings(ctx), site, _labels(labels), cron, config, name)
+    deployment = retrain_deployment(settings_from(ctx), site, _labels(labels), cron, config, name)
     console.print(f"Serving '{name}' on cron '{cron}'. Needs `prefect server start` running.")
     serve(deployment)
 

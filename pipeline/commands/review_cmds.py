@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.workspace import Workspace
+from pipeline.commands.context import workspace_from
 
 console = Console()
 review_app = typer.Typer(
@@ -20,12 +20,6 @@ review_app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
 )
-
-
-def _workspace(ctx: typer.Context) -> Workspace:
-    from pipeline.cli import settings_from
-
-    return Workspace.open(settings_from(ctx))
 
 
 def score_command(
@@ -82,7 +76,7 @@ def score_command(
     queue_config = QueueConfig(
         budget=None if threshold is not None else budget, threshold=threshold, requeue=requeue
     )
-    with _workspace(ctx) as ws:
+    with workspace_from(ctx) as ws:
         with console.status("computing features and out-of-fold probabilities…"):
             run = score_catalog(ws, config)
         queued = build_queue(
@@ -138,7 +132,7 @@ def review_command(
     if display not in DISPLAY_MODES:
         raise ReviewError(f"unknown --display {display!r}; use one of {', '.join(DISPLAY_MODES)}")
     who = f"review:{actor}" if actor else default_actor()
-    with _workspace(ctx) as ws:
+    with workspace_from(ctx) as ws:
         mode = detect_display() if display == "auto" else display
         shower = PhotoShower(mode, ws.settings.reports_dir / "review-thumbs", open_viewer)
         with terminal_keys() as keys:
@@ -159,7 +153,7 @@ def sheet_command(
     """Write numbered contact-sheet PNGs of the open queue and a decisions.csv to fill in."""
     from curation.review_batch import write_sheets
 
-    with _workspace(ctx) as ws:
+    with workspace_from(ctx) as ws:
         target = out or ws.settings.reports_dir / "review-sheets"
         result = write_sheets(ws.catalog, ws.store, target, per_sheet, columns, tile)
     console.print(f"{result.items} open items on {len(result.sheets)} sheet(s) in {target}")
@@ -183,7 +177,7 @@ def apply_command(
     from curation.review_queue import default_actor
 
     who = f"review:{actor}" if actor else default_actor()
-    with _workspace(ctx) as ws:
+    with workspace_from(ctx) as ws:
         summary = apply_decisions_file(ws.catalog, file, who)
     table = Table(title=f"Applied {file}")
     table.add_column("action")

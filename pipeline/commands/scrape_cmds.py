@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from pipeline.commands.context import settings_from
 from pipeline.workspace import Workspace
 
 console = Console()
@@ -59,7 +60,6 @@ def scrape_command(
     ] = False,
 ) -> None:
     """Scrape listing photos into the catalog; resumable, polite, every failure recorded."""
-    from pipeline.cli import settings_from
     from scrapers.crawl import LabelSummary, scrape
     from scrapers.spec import load_spec
 

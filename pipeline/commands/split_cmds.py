@@ -18,16 +18,10 @@ from curation.splits import (
     parse_fractions,
     parse_sizes,
 )
+from pipeline.commands.context import workspace_from
 from pipeline.errors import ConfigError
-from pipeline.workspace import Workspace
 
 console = Console()
-
-
-def _workspace(ctx: typer.Context) -> Workspace:
-    from pipeline.cli import settings_from
-
-    return Workspace.open(settings_from(ctx))
 
 
 def counts_table(title: str, counts: dict[str, dict[str, int]]) -> Table:
@@ -124,7 +118,7 @@ def split_command(
     """Build or grow a leakage-free, stratified train/validation/test split."""
     if sizes is not None and fractions is not None:
         raise ConfigError("give either --sizes or --fractions, not both")
-    with _workspace(ctx) as ws:
+    with workspace_from(ctx) as ws:
         result = build_split(
             ws,
             name=name,
@@ -157,7 +151,7 @@ def export_command(
     ] = False,
 ) -> None:
     """Write a split as a folder-per-class tree with a manifest, ready for Keras."""
-    with _workspace(ctx) as ws:
+    with workspace_from(ctx) as ws:
         result = export_split(
             ws, out_dir, name=name, version=version, link=not copy, overwrite=overwrite
         )

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.commands.context import workspace_from
 from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
 
@@ -61,12 +62,6 @@ Quantize = Annotated[
 ]
 Mixed = Annotated[str, typer.Option("--mixed-precision", help="auto (on a GPU only), on or off.")]
 Patience = Annotated[int, typer.Option("--patience", help="Early-stopping patience in epochs.")]
-
-
-def _workspace(ctx: typer.Context) -> Workspace:
-    from pipeline.cli import settings_from
-
-    return Workspace.open(settings_from(ctx))
 
 
 def _config(**options: object):  # noqa: ANN202 - returns TrainConfig (imported lazily)
@@ -153,7 +148,7 @@ def train_command(
         mixed_precision=mixed_precision,
         patience=patience,
     )
-    with _workspace(ctx) as workspace:
+    with workspace_from(ctx) as workspace:
         labelled = resolve_data(config.data, workspace)
         console.print(
             f"Training {config.model} on {labelled.source}: "
@@ -192,7 +187,7 @@ def evaluate_command(
     """Measure a finished run on the test set, once, after every choice is made."""
     from training.evaluation import evaluate
 
-    with _workspace(ctx) as workspace:
+    with workspace_from(ctx) as workspace:
         run_dir = _run_dir(workspace, run)
         metrics = evaluate(run_dir, workspace=workspace)
     console.print(_metrics_table(f"Test results of {run_dir.name}", {"test": metrics}))
@@ -206,7 +201,7 @@ def predict_command(
     """Print the predicted label and confidence of each photo."""
     from training.evaluation import predict
 
-    with _workspace(ctx) as workspace:
+    with workspace_from(ctx) as workspace:
         run_dir = _run_dir(workspace, run)
     table = Table(title=f"Predictions of {run_dir.name}")
     table.add_column("photo")
@@ -262,7 +257,7 @@ def data_size_command(
         mixed_precision=mixed_precision,
         patience=patience,
     )
-    with _workspace(ctx) as workspace:
+    with workspace_from(ctx) as workspace:
         labelled = resolve_data(config.data, workspace)
         points, out_dir = data_size_experiment(config, labelled, chosen, workspace=workspace)
     table = Table(title=f"Validation accuracy against training photos ({config.model})")
