@@ -40,11 +40,12 @@ sys.path.insert(0, str(ROOT))
 from curation.features import FEATURE_VERSION, FeatureMatrix, compute_features  # noqa: E402
 from curation.label_issues import (  # noqa: E402
     ScoreConfig,
+    cnn_out_of_fold,
     resolve_source,
     score_features,
     scores_from_cnn,
 )
-from curation.oof_cnn import OutOfFoldCnn, load_pixels, out_of_fold_cnn  # noqa: E402
+from curation.oof_cnn import OutOfFoldCnn, load_pixels  # noqa: E402
 from curation.review_queue import OUTLIER_SHARE, outlier_component, select_top  # noqa: E402
 from pipeline import schema as t  # noqa: E402
 from pipeline.intake import Provenance, intake_image  # noqa: E402
@@ -185,16 +186,7 @@ def cached_cnn(
         )
         return oof, float(data["wall"]), float(data["cpu"])
     started, cpu = time.perf_counter(), cpu_seconds()
-    oof = out_of_fold_cnn(
-        pixels,
-        labels,
-        config.cnn_folds,
-        config.cnn_epochs,
-        config.seed,
-        batch_size=config.cnn_batch,
-        flip=config.cnn_flip,
-        seeds=config.cnn_seeds,
-    )
+    oof = cnn_out_of_fold(pixels, labels, config)
     wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     if file is not None:
         np.savez(

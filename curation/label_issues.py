@@ -247,9 +247,9 @@ def score_features(
     )
 
 
-def score_pixels(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> Scores:
-    """Return :class:`Scores` from the out-of-fold CNN on ``(N, S, S, 3)`` uint8 ``pixels``."""
-    oof = out_of_fold_cnn(
+def cnn_out_of_fold(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> OutOfFoldCnn:
+    """Return the out-of-fold CNN's outputs on ``pixels`` with ``config``'s CNN settings."""
+    return out_of_fold_cnn(
         pixels,
         labels,
         config.cnn_folds,
@@ -259,7 +259,11 @@ def score_pixels(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> 
         flip=config.cnn_flip,
         seeds=config.cnn_seeds,
     )
-    return scores_from_cnn(oof, labels, config)
+
+
+def score_pixels(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> Scores:
+    """Return :class:`Scores` from the out-of-fold CNN on ``(N, S, S, 3)`` uint8 ``pixels``."""
+    return scores_from_cnn(cnn_out_of_fold(pixels, labels, config), labels, config)
 
 
 def scores_from_cnn(oof: OutOfFoldCnn, labels: list[str], config: ScoreConfig) -> Scores:
