@@ -10,37 +10,26 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import sqlalchemy as sa
 from prefect import flow
 
+from curation.review_queue import queue_progress
+from curation.splits import split_versions
 from flows.champion import current_champion, list_models, promote_if_better
 from flows.curate import curate_flow
 from flows.reporting import markdown_table, publish
 from flows.scrape import scrape_flow
 from flows.split import split_flow
 from flows.train import evaluate_flow, train_flow
-from pipeline import schema as t
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
 
 
-def _split_exists(settings: Settings, name: str) -> bool:
-    with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
-        return (
-            conn.execute(sa.select(t.splits.c.id).where(t.splits.c.name == name)).first()
-            is not None
-        )
-
-
 def pending_reviews(settings: Settings) -> int:
     """Return how many photos wait in the review queue (left out of the split until decided)."""
     with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
-        return conn.execute(
-            sa.select(sa.func.count())
-            .select_from(t.review_items)
-            .where(t.review_items.c.state.in_(("pending", "skipped")))
-        ).scalar_one()
+        progress = queue_progress(conn)
+    return progress["pending"] + progress["skipped"]
 
 
 @flow(name="collect-and-retrain", log_prints=True)
@@ -68,7 +57,8 @@ def collect_and_retrain(
     """
     scraped = scrape_flow(settings, site, labels, base_url, max_listings, max_pages)
     curated = curate_flow(settings, review_budget=review_budget, features=features)
-    first_split = not _split_exists(settings, split_name)
+    with Workspace.open(settings) as ws:
+        first_split = not split_versions(ws, split_name)
     split = split_flow(
         settings,
         split_name,
