@@ -16,7 +16,7 @@ from curation.dedup import DedupConfig, query_folder, run_dedup
 from curation.hamming import hamming, hex_to_uint64
 from curation.hashing import hash_image
 from pipeline import schema as t
-from pipeline.cli import app
+from cli.app import app
 from pipeline.intake import Provenance, intake_image
 from pipeline.workspace import Workspace
 

@@ -132,7 +132,7 @@ def test_export_leaves_out_unusable_images_and_protects_folders(
 
 
 def test_export_command(split_workspace: Workspace, tmp_path: Path) -> None:
-    from pipeline.cli import app
+    from cli.app import app
 
     home = str(split_workspace.settings.home)
     out = tmp_path / "cli-export"

@@ -30,7 +30,7 @@ from curation.review_queue import (
 from pipeline import schema as t
 from pipeline.catalog import start_run
 from pipeline.intake import Provenance, intake_image
-from pipeline.testing import small_jpeg
+from tests.imagebytes import small_jpeg
 from pipeline.workspace import Workspace
 
 CARSCOUT = Path(sys.executable).with_name("carscout")

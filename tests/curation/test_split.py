@@ -359,7 +359,7 @@ def test_changed_settings_need_reshuffle(catalogued: Catalogued) -> None:
 
 
 def test_split_command_prints_subset_by_label_table(catalogued: Catalogued) -> None:
-    from pipeline.cli import app
+    from cli.app import app
 
     home = str(catalogued.ws.settings.home)
     runner = CliRunner()

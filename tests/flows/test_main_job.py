@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from pipeline import schema as t
 from pipeline.workspace import Workspace
 
-CARSCOUT = [sys.executable, "-c", "from pipeline.cli import main; main()"]
+CARSCOUT = [sys.executable, "-c", "from cli.app import main; main()"]
 
 
 def test_run_quick_goes_from_demo_site_to_an_evaluated_model(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pipeline import schema as t
 from pipeline.catalog import Catalog, change_image
 from pipeline.errors import CatalogError
 from pipeline.intake import Provenance, intake_image
-from pipeline.testing import small_jpeg
+from tests.imagebytes import small_jpeg
 from pipeline.workspace import Workspace
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import typer.main
 
-from pipeline.cli import app
+from cli.app import app
 
-CARSCOUT = [sys.executable, "-c", "from pipeline.cli import main; main()"]
+CARSCOUT = [sys.executable, "-c", "from cli.app import main; main()"]
 
 
 def _walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from pipeline import schema as t
-from pipeline.cli import app
-from pipeline.testing import small_jpeg
+from cli.app import app
+from tests.imagebytes import small_jpeg
 from pipeline.workspace import Workspace
 
-CARSCOUT = [sys.executable, "-c", "from pipeline.cli import main; main()"]
+CARSCOUT = [sys.executable, "-c", "from cli.app import main; main()"]
 
 
 def _make_folder(

@@ -7,10 +7,10 @@ from typer.testing import CliRunner
 
 from pipeline import schema as t
 from pipeline.catalog import change_image
-from pipeline.cli import app
+from cli.app import app
 from pipeline.intake import Provenance, intake_image
 from pipeline.status import catalog_status
-from pipeline.testing import small_jpeg
+from tests.imagebytes import small_jpeg
 from pipeline.workspace import Workspace
 
 

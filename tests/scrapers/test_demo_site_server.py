@@ -154,7 +154,7 @@ def test_only_loopback_hosts() -> None:
 def test_cli_serves_then_stops(demo_site_generated: GeneratedSite, tmp_path: Path) -> None:
     import typer
 
-    from pipeline.commands import demo_site as command
+    from cli.commands import demo_site as command
 
     app = typer.Typer()
     command.register(app)

@@ -33,7 +33,7 @@ def _spec_file(tmp_path: Path) -> Path:
 
 
 def _scrape_cli(home: Path, spec: Path, base_url: str) -> subprocess.Popen:
-    code = "from pipeline.cli import main; main()"
+    code = "from cli.app import main; main()"
     args = ["--home", str(home), "scrape", "--site", str(spec), "--base-url", base_url]
     return subprocess.Popen(
         [sys.executable, "-c", code, *args, "--labels", "swift,wagonr"],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from cli.app import app
 
 FAST = ["--source", "folder", "--model", "baseline", "--image-size", "32", "--epochs", "1",
         "--batch-size", "8", "--weights", "none"]  # fmt: skip

@@ -18,7 +18,7 @@ from curation.splits import (
     parse_fractions,
     parse_sizes,
 )
-from pipeline.commands.context import workspace_from
+from cli.commands.context import workspace_from
 from pipeline.errors import ConfigError
 
 console = Console()

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.commands.context import workspace_from
+from cli.commands.context import workspace_from
 
 console = Console()
 review_app = typer.Typer(

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.commands.context import workspace_from
+from cli.commands.context import workspace_from
 from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from pipeline.commands.context import workspace_from
+from cli.commands.context import workspace_from
 from pipeline.importer import import_files, plan_import
 from pipeline.schema import IMAGE_STATUSES
 from pipeline.status import CatalogStatus, catalog_status

@@ -1,6 +1,6 @@
 """The ``carscout`` command: a thin typer app over the library functions.
 
-Each stage keeps its commands in ``pipeline/commands/<stage>.py`` with a ``register(app)``
+Each stage keeps its commands in ``cli/commands/<stage>.py`` with a ``register(app)``
 function; this module wires them up explicitly so the call graph stays visible.
 """
 
@@ -48,29 +48,29 @@ def _global_options(
 
 
 def _register_commands() -> None:
-    from pipeline.commands import catalog_cmds
+    from cli.commands import catalog_cmds
 
     catalog_cmds.register(app)
-    from pipeline.commands import split_cmds
+    from cli.commands import split_cmds
 
     split_cmds.register(app)
-    from pipeline.commands import demo_site
+    from cli.commands import demo_site
 
     demo_site.register(app)
-    from pipeline.commands import scrape_cmds
+    from cli.commands import scrape_cmds
 
     scrape_cmds.register(app)
 
-    from pipeline.commands import training_cmds
+    from cli.commands import training_cmds
 
     training_cmds.register(app)
-    from pipeline.commands import flow_cmds
+    from cli.commands import flow_cmds
 
     flow_cmds.register(app)
-    from pipeline.commands import review_cmds
+    from cli.commands import review_cmds
 
     review_cmds.register(app)
-    from pipeline.commands import dedup_cmds
+    from cli.commands import dedup_cmds
 
     dedup_cmds.register(app)
 

@@ -19,7 +19,7 @@ from curation.dedup import (
     query_folder,
     run_dedup,
 )
-from pipeline.commands.context import workspace_from
+from cli.commands.context import workspace_from
 
 console = Console()
 

@@ -1,4 +1,4 @@
-"""Helpers for tests and benchmarks that need real image bytes (like ``prefect.testing``)."""
+"""Helpers for tests that need real image bytes."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.commands.context import settings_from
+from cli.commands.context import settings_from
 from pipeline.errors import ConfigError
 
 console = Console()

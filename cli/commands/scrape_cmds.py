@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from pipeline.commands.context import settings_from
+from cli.commands.context import settings_from
 from pipeline.workspace import Workspace
 
 console = Console()
