@@ -28,14 +28,18 @@ CHUNK_BYTES = 64 * 1024
 ROBOTS_MAX_BYTES = 512 * 1024
 
 
-class FetchError(Exception):
-    """A URL could not be fetched; ``reason`` is a short code, ``detail`` says more."""
+class UrlError(Exception):
+    """Something failed for ``url``; ``reason`` is a short code, ``detail`` says more."""
 
     def __init__(self, url: str, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {url} {detail}".strip())
         self.url = url
         self.reason = reason
         self.detail = detail
+
+
+class FetchError(UrlError):
+    """A URL could not be fetched; ``reason`` is a short code, ``detail`` says more."""
 
 
 @dataclass(frozen=True)

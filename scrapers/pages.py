@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from scrapers.fetch import Fetcher, FetchError
+from scrapers.fetch import Fetcher, FetchError, UrlError
 
 # The HTTP status of the page the browser navigated to (Chromium 109+ exposes it here).
 _STATUS_JS = (
@@ -30,14 +30,8 @@ _SCROLL_JS = (
 MAX_SCROLL_STEPS = 60
 
 
-class PageError(Exception):
+class PageError(UrlError):
     """A page could not be read; ``reason`` is a short code such as ``http_500``."""
-
-    def __init__(self, url: str, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {url} {detail}".strip())
-        self.url = url
-        self.reason = reason
-        self.detail = detail
 
 
 class PageReader(Protocol):

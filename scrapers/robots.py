@@ -1,8 +1,10 @@
 """robots.txt, fetched through carscout's own HTTP session and cached per origin.
 
-Follows RFC 9309 on errors: a robots.txt that is missing (4xx) allows everything, one that cannot
-be reached (5xx after retries, timeouts, connection errors) disallows everything on that origin.
-A ``Crawl-delay`` for our agent slows that host down in the shared rate limiter.
+Follows RFC 9309: rules may use ``*`` and ``$`` wildcards, the longest matching rule wins (an
+``Allow`` on a tie), and the group naming our agent replaces the ``*`` group. On errors, a
+robots.txt that is missing (4xx) allows everything, one that cannot be reached (5xx after
+retries, timeouts, connection errors) disallows everything on that origin. A ``Crawl-delay``
+for our agent slows that host down in the shared rate limiter.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
+
+from protego import Protego
 
 ROBOTS_AGENT = "carscout"
 
@@ -30,22 +33,21 @@ class RobotsRules:
     def __init__(self, robots: RobotsFile, agent: str = ROBOTS_AGENT) -> None:
         self.agent = agent
         self.unreachable = robots.status == 0 or robots.status >= 500
-        self._parser = RobotFileParser()
-        if 200 <= robots.status < 300:
-            self._parser.parse(robots.text.splitlines())
-        elif self.unreachable:
-            self._parser.disallow_all = True
-        else:
-            self._parser.allow_all = True
+        # urllib.robotparser would do for plain prefixes, but it ignores ``*`` and ``$`` and
+        # takes the first matching rule instead of the longest, so real sites' files misread.
+        self._parser = Protego.parse(robots.text) if 200 <= robots.status < 300 else None
 
     def allows(self, url: str) -> bool:
         """Return True when our agent may fetch ``url``."""
-        return self._parser.can_fetch(self.agent, url)
+        if self._parser is None:
+            return not self.unreachable
+        return self._parser.can_fetch(url, self.agent)
 
     def crawl_delay(self) -> float | None:
-        """Return the Crawl-delay for our agent in seconds, if the file sets one."""
-        delay = self._parser.crawl_delay(self.agent)
-        return float(delay) if delay is not None else None
+        """Return the Crawl-delay for our agent in seconds, or None when the file sets none."""
+        if self._parser is None:
+            return None
+        return self._parser.crawl_delay(self.agent)
 
 
 class RobotsCache:
@@ -82,8 +84,8 @@ class RobotsCache:
         return rules
 
     def denial(self, url: str) -> str | None:
-        """Return ``None`` when allowed, else the reason code (``robots_disallowed`` or
-        ``robots_unreachable``)."""
+        """Return None when ``url`` may be fetched, else the reason code: ``robots_disallowed``,
+        or ``robots_unreachable`` when the origin's robots.txt could not be read."""
         rules = self.rules_for(url)
         if rules.allows(url):
             return None
