@@ -9,7 +9,7 @@
    (carscout on 100k and 1M, imagededup on 100k), each in its own process.
 3. Precision and recall of duplicate pairs (inside groups) on the demo marketplace's reposts
    against its ground truth: a grid of pHash threshold x colour threshold, which the defaults
-   of :mod:`curation.near_duplicates` were chosen from, and pHash alone for comparison.
+   of :mod:`curation.dedup.near_duplicates` were chosen from, and pHash alone for comparison.
 
 imagededup pulls in torch, so it never runs in our process: the script creates ``.venv-peers``
 (``python -m venv`` + ``pip install imagededup``) and runs it as a subprocess that prints JSON;
@@ -37,15 +37,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curation.dedup import DEFAULT_THRESHOLD, _UnionFind  # noqa: E402
-from curation.hamming import hamming, hex_to_uint64, pairs_within  # noqa: E402
-from curation.hashing import hash_files  # noqa: E402
-from curation.near_duplicates import (  # noqa: E402
+from curation.dedup.components import connected_groups  # noqa: E402
+from curation.dedup.hashing import hash_files  # noqa: E402
+from curation.dedup.near_duplicates import (  # noqa: E402
     COLOUR_KIND,
     DEFAULT_COLOUR_THRESHOLD,
     NearDuplicateRule,
     colour_levels,
 )
+from curation.dedup.run import DEFAULT_THRESHOLD  # noqa: E402
+from curation.dedup.search import hamming, hex_to_uint64, pairs_within  # noqa: E402
 
 PEERS = ROOT / ".venv-peers"
 PEER_PY = PEERS / "bin" / "python"
@@ -158,15 +159,11 @@ def make_photos() -> tuple[Path, list[dict[str, str]]]:
 
 def true_pairs(truth: list[dict[str, str]]) -> set[tuple[str, str]]:
     """Every pair of photos in the same repost family (a photo, its reposts, theirs)."""
-    uf = _UnionFind()
     ids = {row["photo_id"]: n for n, row in enumerate(truth)}
-    for row in truth:
-        if row["repost_of"]:
-            uf.union(ids[row["photo_id"]], ids[row["repost_of"]])
-    families: dict[int, list[str]] = {}
-    for pid, n in ids.items():
-        families.setdefault(uf.find(n), []).append(pid)
-    return {tuple(sorted(p)) for fam in families.values() for p in combinations(fam, 2)}
+    names = [row["photo_id"] for row in truth]
+    links = [(ids[row["photo_id"]], ids[row["repost_of"]]) for row in truth if row["repost_of"]]
+    families = [[names[n] for n in family] for family in connected_groups(links)]
+    return {tuple(sorted(p)) for fam in families for p in combinations(fam, 2)}
 
 
 def grouped_pairs(
@@ -176,15 +173,11 @@ def grouped_pairs(
     threshold: int,
     colour_threshold: int | None,
 ) -> set[tuple[str, str]]:
-    """Pairs inside carscout's groups (union-find over the pairs the rule accepts)."""
-    uf = _UnionFind()
+    """Pairs inside carscout's groups (connected components of the pairs the rule accepts)."""
     rule = NearDuplicateRule(threshold, colour_threshold)
-    for i, j, _ in rule.pairs_within(hashes, colours).tolist():
-        uf.union(i, j)
-    groups: dict[int, list[str]] = {}
-    for n in list(uf.parent):
-        groups.setdefault(uf.find(n), []).append(names[n])
-    return {tuple(sorted(p)) for g in groups.values() for p in combinations(g, 2)}
+    links = [(i, j) for i, j, _ in rule.pairs_within(hashes, colours).tolist()]
+    groups = [[names[n] for n in group] for group in connected_groups(links)]
+    return {tuple(sorted(p)) for g in groups for p in combinations(g, 2)}
 
 
 def precision_recall(found: set, truth: set) -> tuple[float, float]:

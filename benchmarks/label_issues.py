@@ -37,16 +37,16 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curation.features import FEATURE_VERSION, FeatureMatrix, compute_features  # noqa: E402
-from curation.label_issues import (  # noqa: E402
+from curation.labels.features import FEATURE_VERSION, FeatureMatrix, compute_features  # noqa: E402
+from curation.labels.issues import (  # noqa: E402
     ScoreConfig,
     cnn_out_of_fold,
     resolve_source,
     score_features,
     scores_from_cnn,
 )
-from curation.oof_cnn import OutOfFoldCnn, load_pixels  # noqa: E402
-from curation.review_queue import OUTLIER_SHARE, outlier_component, select_top  # noqa: E402
+from curation.labels.oof_cnn import OutOfFoldCnn, load_pixels  # noqa: E402
+from curation.review.queue import OUTLIER_SHARE, outlier_component, select_top  # noqa: E402
 from pipeline import schema as t  # noqa: E402
 from pipeline.intake import Provenance, intake_image  # noqa: E402
 from pipeline.workspace import Workspace  # noqa: E402

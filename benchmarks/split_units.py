@@ -2,15 +2,16 @@
 
 Run: ``.venv/bin/python benchmarks/split_units.py`` (under a minute on 2 cores).
 
-Compares, on the same random 64-bit hashes with planted near pairs,
+Compares, on the same random 64-bit hashes with planted near pairs, the engines of the exact
+search :func:`curation.dedup.search.pairs_within` that ``carscout split`` (and dedup) runs,
 
-* ``faiss`` — :func:`curation.split_units.near_pairs` with faiss' exact binary index (what
-  ``carscout split`` uses when faiss imports),
-* ``numpy blocks`` — the same function's fallback: popcounts over blocks of rows,
+* ``faiss`` — faiss' exact binary index,
+* ``numpy blocks`` — popcounts over blocks of rows, the fallback that needs nothing,
+* ``mih`` — multi-index hashing, which ``auto`` picks for large sets,
 * ``python pairs`` — the named baseline: a plain Python loop over every pair (only for the
   smaller sizes, it is quadratic in the interpreter),
 
-and checks that all three find the same pairs.
+and checks that all of them find the same pairs.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curation.split_units import near_pairs  # noqa: E402
+from curation.dedup.search import pairs_within  # noqa: E402
 
 BASELINE_NAME = "python pairs"
 THRESHOLD = 8
@@ -56,8 +57,8 @@ def _timed(fn, *args):  # type: ignore[no-untyped-def]
 
 
 def _pairs(hashes: np.ndarray, method: str) -> set[tuple[int, int]]:
-    rows, cols = near_pairs(hashes, THRESHOLD, method=method)
-    return set(zip(rows.tolist(), cols.tolist(), strict=True))
+    pairs = pairs_within(hashes, THRESHOLD, method=method)  # type: ignore[arg-type]
+    return {(i, j) for i, j, _ in pairs.tolist()}
 
 
 def main() -> int:
@@ -70,7 +71,8 @@ def main() -> int:
     args = parser.parse_args()
     _pairs(planted_hashes(10), "faiss")  # import faiss outside the timings
     print(
-        f"{'images':>8} {'faiss s':>9} {'numpy blocks s':>15} {BASELINE_NAME + ' s':>15}"
+        f"{'images':>8} {'faiss s':>9} {'numpy blocks s':>15} {'mih s':>7}"
+        f" {BASELINE_NAME + ' s':>15}"
         f" {'faiss vs baseline':>18} {'faiss vs numpy':>15} {'pairs':>6}"
     )
     ok = True
@@ -78,14 +80,16 @@ def main() -> int:
         hashes = planted_hashes(n)
         found, faiss_s = _timed(_pairs, hashes, "faiss")
         blocks, numpy_s = _timed(_pairs, hashes, "numpy")
-        ok &= blocks == found
+        mih, mih_s = _timed(_pairs, hashes, "mih")
+        ok &= blocks == found and mih == found
         base_text, speed_text = "-", "-"
         if n <= args.baseline_max:
             base, base_s = _timed(python_pairs, hashes)
             ok &= base == found
             base_text, speed_text = f"{base_s:.3f}", f"{base_s / faiss_s:.0f}x"
         print(
-            f"{n:>8} {faiss_s:>9.3f} {numpy_s:>15.3f} {base_text:>15} {speed_text:>18}"
+            f"{n:>8} {faiss_s:>9.3f} {numpy_s:>15.3f} {mih_s:>7.3f} {base_text:>15}"
+            f" {speed_text:>18}"
             f" {numpy_s / faiss_s:>14.1f}x {len(found):>6}"
         )
     print("all methods agree" if ok else "METHODS DISAGREE")

@@ -7,9 +7,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from curation.dedup import DedupConfig, run_dedup
-from curation.label_issues import ScoreConfig, score_catalog
-from curation.review_queue import QueueConfig, build_queue
+from curation.dedup.run import DedupConfig, run_dedup
+from curation.labels.issues import ScoreConfig, score_catalog
+from curation.review.queue import QueueConfig, build_queue
 from flows.progress import reporter
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings

@@ -7,7 +7,8 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from curation.splits import SUBSETS, build_split
+from curation.splits.build import build_split
+from curation.splits.plan import SUBSETS
 from flows.progress import reporter
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
@@ -23,7 +24,7 @@ def assign_split(
     seed: int | None = None,
     reshuffle: bool = False,
 ) -> dict[str, Any]:
-    """Run :func:`curation.splits.build_split`; return its result as plain data."""
+    """Run :func:`curation.splits.build.build_split`; return its result as plain data."""
     reporter().stage("split")
     with Workspace.open(settings) as ws:
         result = build_split(
@@ -34,16 +35,7 @@ def assign_split(
         + ", ".join(f"{s} {result.total(s)}" for s in SUBSETS)
         + f" ({result.newly_placed} placed now)"
     )
-    return {
-        "split_id": result.split_id,
-        "name": result.name,
-        "version": result.version,
-        "created": result.created,
-        "counts": result.counts,
-        "newly_placed": result.newly_placed,
-        "withheld": len(result.withheld),
-        "stale": len(result.stale),
-    }
+    return result.summary()
 
 
 @flow(name="split", log_prints=True)

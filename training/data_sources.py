@@ -17,9 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import sqlalchemy as sa
-
-from pipeline import schema as t
 from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
 
@@ -205,16 +202,10 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
     images still usable (active, not pending review), each under its current label (review may
     have corrected it). Class indices follow the sorted training labels.
     """
-    from curation.splits import load_split  # the split stage owns the reading rules
+    from curation.splits.stored import read_split  # the split stage owns the reading rules
 
-    assignments = load_split(workspace, split_name)
-    with workspace.catalog.reading() as conn:
-        split = conn.execute(
-            sa.select(t.splits.c.id, t.splits.c.version)
-            .where(t.splits.c.name == split_name)
-            .order_by(t.splits.c.version.desc())
-            .limit(1)
-        ).first()
+    split = read_split(workspace, split_name)
+    assignments = split.assignments
     class_names = sorted({a.label for a in assignments if a.subset == "train"})
     index = {name: i for i, name in enumerate(class_names)}
     unknown = sorted({a.label for a in assignments} - set(index))
@@ -233,6 +224,6 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
     return LabelledFiles(
         class_names,
         subsets,
-        source=f"catalog:{split_name} v{split.version}",
-        split_id=int(split.id),
+        source=f"catalog:{split_name} v{split.info.version}",
+        split_id=split.info.split_id,
     )

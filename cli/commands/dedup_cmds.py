@@ -10,16 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from curation.dedup import (
-    DEFAULT_COLOUR_THRESHOLD,
-    DEFAULT_KIND,
-    DEFAULT_THRESHOLD,
-    DedupConfig,
-    groups_contact_sheet,
-    query_folder,
-    run_dedup,
-)
 from cli.commands.context import workspace_from
+from curation.dedup.groups import groups_contact_sheet
+from curation.dedup.near_duplicates import DEFAULT_COLOUR_THRESHOLD
+from curation.dedup.query import query_folder
+from curation.dedup.run import DEFAULT_KIND, DEFAULT_THRESHOLD, DedupConfig, run_dedup
 
 console = Console()
 

@@ -67,8 +67,8 @@ def score_command(
     ] = False,
 ) -> None:
     """Score every active image for a wrong label or a non-car photo, and queue the suspects."""
-    from curation.label_issues import ScoreConfig, score_catalog
-    from curation.review_queue import QueueConfig, build_queue
+    from curation.labels.issues import ScoreConfig, score_catalog
+    from curation.review.queue import QueueConfig, build_queue
 
     config = ScoreConfig(source=features, weights=weights, backbone=backbone, seed=seed)
     if folds is not None:
@@ -120,8 +120,9 @@ def review_command(
     """Review the queue one photo at a time: k keep, r relabel, x reject, s skip, u undo, q quit."""
     if ctx.invoked_subcommand is not None:
         return
-    from curation.review_queue import ReviewError, default_actor
-    from curation.review_tui import (
+    from curation.review.decisions import default_actor
+    from curation.review.queue import ReviewError
+    from curation.review.tui import (
         DISPLAY_MODES,
         PhotoShower,
         detect_display,
@@ -151,7 +152,7 @@ def sheet_command(
     tile: Annotated[int, typer.Option("--tile", help="Tile size in pixels.")] = 160,
 ) -> None:
     """Write numbered contact-sheet PNGs of the open queue and a decisions.csv to fill in."""
-    from curation.review_batch import write_sheets
+    from curation.review.batch import write_sheets
 
     with workspace_from(ctx) as ws:
         target = out or ws.settings.reports_dir / "review-sheets"
@@ -173,8 +174,8 @@ def apply_command(
     ] = None,
 ) -> None:
     """Apply a decisions CSV: rows are validated first; a file with errors changes nothing."""
-    from curation.review_batch import apply_decisions_file
-    from curation.review_queue import default_actor
+    from curation.review.batch import apply_decisions_file
+    from curation.review.decisions import default_actor
 
     who = f"review:{actor}" if actor else default_actor()
     with workspace_from(ctx) as ws:

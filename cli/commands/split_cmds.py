@@ -9,16 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from curation.export import export_split
-from curation.splits import (
-    DEFAULT_NAME,
-    SUBSETS,
-    SplitResult,
-    build_split,
-    parse_fractions,
-    parse_sizes,
-)
 from cli.commands.context import workspace_from
+from curation.splits.build import SplitResult, build_split
+from curation.splits.export import export_split
+from curation.splits.plan import SUBSETS, parse_fractions, parse_sizes
+from curation.splits.stored import DEFAULT_NAME
 from pipeline.errors import ConfigError
 
 console = Console()

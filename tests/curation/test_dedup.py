@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from PIL import Image, ImageDraw, ImageEnhance
 from typer.testing import CliRunner
 
-from curation.dedup import DedupConfig, query_folder, run_dedup
-from curation.hamming import hamming, hex_to_uint64
-from curation.hashing import hash_image
-from pipeline import schema as t
 from cli.app import app
+from curation.dedup.hashing import hash_image
+from curation.dedup.query import query_folder
+from curation.dedup.run import DedupConfig, run_dedup
+from curation.dedup.search import hamming, hex_to_uint64
+from pipeline import schema as t
 from pipeline.intake import Provenance, intake_image
 from pipeline.workspace import Workspace
 

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from PIL import Image
 from typer.testing import CliRunner
 
-from curation.export import export_split, label_from_folder, read_manifest, safe_folder_name
-from curation.splits import build_split, load_split
+from curation.splits.build import build_split
+from curation.splits.export import export_split, label_from_folder, read_manifest, safe_folder_name
+from curation.splits.stored import load_split
 from pipeline import schema as t
 from pipeline.catalog import change_image
 from pipeline.errors import CarscoutError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.hamming import (
+from curation.dedup.search import (
     brute_force_pairs,
     choose_method,
     cross_pairs,

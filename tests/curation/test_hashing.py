@@ -9,9 +9,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
-from curation.hamming import hamming, hex_to_uint64
-from curation.hashing import hash_catalog, hash_file, hash_files
-from curation.near_duplicates import colour_distance, colour_levels
+from curation.dedup.hashing import hash_catalog, hash_file, hash_files
+from curation.dedup.near_duplicates import colour_distance, colour_levels
+from curation.dedup.search import hamming, hex_to_uint64
 from pipeline import schema as t
 from pipeline.intake import Provenance, intake_image
 from pipeline.workspace import Workspace

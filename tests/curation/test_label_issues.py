@@ -11,15 +11,15 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
-from curation.features import compute_features, find_backbone_weights, offline_vector
-from curation.label_issues import (
+from curation.labels.features import compute_features, find_backbone_weights, offline_vector
+from curation.labels.issues import (
     CNN_MODEL_NAME,
     ScoreConfig,
     outlier_scores,
     resolve_source,
     score_catalog,
 )
-from curation.review_queue import NOT_A_CAR, WRONG_MODEL, QueueConfig, build_queue, queue_items
+from curation.review.queue import NOT_A_CAR, WRONG_MODEL, QueueConfig, build_queue, queue_items
 from pipeline import schema as t
 from pipeline.errors import ConfigError
 from pipeline.intake import Provenance, intake_image
@@ -78,14 +78,19 @@ def test_offline_vector_has_the_documented_length() -> None:
     assert offline_vector(rgb).shape == (848,)
 
 
+def stored_scores(ws: Workspace, run_id: int) -> list:
+    """Return the ``label_scores`` rows of one scoring run."""
+    with ws.catalog.reading() as conn:
+        return conn.execute(
+            sa.select(t.label_scores).where(t.label_scores.c.run_id == run_id)
+        ).all()
+
+
 def test_injected_wrong_photos_score_above_correct_ones(workspace: Workspace) -> None:
     truth = populate(workspace)
     run = score_catalog(workspace, ScoreConfig(source="handmade", folds=3, neighbours=5))
     assert run.feature_source.startswith("handmade:")
-    with workspace.catalog.reading() as conn:
-        rows = conn.execute(
-            sa.select(t.label_scores).where(t.label_scores.c.run_id == run.run_id)
-        ).all()
+    rows = stored_scores(workspace, run.run_id)
     assert len(rows) == len(truth)
     assert {r.feature_source for r in rows} == {run.feature_source}
     combined = {r.image_id: max(r.issue_score, min(1.0, r.outlier_score - 1.0)) for r in rows}
@@ -150,10 +155,7 @@ def test_default_source_is_the_offline_cnn_and_says_so(
     run = score_catalog(workspace, config)
     assert run.feature_source == "offline:oof-cnn@16px,2folds,1epochs,flip"
     assert run.model == CNN_MODEL_NAME
-    with workspace.catalog.reading() as conn:
-        rows = conn.execute(
-            sa.select(t.label_scores).where(t.label_scores.c.run_id == run.run_id)
-        ).all()
+    rows = stored_scores(workspace, run.run_id)
     assert len(rows) == len(truth)
     assert {(r.feature_source, r.model) for r in rows} == {(run.feature_source, CNN_MODEL_NAME)}
     assert all(0.0 <= r.issue_score <= 1.0 and r.outlier_score > 0.0 for r in rows)
@@ -164,7 +166,7 @@ def test_default_source_is_the_offline_cnn_and_says_so(
 def test_backbone_embeddings_come_from_the_given_weights_file(tmp_path: Path) -> None:
     import keras
 
-    from curation.label_issues import ScoreConfig, resolve_source
+    from curation.labels.issues import ScoreConfig, resolve_source
 
     # No ImageNet download here: random weights saved to a file stand in for the real ones.
     weights = tmp_path / "mobilenet_v3_small_no_top.weights.h5"

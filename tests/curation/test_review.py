@@ -16,22 +16,21 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from curation.review_batch import DecisionFileError, apply_decisions_file, write_sheets
-from curation.review_queue import (
+from curation.review.batch import DecisionFileError, apply_decisions_file, write_sheets
+from curation.review.decisions import decide, undo_last
+from curation.review.queue import (
     QueueConfig,
     ReviewError,
     build_queue,
-    decide,
     queue_items,
     queue_progress,
     select_top,
-    undo_last,
 )
 from pipeline import schema as t
 from pipeline.catalog import start_run
 from pipeline.intake import Provenance, intake_image
-from tests.imagebytes import small_jpeg
 from pipeline.workspace import Workspace
+from tests.imagebytes import small_jpeg
 
 CARSCOUT = Path(sys.executable).with_name("carscout")
 
@@ -314,7 +313,7 @@ def test_inline_image_protocols_carry_the_whole_png() -> None:
     import base64
     import re
 
-    from curation.review_tui import detect_display, iterm_escape, kitty_escape
+    from curation.review.tui import detect_display, iterm_escape, kitty_escape
 
     png = bytes(range(256)) * 31  # 10,584 base64 characters: three kitty chunks
     kitty = kitty_escape(png)

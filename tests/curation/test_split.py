@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from PIL import Image
 from typer.testing import CliRunner
 
-from curation.hashing import hash_catalog
-from curation.split_units import find_units, near_pairs
-from curation.splits import build_split, load_split, split_versions
+from curation.dedup.hashing import hash_catalog
+from curation.dedup.search import pairs_within
+from curation.splits.build import build_split
+from curation.splits.stored import load_split, read_split, split_versions
+from curation.splits.units import find_units
 from pipeline import schema as t
 from pipeline.catalog import change_image
 from pipeline.errors import CarscoutError, ConfigError
@@ -114,6 +116,18 @@ def test_sizes_are_exact_and_balanced_over_labels(catalogued: Catalogued) -> Non
     assert by_subset(assignments) == expected
     assert len({a.image_id for a in assignments}) == 40
     assert all(a.path.is_file() for a in assignments)
+
+
+def test_read_split_returns_a_version_with_its_assignments(catalogued: Catalogued) -> None:
+    build_split(catalogued.ws, sizes=(24, 8, 8), seed=1)
+    build_split(catalogued.ws, sizes=(24, 8, 8), seed=2, reshuffle=True)
+
+    first = read_split(catalogued.ws, version=1)
+    assert (first.info.name, first.info.version, first.info.seed) == ("default", 1, 1)
+    assert first.assignments == load_split(catalogued.ws, version=1)
+    latest = read_split(catalogued.ws)
+    assert (latest.info.version, latest.info.seed) == (2, 2)
+    assert latest.assignments == load_split(catalogued.ws)
 
 
 def test_fractions_split_every_label_in_proportion(workspace: Workspace) -> None:
@@ -374,15 +388,15 @@ def test_split_command_prints_subset_by_label_table(catalogued: Catalogued) -> N
     assert bad.exit_code != 0
 
 
-@pytest.mark.parametrize("method", ["faiss", "numpy"])
+@pytest.mark.parametrize("method", ["faiss", "numpy", "mih"])
 def test_near_pairs_include_the_threshold_and_nothing_beyond(method: str) -> None:
     rng = np.random.default_rng(1)
     base = rng.integers(0, 2**63, size=40, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     hashes = np.concatenate([base, base[:3] ^ np.uint64(0xFF), base[3:6] ^ np.uint64(0x1FF)])
 
-    rows, cols = near_pairs(hashes, 8, method=method)
+    pairs = pairs_within(hashes, 8, method=method)  # type: ignore[arg-type]
 
-    found = set(zip(rows.tolist(), cols.tolist(), strict=True))
+    found = {(i, j) for i, j, _ in pairs.tolist()}
     expected = {
         (i, j)
         for i, j in combinations(range(len(hashes)), 2)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.splits import build_split
+from curation.splits.build import build_split
 from pipeline.errors import CarscoutError
 from pipeline.intake import Provenance, intake_file
 from pipeline.workspace import Workspace

@@ -3,7 +3,7 @@
 Two photos are near-duplicates when
 
 1. their 64-bit pHashes are within ``phash_threshold`` bits (the exact search of
-   :mod:`curation.hamming` finds these candidates; the threshold is set high enough that every
+   :mod:`curation.dedup.search` finds these candidates; the threshold is set high enough that every
    repost family in the demo benchmark is joined through its candidates), **and**
 2. their colour layouts agree: the ``colour`` signature is a 6x5 grid of the mean chroma
    (Cb, Cr) of each cell, divided by the photo's mean brightness and quantised to 4 bits
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from curation.hamming import cross_pairs, pairs_within
+from curation.dedup.search import cross_pairs, pairs_within
 
 COLOUR_KIND = "colour"
 COLOUR_GRID = (6, 5)  # columns, rows: about the 4:3 shape of a photo

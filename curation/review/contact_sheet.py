@@ -1,6 +1,8 @@
 """Contact sheets: a grid of captioned thumbnails in one PNG, to look at many photos at once.
 
-Used by ``carscout dedup`` (one row per duplicate group) and by the review stage.
+The one drawer of the project: ``carscout dedup`` uses it for its duplicate groups
+(:func:`curation.dedup.groups.groups_contact_sheet`) and ``carscout review sheet`` for the
+numbered sheets of the queue (:mod:`curation.review.batch`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def contact_sheet(
     """Draw the images as a grid, left to right then down, each with its caption; return the PNG.
 
     A ``None`` path leaves a blank cell (useful to start each group on a new row); an unreadable
-    file gets a pink cell so it is noticed, not skipped. Captions are cut to two lines.
+    file gets a pink cell so it is noticed, not skipped. Captions break at ``\\n`` and wrap at
+    the cell's width, and are cut to two lines.
     """
     if columns < 1 or thumb_size < 16:
         raise ValueError("columns must be >= 1 and thumb_size >= 16 pixels")
@@ -66,7 +69,12 @@ def contact_sheet(
         x = PADDING + (n % columns) * cell_w
         y = top + PADDING + (n // columns) * cell_h
         sheet.paste(_thumbnail(Path(path) if path is not None else None, thumb_size), (x, y))
-        lines = [caption[i : i + thumb_size // 6] for i in range(0, len(caption), thumb_size // 6)]
+        width = thumb_size // 6
+        lines = [
+            part[i : i + width]
+            for part in caption.split("\n")
+            for i in range(0, max(len(part), 1), width)
+        ]
         draw.multiline_text((x, y + thumb_size + 2), "\n".join(lines[:2]), fill="black", font=font)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out_png, "PNG")

@@ -11,7 +11,7 @@ Two sources:
   project's 2-core machines they cost about 4 ms per image, against about 5 s per epoch per
   512 images for even a small CNN trained K times out of fold, but separate the demo
   marketplace's models only about 91 % of the time (see ``benchmarks/label_issues.py``): the
-  default offline scoring source is therefore the out-of-fold CNN of :mod:`curation.oof_cnn`.
+  default offline scoring source is therefore the out-of-fold CNN of :mod:`curation.labels.oof_cnn`.
 
 :func:`compute_features` picks ``backbone`` when available, else ``handmade``, and says which.
 """
@@ -38,7 +38,7 @@ BACKBONES: dict[str, tuple[str, int]] = {
 }
 DEFAULT_BACKBONE = "MobileNetV3Small"
 # Sources of a feature matrix; scoring also knows "offline" (the out-of-fold CNN, which makes
-# its own probabilities instead of a matrix): see curation.label_issues.SCORE_SOURCES.
+# its own probabilities instead of a matrix): see curation.labels.issues.SCORE_SOURCES.
 SOURCES = ("auto", "backbone", "handmade")
 
 

@@ -32,15 +32,8 @@ from typing import TextIO
 
 from PIL import Image
 
-from curation.review_queue import (
-    ReviewError,
-    ReviewItem,
-    decide,
-    get_item,
-    known_labels,
-    queue_items,
-    undo_last,
-)
+from curation.review.decisions import decide, undo_last
+from curation.review.queue import ReviewError, ReviewItem, get_item, known_labels, queue_items
 from pipeline.catalog import Catalog
 from pipeline.store import ImageStore
 

@@ -33,7 +33,8 @@ from urllib.parse import quote, unquote
 import sqlalchemy as sa
 from PIL import Image
 
-from curation.splits import DEFAULT_NAME, SUBSETS, get_split, load_split
+from curation.splits.plan import SUBSETS
+from curation.splits.stored import DEFAULT_NAME, read_split
 from pipeline import schema as t
 from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
@@ -153,8 +154,8 @@ def export_split(
     """
     out_dir = Path(out_dir).resolve()
     _check_target(out_dir, overwrite)
-    info = get_split(workspace, name, version)
-    everything = load_split(workspace, name, info.version, include_unusable=True)
+    stored = read_split(workspace, name, version, include_unusable=True)
+    info, everything = stored.info, stored.assignments
     assignments = [a for a in everything if a.usable]
     listing_ids = {a.listing_id for a in assignments if a.listing_id is not None}
     with workspace.catalog.reading() as conn:

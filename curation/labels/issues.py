@@ -3,16 +3,16 @@
 Scoring sources (``ScoreConfig.source``):
 
 * ``offline`` — out-of-fold probabilities and embeddings of a small CNN trained on the photos
-  themselves (:mod:`curation.oof_cnn`); needs no download.
-* ``backbone`` / ``handmade`` — a feature matrix (:mod:`curation.features`) and a linear model
-  fit out of fold on it.
+  themselves (:mod:`curation.labels.oof_cnn`); needs no download.
+* ``backbone`` / ``handmade`` — a feature matrix (:mod:`curation.labels.features`) and a
+  linear model fit out of fold on it.
 * ``auto`` (default) — ``backbone`` when its weights are on disk, else ``offline``; the stored
   ``feature_source`` says which was used.
 
 Steps (each a plain function, so the benchmark can reuse them on the same numbers):
 
 1. :func:`out_of_fold_probabilities` (feature sources) or
-   :func:`curation.oof_cnn.out_of_fold_cnn` — class probabilities over a stratified K-fold:
+   :func:`curation.labels.oof_cnn.out_of_fold_cnn` — class probabilities over a stratified K-fold:
    every image is scored by a model that never saw it.
 2. :func:`label_issue_scores` — confident-learning style: self-confidence, the normalized margin
    ``(p[label] - max other p + 1) / 2``, and per-class thresholds (a class's mean self-confidence)
@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from curation.features import DEFAULT_BACKBONE, compute_features, find_backbone_weights
-from curation.oof_cnn import (
+from curation.labels.features import DEFAULT_BACKBONE, compute_features, find_backbone_weights
+from curation.labels.oof_cnn import (
     BATCH_SIZE,
     CNN_EPOCHS,
     CNN_FLIP,
@@ -64,7 +64,7 @@ class ScoreConfig:
     """How to score: ``source`` (auto/offline/backbone/handmade), optional backbone ``weights``,
     ``folds`` of the linear out-of-fold model, ``cnn_folds``/``cnn_epochs``/``cnn_size``/
     ``cnn_flip``/``cnn_seeds``/``cnn_batch`` of the offline CNN
-    (:func:`curation.oof_cnn.out_of_fold_cnn`), and the outlier score's k:
+    (:func:`curation.labels.oof_cnn.out_of_fold_cnn`), and the outlier score's k:
     ``max(neighbours, neighbour_share × label size)``."""
 
     source: str = "auto"

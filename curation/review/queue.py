@@ -1,4 +1,4 @@
-"""The review queue: which images a person should look at, and every decision made on them.
+"""The review queue: which images a person should look at, and in which order.
 
 * :func:`build_queue` turns the newest ``label_scores`` into ``review_items`` — per label the
   highest-scoring images up to a budget (default 12 % of the label) or above a threshold — each
@@ -6,37 +6,30 @@
   with a decided item are not queued again unless ``requeue``; a pending or skipped item of the
   same image is refreshed instead of duplicated. Pending items that fall out of a later budget
   stay in the queue (someone may be about to review them).
-* :func:`decide` / :func:`apply_decision` record a decision (``keep``, ``relabel``, ``reject``,
-  ``skip``) and change the image through :func:`pipeline.catalog.change_image` in the same
-  transaction, so history and decision can never disagree.
-* :func:`undo_last` marks the actor's newest decision undone, restores the label/status (again
-  through ``change_image``, so history keeps both changes) and puts the item back to pending.
 * Skipped items keep state ``skipped``: :func:`queue_items` lists them *after* every pending
   item, so a later session comes back to them at the end.
 
-Items added by deduplication (reason ``label conflict``) use the same decisions.
+Items added by deduplication (reason ``label conflict``) are read the same way. Decisions on
+the items are :mod:`curation.review.decisions`.
 """
 
 from __future__ import annotations
 
-import getpass
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pipeline import schema as t
-from pipeline.catalog import Catalog, change_image
+from pipeline.catalog import Catalog
 from pipeline.errors import CarscoutError
 
 WRONG_MODEL = "wrong model?"
 NOT_A_CAR = "not a car?"
 LABEL_CONFLICT = "label conflict"
-ACTIONS = ("keep", "relabel", "reject", "skip")
 DEFAULT_BUDGET = 0.12
 # An outlier ratio of 1 is a typical photo of its label; this many times the median distance to
 # the nearest neighbours counts as fully "not like the others".
@@ -49,29 +42,20 @@ class ReviewError(CarscoutError):
     """A decision that cannot be applied (unknown item, already decided, bad label...)."""
 
 
-def default_actor() -> str:
-    """Return ``review:<login name>``, the actor recorded for this user's decisions."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"review:{user}"
-
-
 def outlier_component(outlier: float) -> float:
     """Map an outlier ratio (1 = typical) onto [0, 1] like an issue score."""
     return min(1.0, max(0.0, (outlier - 1.0) / (OUTLIER_SATURATION - 1.0)))
 
 
-def queue_score(issue: float, outlier: float) -> float:
-    """Return the queue score of an image: its issue score.
+def queue_score(issue: float) -> float:
+    """Return the queue score of an image (what ``--threshold`` compares): its issue score.
 
-    The outlier ratio only names the reason (:func:`reason_for`), breaks ties and fills the
-    optional ``outlier_share`` of a budget: on the demo marketplace ranking by
-    ``max(issue, outlier)`` queued more typical-looking correct photos than it found wrong ones
-    (``benchmarks/label_issues.py``: recall 0.83 vs 0.875 by the issue score alone).
+    The outlier ratio takes no part in it: it only names the reason (:func:`reason_for`), breaks
+    ties and fills the optional ``outlier_share`` of a budget (:func:`select_top`). On the demo
+    marketplace ranking by ``max(issue, outlier)`` queued more typical-looking correct photos
+    than it found wrong ones (``benchmarks/label_issues.py``: recall 0.83 vs 0.875 by the issue
+    score alone).
     """
-    del outlier
     return issue
 
 
@@ -163,7 +147,7 @@ def build_queue(catalog: Catalog, config: QueueConfig | None = None) -> QueueBui
         summary = QueueBuild(run_id=run_id)
         existing = _items_by_image(conn, [r.image_id for r in chosen])
         for row in chosen:
-            score = queue_score(row.issue_score, row.outlier_score)
+            score = queue_score(row.issue_score)
             reason, suggested = reason_for(row.issue_score, row.outlier_score, row.suggested_label)
             if reason == WRONG_MODEL and suggested is None:
                 suggested = _best_other(row.probabilities, row.label)
@@ -205,7 +189,7 @@ def build_queue(catalog: Catalog, config: QueueConfig | None = None) -> QueueBui
 
 def _select(rows: list[Any], config: QueueConfig) -> list[Any]:
     if config.threshold is not None:
-        return [r for r in rows if queue_score(r.issue_score, r.outlier_score) >= config.threshold]
+        return [r for r in rows if queue_score(r.issue_score) >= config.threshold]
     by_label: dict[str, list[Any]] = {}
     for row in rows:
         by_label.setdefault(row.label, []).append(row)
@@ -343,120 +327,3 @@ def queue_progress(conn: Connection) -> dict[str, int]:
         progress[state] = progress.get(state, 0) + count
         progress[f"{state}/{reason}"] = count
     return progress
-
-
-# --- decisions --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One recorded decision (``undone_at`` set once undone)."""
-
-    id: int
-    item_id: int
-    image_id: int
-    action: str
-    old_label: str | None
-    new_label: str | None
-    actor: str
-    undone_at: datetime | None = None
-
-
-def apply_decision(
-    conn: Connection,
-    item_id: int,
-    action: str,
-    actor: str,
-    new_label: str | None = None,
-) -> Decision:
-    """Record ``action`` on an open item inside the caller's transaction and return it.
-
-    ``relabel`` needs ``new_label`` (different from the current one); ``reject`` sets the image
-    status to ``rejected`` (the file stays in the store). Raises :class:`ReviewError` for an
-    unknown action or item, an item already decided, or a bad label.
-    """
-    if action not in ACTIONS:
-        raise ReviewError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
-    item = get_item(conn, item_id)
-    if item is None:
-        raise ReviewError(f"review item {item_id} does not exist; see `carscout review sheet`")
-    if item.state == "decided":
-        raise ReviewError(f"review item {item_id} is already decided; undo it first")
-    reason = f"review item {item_id} ({item.reason}): {action}"
-    new_value: str | None = None
-    if action == "relabel":
-        new_value = (new_label or "").strip()
-        if not new_value:
-            raise ReviewError(f"relabel of item {item_id} needs a new label")
-        if new_value == item.label:
-            raise ReviewError(f"item {item_id} is already labelled {new_value!r}; use keep")
-        change_image(conn, item.image_id, actor=actor, reason=reason, label=new_value)
-    elif action == "reject":
-        if item.status != "active":
-            raise ReviewError(
-                f"image {item.image_id} of item {item_id} is {item.status}, not active; "
-                "only active images can be rejected"
-            )
-        change_image(conn, item.image_id, actor=actor, reason=reason, status="rejected")
-    now = t.utcnow()
-    state = "skipped" if action == "skip" else "decided"
-    conn.execute(
-        sa.update(t.review_items)
-        .where(t.review_items.c.id == item_id)
-        .values(state=state, decided_at=now if state == "decided" else None)
-    )
-    decision_id = conn.execute(
-        sa.insert(t.review_decisions).values(
-            item_id=item_id,
-            image_id=item.image_id,
-            action=action,
-            old_label=item.label,
-            new_label=new_value,
-            actor=actor,
-        )
-    ).inserted_primary_key[0]
-    return Decision(int(decision_id), item_id, item.image_id, action, item.label, new_value, actor)
-
-
-def decide(
-    catalog: Catalog, item_id: int, action: str, actor: str, new_label: str | None = None
-) -> Decision:
-    """Apply one decision in its own transaction (committed when this returns)."""
-    with catalog.atomic() as conn:
-        return apply_decision(conn, item_id, action, actor, new_label)
-
-
-def undo_last(catalog: Catalog, actor: str) -> Decision | None:
-    """Undo ``actor``'s newest decision that is not undone yet; return it, or None if none.
-
-    The label or status is restored through ``change_image`` (history keeps both changes) and
-    the item goes back to ``pending``.
-    """
-    with catalog.atomic() as conn:
-        row = conn.execute(
-            sa.select(t.review_decisions)
-            .where(t.review_decisions.c.actor == actor, t.review_decisions.c.undone_at.is_(None))
-            .order_by(t.review_decisions.c.id.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        reason = f"undo of review decision {row.id} ({row.action}) on item {row.item_id}"
-        if row.action == "relabel" and row.old_label is not None:
-            change_image(conn, row.image_id, actor=actor, reason=reason, label=row.old_label)
-        elif row.action == "reject":
-            change_image(conn, row.image_id, actor=actor, reason=reason, status="active")
-        now = t.utcnow()
-        conn.execute(
-            sa.update(t.review_decisions)
-            .where(t.review_decisions.c.id == row.id)
-            .values(undone_at=now)
-        )
-        conn.execute(
-            sa.update(t.review_items)
-            .where(t.review_items.c.id == row.item_id)
-            .values(state="pending", decided_at=None)
-        )
-        return Decision(
-            row.id, row.item_id, row.image_id, row.action, row.old_label, row.new_label, actor, now
-        )

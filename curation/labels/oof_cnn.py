@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.features import load_rgb
+from curation.labels.features import load_rgb
 from pipeline.errors import CarscoutError
 
 # Chosen on the default demo site (benchmarks/label_issues.py, 12 % budget): 2 folds x 8 epochs

@@ -4,7 +4,7 @@ JPEGs are decoded at reduced scale (Pillow's ``draft`` mode asks libjpeg for a 1
 1/8 scale IDCT, of the luma channel only when no colour is needed, else as raw YCbCr so the
 luma is the same), which is several times faster than a full decode; the hashes are
 ImageHash's, computed on the luma. The ``colour`` signature is
-:func:`curation.near_duplicates.colour_signature`, from the same decoded image.
+:func:`curation.dedup.near_duplicates.colour_signature`, from the same decoded image.
 ``benchmarks/dedup.py`` measures how far the drafted hashes move from full-resolution ones.
 
 :func:`hash_catalog` hashes the images that lack a kind and stores the values in
@@ -24,8 +24,9 @@ from pathlib import Path
 import imagehash
 import sqlalchemy as sa
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy.engine import Connection
 
-from curation.near_duplicates import COLOUR_KIND, colour_signature
+from curation.dedup.near_duplicates import COLOUR_KIND, colour_signature
 from pipeline import schema as t
 from pipeline.catalog import Catalog, record_failure
 from pipeline.store import ImageStore
@@ -148,6 +149,16 @@ def hash_files(
             if progress:
                 progress(1)
     return results
+
+
+def stored_hashes(conn: Connection, kind: str) -> dict[int, str]:
+    """Return ``{image_id: hex value}`` of every stored hash of ``kind`` (any image status)."""
+    rows = conn.execute(
+        sa.select(t.image_hashes.c.image_id, t.image_hashes.c.value).where(
+            t.image_hashes.c.kind == kind
+        )
+    )
+    return {int(image_id): value for image_id, value in rows}
 
 
 def missing_hashes(

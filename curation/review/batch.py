@@ -17,9 +17,9 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
-
-from curation.review_queue import ACTIONS, ReviewError, apply_decision, get_item, queue_items
+from curation.review.contact_sheet import contact_sheet
+from curation.review.decisions import ACTIONS, apply_decision
+from curation.review.queue import ReviewError, get_item, queue_items
 from pipeline.catalog import Catalog
 from pipeline.store import ImageStore
 
@@ -45,28 +45,6 @@ class SheetSet:
     sheets: list[Path]
     decisions: Path
     items: int
-
-
-def _contact_sheet(
-    tiles: list[tuple[Path, str]], columns: int, tile: int, caption_height: int = 28
-) -> Image.Image:
-    """Return one sheet: ``tiles`` of (image path, caption) in a grid of ``columns``."""
-    rows = (len(tiles) + columns - 1) // columns
-    sheet = Image.new("RGB", (columns * tile, rows * (tile + caption_height)), "white")
-    draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default()
-    for index, (path, caption) in enumerate(tiles):
-        x, y = (index % columns) * tile, (index // columns) * (tile + caption_height)
-        try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                img.thumbnail((tile - 4, tile - 4))
-                sheet.paste(img, (x + (tile - img.width) // 2, y + (tile - img.height) // 2))
-        except OSError:
-            draw.text((x + 4, y + tile // 2), "missing file", fill="red", font=font)
-        for line_no, line in enumerate(caption.split("\n")[:2]):
-            draw.text((x + 3, y + tile + 2 + 12 * line_no), line, fill="black", font=font)
-    return sheet
 
 
 def write_sheets(
@@ -112,8 +90,7 @@ def write_sheets(
                 }
             )
         path = out_dir / f"sheet-{sheet_no:03d}.png"
-        _contact_sheet(tiles, columns, tile).save(path)
-        sheets.append(path)
+        sheets.append(contact_sheet(tiles, path, columns=columns, thumb_size=tile))
     decisions = out_dir / "decisions.csv"
     with decisions.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, SHEET_FIELDS)

@@ -1,59 +1,52 @@
-"""Near-duplicate removal: hash, search, group, keep the best copy; never delete a file.
+"""One dedup run: hash, search, group, keep the best copy; never delete a file.
 
 One :func:`run_dedup` call:
 
-1. hashes the images that have no pHash or colour signature yet (:mod:`curation.hashing`);
+1. hashes the images that have no pHash or colour signature yet (:mod:`curation.dedup.hashing`);
 2. searches the images hashed since the last dedup run against each other and against
-   everything already in the catalog (:mod:`curation.hamming`, exact), so a weekly run costs
-   what the new photos cost, and confirms each candidate pair with the colour layout
-   (:mod:`curation.near_duplicates`: the one near-duplicate decision, shared with splits);
-3. joins the pairs, and the groups they touch, into groups (union-find);
+   everything already in the catalog (:mod:`curation.dedup.search`, exact), so a weekly run
+   costs what the new photos cost, and confirms each candidate pair with the colour layout
+   (:mod:`curation.dedup.near_duplicates`: the one near-duplicate decision, shared with splits);
+3. joins the pairs, and the groups they touch, into groups (:mod:`curation.dedup.groups`);
 4. in each group keeps the best copy active (largest resolution, then larger file, then first
    seen) and marks the others ``duplicate`` with a pointer to it, through
    :func:`pipeline.catalog.change_image` (history rows). A group whose images carry different
    labels is not resolved: each active member goes to the review queue as a
    ``label conflict``.
-
-:func:`query_folder` checks a folder of images against the catalog (e.g. an outside test set
-against the training data) without changing anything.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from curation.hamming import hamming, hex_to_uint64
-from curation.hashing import DEFAULT_DRAFT_SIZE, hash_catalog, hash_files
-from curation.near_duplicates import (
+from curation.dedup.groups import Group, Member, build_groups, find_pairs, load_index
+from curation.dedup.hashing import DEFAULT_DRAFT_SIZE, hash_catalog
+from curation.dedup.near_duplicates import (
     COLOUR_KIND,
     COLOUR_MAX_DISTANCE,
     DEFAULT_COLOUR_THRESHOLD,
     DEFAULT_PHASH_THRESHOLD,
     NearDuplicateRule,
-    colour_levels,
 )
+from curation.review.queue import LABEL_CONFLICT
 from pipeline import schema as t
 from pipeline.catalog import Catalog, change_image, finish_run, start_run
 from pipeline.errors import ConfigError
 from pipeline.store import ImageStore
 
 # Chosen with benchmarks/dedup.py on the demo marketplace's reposts (see
-# curation/near_duplicates.py): pHash <= 8 candidates join every repost family, the colour
-# check removes the unrelated look-alikes.
+# curation/dedup/near_duplicates.py): pHash <= 8 candidates join every repost family, the
+# colour check removes the unrelated look-alikes.
 DEFAULT_THRESHOLD = DEFAULT_PHASH_THRESHOLD
 DEFAULT_KIND = "phash"
 CANDIDATE_KINDS = ("phash", "dhash")
 ACTOR = "dedup"
-CONFLICT_REASON = "label conflict"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)
@@ -99,46 +92,6 @@ class DedupConfig:
 
 
 @dataclass
-class Member:
-    """One image of a group with what decides which copy is kept."""
-
-    image_id: int
-    label: str
-    status: str
-    width: int
-    height: int
-    bytes: int
-    store_path: str
-    hash: int
-    colour: str | None = None
-    distance: int = 0  # to the kept copy
-
-    @property
-    def quality(self) -> tuple[int, int, int]:
-        """Sort key, larger is better: resolution, then file size, then first seen."""
-        return (self.width * self.height, self.bytes, -self.image_id)
-
-
-@dataclass
-class Group:
-    """A connected set of near-duplicate images, kept copy first."""
-
-    members: list[Member]
-    conflict: bool
-    group_id: int | None = None
-
-    @property
-    def kept(self) -> Member:
-        """The copy that stays active."""
-        return self.members[0]
-
-    @property
-    def labels(self) -> list[str]:
-        """The distinct labels in the group, sorted."""
-        return sorted({m.label for m in self.members})
-
-
-@dataclass
 class DedupSummary:
     """What a dedup run found and did (``groups`` largest first)."""
 
@@ -159,25 +112,6 @@ class DedupSummary:
     queued: int = 0
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-
-    def find(self, x: int) -> int:
-        self.parent.setdefault(x, x)
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 def _last_search(conn: Connection, config: DedupConfig) -> datetime | None:
     """Return when the last real run with the same hash kind and threshold read the hashes."""
     rows = conn.execute(
@@ -196,45 +130,6 @@ def _last_search(conn: Connection, config: DedupConfig) -> datetime | None:
         if same and (summary or {}).get("searched_until"):
             return datetime.fromisoformat(summary["searched_until"])
     return None
-
-
-def _load_index(conn: Connection, kind: str) -> dict[int, Member]:
-    colours = dict(
-        conn.execute(
-            sa.select(t.image_hashes.c.image_id, t.image_hashes.c.value).where(
-                t.image_hashes.c.kind == COLOUR_KIND
-            )
-        ).all()
-    )
-    rows = conn.execute(
-        sa.select(
-            t.images.c.id,
-            t.images.c.label,
-            t.images.c.status,
-            t.images.c.width,
-            t.images.c.height,
-            t.images.c.bytes,
-            t.images.c.store_path,
-            t.image_hashes.c.value,
-        )
-        .join(t.image_hashes, t.image_hashes.c.image_id == t.images.c.id)
-        .where(t.image_hashes.c.kind == kind, t.images.c.status.in_(("active", "duplicate")))
-        .order_by(t.images.c.id)
-    ).all()
-    return {
-        int(r.id): Member(
-            int(r.id),
-            r.label,
-            r.status,
-            r.width,
-            r.height,
-            r.bytes,
-            r.store_path,
-            int(r.value, 16),
-            colours.get(r.id),
-        )
-        for r in rows
-    }
 
 
 def _new_ids(conn: Connection, kind: str, since: datetime | None, index: dict[int, Member]) -> set:
@@ -263,65 +158,6 @@ def _open_groups(conn: Connection, ids: set[int]) -> dict[int, list[int]]:
         sa.select(gm.c.group_id, gm.c.image_id).where(gm.c.group_id.in_(group_ids))
     ):
         groups.setdefault(int(gid), []).append(int(image_id))
-    return groups
-
-
-def find_pairs(
-    index: dict[int, Member],
-    new: set[int],
-    rule: NearDuplicateRule,
-    method: str = "auto",
-    workers: int | None = None,
-) -> list[tuple[int, int, int]]:
-    """Return ``[(image_id_a, image_id_b, hash distance)]`` for new×new and new×old pairs.
-
-    Candidates come from the exact hash search at ``rule.phash_threshold``; only those the
-    rule's colour check confirms are returned.
-    """
-    new_ids = sorted(new)
-    old_ids = sorted(set(index) - new)
-    new_hashes = np.array([index[i].hash for i in new_ids], dtype=np.uint64)
-    old_hashes = np.array([index[i].hash for i in old_ids], dtype=np.uint64)
-    new_colours = colour_levels([index[i].colour for i in new_ids])
-    old_colours = colour_levels([index[i].colour for i in old_ids])
-    pairs = []
-    for i, j, d in rule.pairs_within(new_hashes, new_colours, method, workers).tolist():
-        pairs.append((new_ids[i], new_ids[j], d))
-    found = rule.cross_pairs(new_hashes, new_colours, old_hashes, old_colours, method, workers)
-    for i, j, d in found.tolist():
-        pairs.append((new_ids[i], old_ids[j], d))
-    return pairs
-
-
-def build_groups(
-    index: dict[int, Member],
-    pairs: Sequence[tuple[int, int, int]],
-    existing: dict[int, list[int]],
-) -> list[Group]:
-    """Union the pairs and the existing groups they touch; return the touched groups.
-
-    Each group lists its best copy first; ``distance`` is each member's distance to it.
-    """
-    uf = _UnionFind()
-    for a, b, _ in pairs:
-        uf.union(a, b)
-    for members in existing.values():
-        for other in members[1:]:
-            uf.union(members[0], other)
-    components: dict[int, list[int]] = {}
-    for image_id in list(uf.parent):
-        if image_id in index:
-            components.setdefault(uf.find(image_id), []).append(image_id)
-    groups = []
-    for ids in components.values():
-        if len(ids) < 2:
-            continue
-        members = sorted((index[i] for i in ids), key=lambda m: m.quality, reverse=True)
-        for m in members:
-            m.distance = int(hamming(m.hash, members[0].hash))
-        labels = {m.label for m in members}
-        groups.append(Group(members=members, conflict=len(labels) > 1))
-    groups.sort(key=lambda g: (-len(g.members), g.kept.image_id))
     return groups
 
 
@@ -411,7 +247,7 @@ def _queue_conflict(conn: Connection, group: Group) -> int:
     pending = set(
         conn.execute(
             sa.select(t.review_items.c.image_id).where(
-                t.review_items.c.reason == CONFLICT_REASON,
+                t.review_items.c.reason == LABEL_CONFLICT,
                 t.review_items.c.state == "pending",
                 t.review_items.c.image_id.in_([m.image_id for m in group.members]),
             )
@@ -420,7 +256,7 @@ def _queue_conflict(conn: Connection, group: Group) -> int:
     rows = [
         {
             "image_id": m.image_id,
-            "reason": CONFLICT_REASON,
+            "reason": LABEL_CONFLICT,
             "suggested_label": suggested,
             "score": 1.0 - counts[m.label] / len(group.members),
             "state": "pending",
@@ -481,7 +317,7 @@ def run_dedup(
     searched_until = t.utcnow()
     with catalog.reading() as conn:
         since = None if config.full else _last_search(conn, config)
-        index = _load_index(conn, config.hash_kind)
+        index = load_index(conn, config.hash_kind)
         new = _new_ids(conn, config.hash_kind, since, index)
     pairs = find_pairs(index, new, config.rule, config.method, config.workers)
     with catalog.reading() as conn:
@@ -530,108 +366,3 @@ def run_dedup(
             },
         )
     return summary
-
-
-# --- query mode ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueryMatch:
-    """A file of the query folder that is a near-duplicate of a catalog image."""
-
-    path: str
-    image_id: int
-    label: str
-    status: str
-    distance: int
-    store_path: str
-
-
-@dataclass
-class QueryReport:
-    """The result of :func:`query_folder`: matches sorted by path then distance."""
-
-    scanned: int
-    matches: list[QueryMatch]
-    failures: list[tuple[str, str]]
-
-    @property
-    def files_with_matches(self) -> int:
-        """How many query files have at least one copy in the catalog."""
-        return len({m.path for m in self.matches})
-
-
-def query_folder(
-    catalog: Catalog,
-    store: ImageStore,
-    folder: Path,
-    threshold: int = DEFAULT_THRESHOLD,
-    hash_kind: str = DEFAULT_KIND,
-    workers: int | None = None,
-    draft_size: int | None = DEFAULT_DRAFT_SIZE,
-    colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
-) -> QueryReport:
-    """Check every image under ``folder`` against the catalog's active and duplicate images.
-
-    Same decision as :func:`run_dedup`. Changes no image; hashes missing from the catalog are
-    computed and stored first.
-    """
-    config = DedupConfig(
-        threshold=threshold, hash_kind=hash_kind, colour_threshold=colour_threshold
-    )
-    config.validate()
-    if not folder.is_dir():
-        raise ConfigError(f"{folder} is not a folder; pass a directory of images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    hash_catalog(
-        catalog,
-        store,
-        config.kinds,
-        workers=workers,
-        draft_size=draft_size,
-        statuses=("active", "duplicate"),
-    )
-    results = hash_files(files, config.kinds, workers=workers, draft_size=draft_size)
-    ok = [r for r in results if r.hashes]
-    failures = [(r.path, r.error or "") for r in results if not r.hashes]
-    with catalog.reading() as conn:
-        index = _load_index(conn, hash_kind)
-    ids = sorted(index)
-    queries = hex_to_uint64(r.hashes[hash_kind] for r in ok if r.hashes)
-    query_colours = colour_levels([(r.hashes or {}).get(COLOUR_KIND) for r in ok])
-    base = np.array([index[i].hash for i in ids], dtype=np.uint64)
-    base_colours = colour_levels([index[i].colour for i in ids])
-    matches = []
-    found = config.rule.cross_pairs(queries, query_colours, base, base_colours)
-    for qi, bi, d in found.tolist():
-        m = index[ids[bi]]
-        matches.append(QueryMatch(ok[qi].path, m.image_id, m.label, m.status, d, m.store_path))
-    matches.sort(key=lambda m: (m.path, m.distance, m.image_id))
-    return QueryReport(scanned=len(files), matches=matches, failures=failures)
-
-
-def groups_contact_sheet(
-    groups: Sequence[Group],
-    store: ImageStore,
-    out_png: Path,
-    max_groups: int = 12,
-    columns: int = 6,
-    thumb_size: int = 140,
-) -> Path:
-    """Draw the ``max_groups`` largest groups, one row each (kept copy first); return the PNG.
-
-    A group larger than ``columns`` shows its first ``columns`` members.
-    """
-    from curation.contact_sheet import contact_sheet
-
-    cells: list[tuple[Path | None, str]] = []
-    for group in groups[:max_groups]:
-        row: list[tuple[Path | None, str]] = []
-        for n, m in enumerate(group.members[:columns]):
-            tag = ("CONFLICT " if group.conflict else "KEPT ") if n == 0 else f"d={m.distance} "
-            row.append(
-                (store.path(m.store_path), f"{tag}#{m.image_id} {m.label} {m.width}x{m.height}")
-            )
-        cells += row + [(None, "")] * (columns - len(row))
-    title = f"{len(groups)} duplicate groups; the {min(len(groups), max_groups)} largest"
-    return contact_sheet(cells, out_png, columns=columns, thumb_size=thumb_size, title=title)

@@ -1,0 +1,183 @@
+"""Duplicate groups: the catalog's hash index, the confirmed pairs, and the copy each group keeps.
+
+:func:`load_index` reads the hashed images; :func:`find_pairs` searches the new ones against
+each other and against the rest (:mod:`curation.dedup.search`, exact) and keeps the pairs the
+near-duplicate decision confirms (:mod:`curation.dedup.near_duplicates`); :func:`build_groups`
+joins pairs and the earlier groups they touch into connected groups
+(:mod:`curation.dedup.components`) and puts the best copy first: largest resolution, then
+larger file, then first seen. :func:`groups_contact_sheet` draws the groups for a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from curation.dedup.components import connected_groups
+from curation.dedup.hashing import stored_hashes
+from curation.dedup.near_duplicates import COLOUR_KIND, NearDuplicateRule, colour_levels
+from curation.dedup.search import hamming
+from curation.review.contact_sheet import contact_sheet
+from pipeline import schema as t
+from pipeline.store import ImageStore
+
+
+@dataclass
+class Member:
+    """One image of a group with what decides which copy is kept."""
+
+    image_id: int
+    label: str
+    status: str
+    width: int
+    height: int
+    bytes: int
+    store_path: str
+    hash: int
+    colour: str | None = None
+    distance: int = 0  # to the kept copy
+
+    @property
+    def quality(self) -> tuple[int, int, int]:
+        """Sort key, larger is better: resolution, then file size, then first seen."""
+        return (self.width * self.height, self.bytes, -self.image_id)
+
+
+@dataclass
+class Group:
+    """A connected set of near-duplicate images, kept copy first."""
+
+    members: list[Member]
+    conflict: bool
+    group_id: int | None = None
+
+    @property
+    def kept(self) -> Member:
+        """The copy that stays active."""
+        return self.members[0]
+
+    @property
+    def labels(self) -> list[str]:
+        """The distinct labels in the group, sorted."""
+        return sorted({m.label for m in self.members})
+
+
+def load_index(conn: Connection, kind: str) -> dict[int, Member]:
+    """Return ``{image_id: Member}`` of the active and duplicate images with a ``kind`` hash.
+
+    Each member carries its hash as an integer and its colour signature (None when missing).
+    """
+    colours = stored_hashes(conn, COLOUR_KIND)
+    rows = conn.execute(
+        sa.select(
+            t.images.c.id,
+            t.images.c.label,
+            t.images.c.status,
+            t.images.c.width,
+            t.images.c.height,
+            t.images.c.bytes,
+            t.images.c.store_path,
+            t.image_hashes.c.value,
+        )
+        .join(t.image_hashes, t.image_hashes.c.image_id == t.images.c.id)
+        .where(t.image_hashes.c.kind == kind, t.images.c.status.in_(("active", "duplicate")))
+        .order_by(t.images.c.id)
+    ).all()
+    return {
+        int(r.id): Member(
+            int(r.id),
+            r.label,
+            r.status,
+            r.width,
+            r.height,
+            r.bytes,
+            r.store_path,
+            int(r.value, 16),
+            colours.get(r.id),
+        )
+        for r in rows
+    }
+
+
+def find_pairs(
+    index: dict[int, Member],
+    new: set[int],
+    rule: NearDuplicateRule,
+    method: str = "auto",
+    workers: int | None = None,
+) -> list[tuple[int, int, int]]:
+    """Return ``[(image_id_a, image_id_b, hash distance)]`` for new×new and new×old pairs.
+
+    Candidates come from the exact hash search at ``rule.phash_threshold``; only those the
+    rule's colour check confirms are returned.
+    """
+    new_ids = sorted(new)
+    old_ids = sorted(set(index) - new)
+    new_hashes = np.array([index[i].hash for i in new_ids], dtype=np.uint64)
+    old_hashes = np.array([index[i].hash for i in old_ids], dtype=np.uint64)
+    new_colours = colour_levels([index[i].colour for i in new_ids])
+    old_colours = colour_levels([index[i].colour for i in old_ids])
+    pairs = []
+    for i, j, d in rule.pairs_within(new_hashes, new_colours, method, workers).tolist():
+        pairs.append((new_ids[i], new_ids[j], d))
+    found = rule.cross_pairs(new_hashes, new_colours, old_hashes, old_colours, method, workers)
+    for i, j, d in found.tolist():
+        pairs.append((new_ids[i], old_ids[j], d))
+    return pairs
+
+
+def build_groups(
+    index: dict[int, Member],
+    pairs: Sequence[tuple[int, int, int]],
+    existing: dict[int, list[int]],
+) -> list[Group]:
+    """Join the pairs and the existing groups they touch; return the touched groups.
+
+    Groups come largest first; each lists its best copy first, and ``distance`` is each
+    member's hash distance to it.
+    """
+    edges = [(a, b) for a, b, _ in pairs]
+    edges += [(members[0], other) for members in existing.values() for other in members[1:]]
+    # An earlier group's member that has left the index (rejected) still links the others.
+    components = [[i for i in ids if i in index] for ids in connected_groups(edges)]
+    groups = []
+    for ids in components:
+        if len(ids) < 2:
+            continue
+        members = sorted((index[i] for i in ids), key=lambda m: m.quality, reverse=True)
+        for m in members:
+            m.distance = int(hamming(m.hash, members[0].hash))
+        labels = {m.label for m in members}
+        groups.append(Group(members=members, conflict=len(labels) > 1))
+    groups.sort(key=lambda g: (-len(g.members), g.kept.image_id))
+    return groups
+
+
+def groups_contact_sheet(
+    groups: Sequence[Group],
+    store: ImageStore,
+    out_png: Path,
+    max_groups: int = 12,
+    columns: int = 6,
+    thumb_size: int = 140,
+) -> Path:
+    """Draw the ``max_groups`` largest groups, one row each (kept copy first); return the PNG.
+
+    A group larger than ``columns`` shows its first ``columns`` members.
+    """
+    cells: list[tuple[Path | None, str]] = []
+    for group in groups[:max_groups]:
+        row: list[tuple[Path | None, str]] = []
+        for n, m in enumerate(group.members[:columns]):
+            tag = ("CONFLICT " if group.conflict else "KEPT ") if n == 0 else f"d={m.distance} "
+            row.append(
+                (store.path(m.store_path), f"{tag}#{m.image_id} {m.label} {m.width}x{m.height}")
+            )
+        cells += row + [(None, "")] * (columns - len(row))
+    title = f"{len(groups)} duplicate groups; the {min(len(groups), max_groups)} largest"
+    return contact_sheet(cells, out_png, columns=columns, thumb_size=thumb_size, title=title)

@@ -1,0 +1,99 @@
+"""Query mode (``carscout check-leaks``): which files of a folder are already in the catalog.
+
+:func:`query_folder` checks a folder of images against the catalog's active and duplicate
+images (e.g. an outside test set against the training data) with the same near-duplicate
+decision as :func:`curation.dedup.run.run_dedup`, without changing any image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from curation.dedup.groups import load_index
+from curation.dedup.hashing import DEFAULT_DRAFT_SIZE, hash_catalog, hash_files
+from curation.dedup.near_duplicates import COLOUR_KIND, DEFAULT_COLOUR_THRESHOLD, colour_levels
+from curation.dedup.run import DEFAULT_KIND, DEFAULT_THRESHOLD, DedupConfig
+from curation.dedup.search import hex_to_uint64
+from pipeline.catalog import Catalog
+from pipeline.errors import ConfigError
+from pipeline.store import ImageStore
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class QueryMatch:
+    """A file of the query folder that is a near-duplicate of a catalog image."""
+
+    path: str
+    image_id: int
+    label: str
+    status: str
+    distance: int
+    store_path: str
+
+
+@dataclass
+class QueryReport:
+    """The result of :func:`query_folder`: matches sorted by path then distance."""
+
+    scanned: int
+    matches: list[QueryMatch]
+    failures: list[tuple[str, str]]
+
+    @property
+    def files_with_matches(self) -> int:
+        """How many query files have at least one copy in the catalog."""
+        return len({m.path for m in self.matches})
+
+
+def query_folder(
+    catalog: Catalog,
+    store: ImageStore,
+    folder: Path,
+    threshold: int = DEFAULT_THRESHOLD,
+    hash_kind: str = DEFAULT_KIND,
+    workers: int | None = None,
+    draft_size: int | None = DEFAULT_DRAFT_SIZE,
+    colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
+) -> QueryReport:
+    """Check every image under ``folder`` against the catalog's active and duplicate images.
+
+    Same decision as :func:`run_dedup`. Changes no image; hashes missing from the catalog are
+    computed and stored first.
+    """
+    config = DedupConfig(
+        threshold=threshold, hash_kind=hash_kind, colour_threshold=colour_threshold
+    )
+    config.validate()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; pass a directory of images")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    hash_catalog(
+        catalog,
+        store,
+        config.kinds,
+        workers=workers,
+        draft_size=draft_size,
+        statuses=("active", "duplicate"),
+    )
+    results = hash_files(files, config.kinds, workers=workers, draft_size=draft_size)
+    ok = [r for r in results if r.hashes]
+    failures = [(r.path, r.error or "") for r in results if not r.hashes]
+    with catalog.reading() as conn:
+        index = load_index(conn, hash_kind)
+    ids = sorted(index)
+    queries = hex_to_uint64(r.hashes[hash_kind] for r in ok if r.hashes)
+    query_colours = colour_levels([(r.hashes or {}).get(COLOUR_KIND) for r in ok])
+    base = np.array([index[i].hash for i in ids], dtype=np.uint64)
+    base_colours = colour_levels([index[i].colour for i in ids])
+    matches = []
+    found = config.rule.cross_pairs(queries, query_colours, base, base_colours)
+    for qi, bi, d in found.tolist():
+        m = index[ids[bi]]
+        matches.append(QueryMatch(ok[qi].path, m.image_id, m.label, m.status, d, m.store_path))
+    matches.sort(key=lambda m: (m.path, m.distance, m.image_id))
+    return QueryReport(scanned=len(files), matches=matches, failures=failures)

@@ -1,0 +1,319 @@
+"""Building and growing a split version: leakage-free, reproducible, stored in the catalog.
+
+:func:`build_split` assigns whole leakage units (see :mod:`curation.splits.units`: a listing's
+photos, a duplicate group, near-duplicate pairs) to ``train`` / ``validation`` / ``test``,
+stratified by label and shuffled with a seed (:mod:`curation.splits.plan`), and stores them as
+version N of a named split.
+
+Run again on a grown catalog it keeps every assignment and places only the new images:
+
+* a new image linked to an image already in ``train`` or ``validation`` joins it there;
+* a new image linked to the **test** set (or to two different subsets) is *withheld*: it is
+  placed nowhere, because adding it to test would change the test set and putting it elsewhere
+  would leak. It is reported on every run and takes part again after ``reshuffle``;
+* the other new images go to ``train`` and ``validation`` in the version's train:validation
+  proportion per label. The test set never changes, so models trained months apart are scored
+  on the same photos; ``reshuffle=True`` builds version N+1 from scratch and keeps version N.
+
+Images that stop being usable after they were assigned (rejected, marked duplicate, sent to
+review) keep their assignment rows, so the history stays intact, but they are reported as
+*stale* and left out of :func:`curation.splits.stored.load_split` (by default) and of the
+export.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from curation.splits.plan import (
+    DEFAULT_FRACTIONS,
+    SUBSETS,
+    Counts,
+    allocate_units,
+    parse_fractions,
+    parse_sizes,
+    place_new_units,
+    plan_targets,
+)
+from curation.splits.stored import DEFAULT_NAME, latest_split, usable_labels
+from curation.splits.units import DEFAULT_PHASH_THRESHOLD, find_units
+from pipeline import schema as t
+from pipeline.catalog import finish_run, start_run
+from pipeline.errors import ConfigError
+from pipeline.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """What :func:`build_split` did.
+
+    ``counts`` and ``targets`` map subset → label → images, e.g.
+    ``{"train": {"swift": 1200, "wagonr": 1200}, "validation": {...}, "test": {...}}``;
+    ``counts`` holds the usable images assigned now, ``targets`` what the version aimed for when
+    it was created. ``newly_placed`` counts images assigned by this call; ``withheld`` lists new
+    images left out because they are linked to the test set; ``stale`` lists assigned images that
+    are no longer usable; ``surplus`` counts usable images the requested sizes did not need.
+    """
+
+    split_id: int
+    name: str
+    version: int
+    seed: int
+    created: bool
+    counts: Counts
+    targets: Counts
+    newly_placed: int
+    withheld: list[int] = field(default_factory=list)
+    stale: list[int] = field(default_factory=list)
+    surplus: int = 0
+    unhashed: int = 0
+
+    def total(self, subset: str) -> int:
+        """Return the number of usable images assigned to ``subset``."""
+        return sum(self.counts.get(subset, {}).values())
+
+    def summary(self) -> dict[str, Any]:
+        """Return the result as plain data, for a run record or a flow's return value.
+
+        E.g. ``{"split_id": 3, "name": "default", "version": 1, "created": True, "counts": {…},
+        "newly_placed": 4000, "withheld": 0, "stale": 0, "surplus": 12}``: the lists
+        (withheld, stale) become their lengths.
+        """
+        return {
+            "split_id": self.split_id,
+            "name": self.name,
+            "version": self.version,
+            "created": self.created,
+            "counts": self.counts,
+            "newly_placed": self.newly_placed,
+            "withheld": len(self.withheld),
+            "stale": len(self.stale),
+            "surplus": self.surplus,
+        }
+
+
+def _counts_of(assigned: Iterable[tuple[str, str]]) -> Counts:
+    counts: Counts = {subset: {} for subset in SUBSETS}
+    for subset, label in assigned:
+        counts[subset][label] = counts[subset].get(label, 0) + 1
+    return counts
+
+
+def _check_same(existing: Any, option: str, stored: Any, given: Any) -> None:
+    if given is not None and given != stored:
+        raise ConfigError(
+            f"split {existing.name!r} version {existing.version} was built with {option} "
+            f"{stored}, not {given}; drop the option to grow it, or pass --reshuffle to build "
+            "a new version with the new setting"
+        )
+
+
+def build_split(
+    workspace: Workspace,
+    name: str = DEFAULT_NAME,
+    sizes: Sequence[int] | None = None,
+    fractions: Sequence[float] | None = None,
+    seed: int | None = None,
+    reshuffle: bool = False,
+    include_pending: bool | None = None,
+    phash_threshold: int | None = None,
+) -> SplitResult:
+    """Create or grow the split ``name`` and return a :class:`SplitResult`.
+
+    The first call (or ``reshuffle=True``) builds a new version from the usable images:
+    ``sizes`` totals per subset (train, validation, test) or ``fractions`` of each label
+    (default 0.6/0.2/0.2), seeded by ``seed`` (default 0). Later calls keep the latest version's
+    settings and assignments and place only new images (see the module docstring); passing a
+    setting that differs from the stored one raises :class:`ConfigError`. ``phash_threshold``
+    (default 8) is the pHash Hamming distance that ties two images together; -1 turns it off.
+    """
+    if sizes is not None and fractions is not None:
+        raise ConfigError("give either --sizes or --fractions, not both")
+    if sizes is not None:
+        sizes = tuple(int(size) for size in sizes)
+        parse_sizes(",".join(map(str, sizes)))
+    if fractions is not None:
+        fractions = tuple(float(fraction) for fraction in fractions)
+        parse_fractions(",".join(map(str, fractions)))
+    with workspace.catalog.atomic() as conn:
+        latest = latest_split(conn, name)
+        if latest is None or reshuffle:
+            previous = dict(latest.params) if latest is not None else {}
+            if sizes is None and fractions is None:
+                sizes = previous.get("sizes")
+                fractions = previous.get("fractions")
+            return _build_fresh(
+                conn,
+                name=name,
+                version=(latest.version + 1) if latest is not None else 1,
+                sizes=sizes,
+                fractions=fractions,
+                seed=seed if seed is not None else (latest.seed if latest is not None else 0),
+                include_pending=bool(
+                    include_pending
+                    if include_pending is not None
+                    else previous.get("include_pending", False)
+                ),
+                phash_threshold=phash_threshold
+                if phash_threshold is not None
+                else previous.get("phash_threshold", DEFAULT_PHASH_THRESHOLD),
+            )
+        params = dict(latest.params)
+        _check_same(latest, "--sizes", _tuple(params.get("sizes")), _tuple(sizes))
+        _check_same(latest, "--fractions", _tuple(params.get("fractions")), _tuple(fractions))
+        _check_same(latest, "--seed", latest.seed, seed)
+        _check_same(latest, "--include-pending", params.get("include_pending"), include_pending)
+        _check_same(latest, "--phash-threshold", params.get("phash_threshold"), phash_threshold)
+        return _grow(conn, latest)
+
+
+def _tuple(values: Sequence[Any] | None) -> tuple[Any, ...] | None:
+    return tuple(values) if values is not None else None
+
+
+def _build_fresh(
+    conn: Connection,
+    *,
+    name: str,
+    version: int,
+    sizes: Sequence[int] | None,
+    fractions: Sequence[float] | None,
+    seed: int,
+    include_pending: bool,
+    phash_threshold: int,
+) -> SplitResult:
+    usable = usable_labels(conn, include_pending)
+    available = Counter(usable.values())
+    targets = plan_targets(dict(available), sizes=sizes, fractions=fractions)
+    if sizes is None:
+        fractions = tuple(fractions or DEFAULT_FRACTIONS)
+    graph = find_units(conn, list(usable), phash_threshold)
+    members = graph.members()
+    units = [Counter(usable[image_id] for image_id in unit) for unit in members]
+    placed = allocate_units(units, targets, np.random.default_rng(seed), select=sizes is not None)
+    rows = [
+        {"image_id": image_id, "subset": subset, "label": usable[image_id]}
+        for unit, subset in zip(members, placed, strict=True)
+        if subset is not None
+        for image_id in unit
+    ]
+    surplus = sorted(
+        image_id
+        for unit, subset in zip(members, placed, strict=True)
+        if subset is None
+        for image_id in unit
+    )
+    params = {
+        "mode": "sizes" if sizes is not None else "fractions",
+        "sizes": list(sizes) if sizes is not None else None,
+        "fractions": list(fractions) if fractions is not None else None,
+        "include_pending": include_pending,
+        "phash_threshold": phash_threshold,
+        "targets": targets,
+        # Usable images the sizes did not need: a later grow must not mistake them for new.
+        "surplus": surplus,
+    }
+    run_id = start_run(conn, "split", {"name": name, "version": version, "seed": seed, **params})
+    split_id = int(
+        conn.execute(
+            sa.insert(t.splits).values(name=name, version=version, seed=seed, params=params)
+        ).inserted_primary_key[0]
+    )
+    if rows:
+        conn.execute(sa.insert(t.split_assignments), [{"split_id": split_id, **r} for r in rows])
+    counts = _counts_of((r["subset"], r["label"]) for r in rows)
+    result = SplitResult(
+        split_id=split_id,
+        name=name,
+        version=version,
+        seed=seed,
+        created=True,
+        counts=counts,
+        targets=targets,
+        newly_placed=len(rows),
+        surplus=len(surplus),
+        unhashed=len(usable) - graph.hashed,
+    )
+    finish_run(conn, run_id, result.summary())
+    return result
+
+
+def _grow(conn: Connection, split: Any) -> SplitResult:
+    params = dict(split.params)
+    include_pending = bool(params.get("include_pending", False))
+    targets: Counts = params.get("targets") or {subset: {} for subset in SUBSETS}
+    usable = usable_labels(conn, include_pending)
+    existing = {
+        int(row.image_id): row.subset
+        for row in conn.execute(
+            sa.select(t.split_assignments.c.image_id, t.split_assignments.c.subset).where(
+                t.split_assignments.c.split_id == split.id
+            )
+        )
+    }
+    surplus = set(params.get("surplus") or [])
+    candidates = set(usable) - set(existing) - surplus
+    stale = sorted(image_id for image_id in existing if image_id not in usable)
+    counts = _counts_of(
+        (subset, usable[image_id]) for image_id, subset in existing.items() if image_id in usable
+    )
+    graph = find_units(
+        conn,
+        list(set(usable) | set(existing)),
+        int(params.get("phash_threshold", DEFAULT_PHASH_THRESHOLD)),
+    )
+    joined: dict[int, str] = {}
+    withheld: list[int] = []
+    free: list[list[int]] = []
+    for unit in graph.members():
+        new = [image_id for image_id in unit if image_id in candidates]
+        if not new:
+            continue
+        linked = {existing[image_id] for image_id in unit if image_id in existing}
+        if not linked:
+            free.append(new)
+        elif len(linked) == 1 and "test" not in linked:
+            joined.update({image_id: next(iter(linked)) for image_id in new})
+        else:
+            withheld.extend(new)
+    for image_id, subset in joined.items():
+        counts[subset][usable[image_id]] = counts[subset].get(usable[image_id], 0) + 1
+    free_units = [Counter(usable[image_id] for image_id in unit) for unit in free]
+    rng = np.random.default_rng([split.seed, split.version, len(existing)])
+    for unit, subset in zip(free, place_new_units(free_units, counts, targets, rng), strict=True):
+        joined.update({image_id: subset for image_id in unit})
+    run_id = start_run(conn, "split", {"name": split.name, "version": split.version, "grow": True})
+    if joined:
+        conn.execute(
+            sa.insert(t.split_assignments),
+            [
+                {"split_id": split.id, "image_id": i, "subset": s, "label": usable[i]}
+                for i, s in sorted(joined.items())
+            ],
+        )
+        conn.execute(
+            sa.update(t.splits).where(t.splits.c.id == split.id).values(updated_at=t.utcnow())
+        )
+    result = SplitResult(
+        split_id=int(split.id),
+        name=split.name,
+        version=int(split.version),
+        seed=int(split.seed),
+        created=False,
+        counts=counts,
+        targets=targets,
+        newly_placed=len(joined),
+        withheld=sorted(withheld),
+        stale=stale,
+        surplus=len(surplus & set(usable)),
+        unhashed=len(graph.image_ids) - graph.hashed,
+    )
+    finish_run(conn, run_id, result.summary())
+    return result

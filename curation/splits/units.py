@@ -1,0 +1,137 @@
+"""Leakage units: groups of images that must land in the same split subset.
+
+Two images belong to one unit when they are linked, directly or through other images, by
+
+* the same listing (``images.listing_id`` or any ``image_sources.listing_id``: a photo reposted
+  in a second listing ties both listings together),
+* the same duplicate group (``duplicate_members``), or
+* being near-duplicates by the decision dedup uses (:mod:`curation.dedup.near_duplicates`): stored
+  pHashes (``image_hashes`` with ``kind='phash'``) within a Hamming threshold, confirmed by the
+  stored colour layouts (``kind='colour'``). A pair where either image has no colour signature
+  is linked on the pHash alone, so a missing signature can only merge units, never leak.
+
+Units are the connected components of that graph (:func:`find_units`, through
+:mod:`curation.dedup.components`, as dedup's groups). The pHash comparison never loops over
+pairs in Python: it runs in the exact search of :mod:`curation.dedup.search` (multi-index
+hashing, faiss or numpy blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from curation.dedup.components import component_labels
+from curation.dedup.hashing import stored_hashes
+from curation.dedup.near_duplicates import (
+    COLOUR_KIND,
+    DEFAULT_COLOUR_THRESHOLD,
+    DEFAULT_PHASH_THRESHOLD,
+    NearDuplicateRule,
+    colour_levels,
+)
+from curation.dedup.search import hex_to_uint64
+from pipeline import schema as t
+
+
+@dataclass(frozen=True)
+class UnitGraph:
+    """The units of a set of images.
+
+    ``image_ids`` is sorted; ``unit_of[i]`` is the unit number of ``image_ids[i]`` (units are
+    numbered in order of their smallest image id, so the numbering depends only on the catalog).
+    ``hashed`` counts the images that had a stored pHash.
+
+    Example: images 1..4 where 1 and 3 share a listing → ``unit_of == [0, 1, 0, 2]``.
+    """
+
+    image_ids: np.ndarray
+    unit_of: np.ndarray
+    hashed: int
+
+    def members(self) -> list[list[int]]:
+        """Return the image ids of every unit, indexed by unit number."""
+        groups: list[list[int]] = [[] for _ in range(int(self.unit_of.max(initial=-1)) + 1)]
+        for image_id, unit in zip(self.image_ids.tolist(), self.unit_of.tolist(), strict=True):
+            groups[unit].append(image_id)
+        return groups
+
+
+def _link_by_key(
+    index: dict[int, int], pairs: Sequence[tuple[int, object]]
+) -> list[tuple[int, int]]:
+    """Return edges chaining together the images that share a key (listing, group)."""
+    first: dict[object, int] = {}
+    edges: list[tuple[int, int]] = []
+    for image_id, key in pairs:
+        position = index.get(image_id)
+        if position is None or key is None:
+            continue
+        anchor = first.setdefault(key, position)
+        if anchor != position:
+            edges.append((anchor, position))
+    return edges
+
+
+def find_units(
+    conn: Connection,
+    image_ids: Sequence[int],
+    phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
+    colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
+) -> UnitGraph:
+    """Return the leakage units of ``image_ids`` (links to images outside the set are ignored).
+
+    ``phash_threshold`` < 0 switches the near-duplicate links off; ``colour_threshold=None``
+    links on the pHash alone.
+    """
+    ids = np.array(sorted(set(image_ids)), dtype=np.int64)
+    index = {int(image_id): position for position, image_id in enumerate(ids.tolist())}
+    n = len(ids)
+    if n == 0:
+        return UnitGraph(ids, np.empty(0, dtype=np.int64), 0)
+
+    listing_pairs = [
+        (row.id, ("listing", row.listing_id))
+        for row in conn.execute(
+            sa.select(t.images.c.id, t.images.c.listing_id).where(
+                t.images.c.listing_id.is_not(None)
+            )
+        )
+    ]
+    listing_pairs += [
+        (row.image_id, ("listing", row.listing_id))
+        for row in conn.execute(
+            sa.select(t.image_sources.c.image_id, t.image_sources.c.listing_id).where(
+                t.image_sources.c.listing_id.is_not(None)
+            )
+        )
+    ]
+    group_pairs = [
+        (row.image_id, ("group", row.group_id))
+        for row in conn.execute(
+            sa.select(t.duplicate_members.c.image_id, t.duplicate_members.c.group_id)
+        )
+    ]
+    edges = _link_by_key(index, listing_pairs) + _link_by_key(index, group_pairs)
+
+    hash_rows = [
+        (index[image_id], value)
+        for image_id, value in stored_hashes(conn, "phash").items()
+        if image_id in index
+    ]
+    hashed = len(hash_rows)
+    if hash_rows and phash_threshold >= 0:
+        colours = stored_hashes(conn, COLOUR_KIND)
+        rule = NearDuplicateRule(phash_threshold, colour_threshold, unverified="keep")
+        positions = np.array([position for position, _ in hash_rows], dtype=np.int64)
+        levels = colour_levels([colours.get(int(ids[p])) for p in positions.tolist()])
+        pairs = rule.pairs_within(hex_to_uint64([value for _, value in hash_rows]), levels)
+        rows, cols = pairs[:, 0], pairs[:, 1]
+        edges += list(zip(positions[rows].tolist(), positions[cols].tolist(), strict=True))
+
+    edge_array = np.array(edges, dtype=np.int64).reshape(-1, 2)
+    return UnitGraph(ids, component_labels(n, edge_array[:, 0], edge_array[:, 1]), hashed)
