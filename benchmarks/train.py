@@ -37,7 +37,7 @@ from training.data_sources import from_folder_tree  # noqa: E402
 from training.evaluation import evaluate  # noqa: E402
 from training.input_pipeline import make_dataset  # noqa: E402
 from training.models import MODELS, build_model, model_spec  # noqa: E402
-from training.trainer import _compile, train  # noqa: E402
+from training.trainer import compile_model, train  # noqa: E402
 
 console = Console()
 
@@ -113,7 +113,7 @@ def bench_models(tree: Path, image_size: int, batch_size: int) -> Table:
             augment=model_spec(name).augment,
         )
         model = build_model(name, image_size=image_size, num_classes=2, weights="none")
-        _compile(model, 2, 1e-3)
+        compile_model(model, 2, 1e-3)
         model.fit(dataset, epochs=1, verbose=0, shuffle=False)  # warm-up: tracing, caching
         started = time.perf_counter()
         model.fit(dataset, epochs=1, verbose=0, shuffle=False)

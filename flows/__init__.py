@@ -1,0 +1,13 @@
+"""Prefect flows: the orchestration layer, composing library calls into scheduled jobs.
+
+Flows hold no domain logic or SQL of their own; each calls ``scrapers``, ``curation`` and
+``training`` and publishes what happened. Above those packages, below ``cli``.
+
+- ``scrape``, ``curate``, ``split``, ``train``: one flow per stage (``train`` also holds the
+  ``evaluate`` flow, so that training never sees the test set).
+- ``retrain``: ``collect_and_retrain``, the whole loop, promoting a challenger through
+  :mod:`training.registry` only if it beats the champion.
+- ``main_job``: what ``carscout run`` does: the demo marketplace (or a real site) to a model.
+- ``schedules``: deployments that serve the flows on a cron schedule.
+- ``progress``, ``reporting``: stage progress display and Prefect artifacts.
+"""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,14 @@ def demo_site_config(quick: bool) -> Any:
 
 
 def train_config(options: MainJobOptions) -> TrainConfig:
-    """Return the training configuration the main job uses (CPU-friendly sizes)."""
+    """Return the training configuration the main job uses (CPU-friendly sizes).
+
+    ``options.model``, ``epochs`` and ``image_size`` override the defaults where given.
+    """
     quick = options.quick
-    config = TrainConfig(
+    return TrainConfig(
         # A batch-norm model needs more photos and epochs than a two-minute run has.
-        model="baseline_aug" if quick else DEFAULT_MODEL,
+        model=options.model or ("baseline_aug" if quick else DEFAULT_MODEL),
         image_size=options.image_size or 64,
         epochs=options.epochs or (8 if quick else 12),
         batch_size=32,
@@ -81,7 +84,6 @@ def train_config(options: MainJobOptions) -> TrainConfig:
         tensorboard=not quick,
         data=DataSpec(kind="catalog"),
     )
-    return replace(config, model=options.model) if options.model else config
 
 
 def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:

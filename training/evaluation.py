@@ -25,8 +25,9 @@ from training import records, reports  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.data_sources import LabelledFiles, Sample  # noqa: E402
 from training.metrics import classification_metrics, flat_metrics  # noqa: E402
+from training.run_folder import prepared  # noqa: E402
 from training.sources import resolve_data  # noqa: E402
-from training.trainer import predict_probabilities, prepared  # noqa: E402
+from training.trainer import predict_probabilities  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,7 @@
 """``train``: fit one model on the train subset, choosing everything on validation.
 
-The test subset is never read here; only :func:`training.evaluation.evaluate` reads it.
-
-A run folder holds::
-
-    config.json  class_names.json  data.json   history.csv   model.keras
-    metrics.json model_card.md     curves.png  confusion_matrix.png  worst_mistakes.png
-    checkpoints/best.weights.h5    backup/     logs/ (TensorBoard)
+The test subset is never read here; only :func:`training.evaluation.evaluate` reads it. What the
+run folder holds is described in :mod:`training.run_folder`.
 
 Training a folder that holds an unfinished run resumes it: ``BackupAndRestore`` brings back the
 weights and the epoch, the CSV log is appended to, and the best checkpoint keeps its best score.
@@ -14,14 +9,12 @@ weights and the epoch, the CSV log is appended to, and the best checkpoint keeps
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +31,17 @@ from training.data_sources import LabelledFiles, Sample  # noqa: E402
 from training.input_pipeline import make_dataset  # noqa: E402
 from training.metrics import classification_metrics, flat_metrics, has_top_k, to_probabilities  # noqa: E402
 from training.models import build_model, model_spec, unfreeze_top  # noqa: E402
-from training.quantize import prepare_files  # noqa: E402
+from training.run_folder import (  # noqa: E402
+    BEST_WEIGHTS,
+    FROZEN_DONE,
+    HISTORY_FILE,
+    best_epoch,
+    new_run_name,
+    prepare_run_dir,
+    prepared,
+    read_history,
+)
 from training.runtime import Runtime, runtime  # noqa: E402
-
-HISTORY_FILE = "history.csv"
-BEST_WEIGHTS = "checkpoints/best.weights.h5"
-FROZEN_DONE = "checkpoints/frozen_phase.done"
 
 
 @dataclass
@@ -64,36 +62,12 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def cache_dir_for(run_dir: Path) -> Path:
-    """Return the cache of prepared (quantized or converted) photos shared by sibling runs."""
-    return run_dir.parent / ".cache" / "prepared"
+def compile_model(model: keras.Model, num_classes: int, learning_rate: float) -> None:
+    """Compile ``model`` for ``num_classes`` classes with Adam at ``learning_rate``.
 
-
-def prepared(samples: Sequence[Sample], config: TrainConfig, run_dir: Path) -> list[Sample]:
-    """Return samples ready for the input pipeline (quantized into the cache when configured)."""
-    return prepare_files(
-        samples,
-        cache_dir_for(run_dir),
-        image_size=config.image_size,
-        quantize_colors=config.quantize_colors,
-        seed=config.seed,
-    )
-
-
-def read_history(run_dir: Path) -> list[dict[str, float]]:
-    """Return the rows of ``history.csv``, one per epoch (the last row wins if one repeats)."""
-    path = run_dir / HISTORY_FILE
-    if not path.is_file():
-        return []
-    by_epoch: dict[int, dict[str, float]] = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            values = {k: float(v) for k, v in row.items() if k and v not in ("", None)}
-            by_epoch[int(values["epoch"])] = values
-    return [by_epoch[e] for e in sorted(by_epoch)]
-
-
-def _compile(model: keras.Model, num_classes: int, learning_rate: float) -> None:
+    Binary cross-entropy for two classes (one sigmoid output), sparse categorical otherwise;
+    metrics are accuracy, plus top-5 accuracy where there are enough classes. Returns None.
+    """
     metrics: list[Any] = ["accuracy"]
     if has_top_k(num_classes):
         metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"))
@@ -153,43 +127,6 @@ def predict_probabilities(
     return to_probabilities(model.predict(dataset, verbose=0), num_classes)
 
 
-def _new_run_name(config: TrainConfig) -> str:
-    return f"{config.model}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')[:-3]}"
-
-
-def _prepare_run_dir(run_dir: Path, config: TrainConfig, data: LabelledFiles) -> bool:
-    """Create or check the run folder; return True when it resumes an unfinished run."""
-    if (run_dir / "model.keras").exists():
-        raise CarscoutError(f"{run_dir} already holds a finished run; pick another --name")
-    resuming = (run_dir / "config.json").is_file()
-    if resuming:
-        saved = TrainConfig.load(run_dir / "config.json")
-        if saved != config:
-            raise CarscoutError(
-                f"{run_dir} holds an unfinished run with a different configuration; resume it "
-                "with the same options or pick another --name"
-            )
-        if json.loads((run_dir / "class_names.json").read_text()) != data.class_names:
-            raise CarscoutError(f"{run_dir} was started on other classes; pick another --name")
-        return True
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / "config.json")
-    (run_dir / "class_names.json").write_text(json.dumps(data.class_names, indent=1) + "\n")
-    (run_dir / "data.json").write_text(
-        json.dumps(
-            {
-                "source": data.source,
-                "split_id": data.split_id,
-                "counts": data.counts(),
-                "notes": data.notes,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    return False
-
-
 def _fit_phases(
     model: keras.Model,
     rt: Runtime,
@@ -221,7 +158,7 @@ def _fit_phases(
     model.load_weights(run_dir / BEST_WEIGHTS)
     with rt.strategy.scope():
         unfreeze_top(model, config.fine_tune_layers)
-        _compile(model, data.num_classes, config.fine_tune_learning_rate)
+        compile_model(model, data.num_classes, config.fine_tune_learning_rate)
     done = len(read_history(run_dir))
     model.fit(
         train_ds,
@@ -256,12 +193,12 @@ def train(
     if run_dir is None:
         if workspace is None:
             raise CarscoutError("train needs a run_dir or a workspace to put the run folder in")
-        run_dir = workspace.settings.runs_dir / (name or _new_run_name(config))
+        run_dir = workspace.settings.runs_dir / (name or new_run_name(config))
     run_dir = Path(run_dir).resolve()
     name = name or run_dir.name
     data.check_files_exist(["train", "validation"])
     train_samples, val_samples = data.subset("train"), data.subset("validation")
-    _prepare_run_dir(run_dir, config, data)
+    prepare_run_dir(run_dir, config, data)
     run_id = None
     if workspace is not None:
         run_id = records.start_training_run(
@@ -301,7 +238,7 @@ def train(
                     num_classes=data.num_classes,
                     weights=config.weights,
                 )
-                _compile(model, data.num_classes, config.learning_rate)
+                compile_model(model, data.num_classes, config.learning_rate)
             _fit_phases(model, rt, config, data, run_dir, train_ds, val_ds, callbacks, verbose)
             if (run_dir / BEST_WEIGHTS).is_file():
                 model.load_weights(run_dir / BEST_WEIGHTS)
@@ -334,14 +271,6 @@ def train(
     return result
 
 
-def _best_epoch(history: Sequence[dict[str, float]], monitor: str) -> int:
-    """Return the 0-based epoch with the best ``monitor`` value (the last one if unknown)."""
-    scored = [(row[monitor], int(row["epoch"])) for row in history if monitor in row]
-    if not scored:
-        return len(history) - 1
-    return (max(scored) if "acc" in monitor else min(scored))[1]
-
-
 def _write_reports(
     run_dir: Path,
     name: str,
@@ -361,7 +290,7 @@ def _write_reports(
         [s.label for s in train_samples], train_probs, data.class_names
     )
     train_summary = {k: train_metrics[k] for k in ("count", "accuracy", "loss", "top5_accuracy")}
-    best = _best_epoch(history, config.monitor)
+    best = best_epoch(history, config.monitor)
     metrics = {
         "validation": validation,
         "train": train_summary,

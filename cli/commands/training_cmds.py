@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +15,7 @@ from rich.table import Table
 from cli.commands.context import workspace_from
 from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
+from training.config import DataSpec, TrainConfig
 
 console = Console()
 
@@ -64,21 +68,85 @@ Mixed = Annotated[str, typer.Option("--mixed-precision", help="auto (on a GPU on
 Patience = Annotated[int, typer.Option("--patience", help="Early-stopping patience in epochs.")]
 
 
-def _config(**options: object):  # noqa: ANN202 - returns TrainConfig (imported lazily)
-    from training.config import DataSpec, TrainConfig
-
-    data_path = options.pop("data")
-    data = DataSpec(
-        kind=options.pop("source"),  # type: ignore[arg-type]
-        path=str(Path(data_path).resolve()) if data_path else None,  # type: ignore[arg-type]
-        split_name=options.pop("split"),  # type: ignore[arg-type]
-        crop=options.pop("crop"),  # type: ignore[arg-type]
-        validation_fraction=options.pop("validation_fraction"),  # type: ignore[arg-type]
-        seed=options["seed"],  # type: ignore[arg-type]
+def _option(name: str, annotation: object, default: object) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation
     )
-    if data.kind not in ("catalog", "folder", "stanford"):
-        raise CarscoutError(f"--source {data.kind!r}: use catalog, folder or stanford")
-    return TrainConfig(data=data, **options)  # type: ignore[arg-type]
+
+
+_DATA_DEFAULTS = DataSpec()
+_DEFAULTS = TrainConfig()
+
+# The options every training command shares, in --help order; defaults are TrainConfig's own.
+TRAIN_OPTIONS: tuple[inspect.Parameter, ...] = (
+    _option("source", Source, _DATA_DEFAULTS.kind),
+    _option("data", DataPath, _DATA_DEFAULTS.path),
+    _option("split", SplitName, _DATA_DEFAULTS.split_name),
+    _option("crop", Crop, _DATA_DEFAULTS.crop),
+    _option("validation_fraction", ValFraction, _DATA_DEFAULTS.validation_fraction),
+    _option("model", ModelName, _DEFAULTS.model),
+    _option("image_size", ImageSize, _DEFAULTS.image_size),
+    _option("batch_size", BatchSize, _DEFAULTS.batch_size),
+    _option("epochs", Epochs, _DEFAULTS.epochs),
+    _option("fine_tune_epochs", FineTune, _DEFAULTS.fine_tune_epochs),
+    _option("learning_rate", LearningRate, _DEFAULTS.learning_rate),
+    _option("weights", Weights, _DEFAULTS.weights),
+    _option("seed", Seed, _DEFAULTS.seed),
+    _option("quantize_colors", Quantize, _DEFAULTS.quantize_colors),
+    _option("mixed_precision", Mixed, _DEFAULTS.mixed_precision),
+    _option("patience", Patience, _DEFAULTS.patience),
+)
+
+
+def train_config(
+    *,
+    source: str,
+    data: Path | None,
+    split: str,
+    crop: bool,
+    validation_fraction: float,
+    seed: int,
+    **training: Any,
+) -> TrainConfig:
+    """Return the :class:`TrainConfig` the shared training options describe.
+
+    ``training`` holds the remaining :data:`TRAIN_OPTIONS` (``model``, ``epochs`` …), which are
+    TrainConfig fields of the same name. Raises :class:`CarscoutError` for an unknown source.
+    """
+    if source not in ("catalog", "folder", "stanford"):
+        raise CarscoutError(f"--source {source!r}: use catalog, folder or stanford")
+    spec = DataSpec(
+        kind=source,  # type: ignore[arg-type]  # checked just above
+        path=str(Path(data).resolve()) if data else None,
+        split_name=split,
+        crop=crop,
+        validation_fraction=validation_fraction,
+        seed=seed,
+    )
+    return TrainConfig(data=spec, seed=seed, **training)
+
+
+def with_train_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Return ``command`` declaring :data:`TRAIN_OPTIONS` where it declares ``config``.
+
+    Typer reads the returned function's signature, so every command that takes a
+    ``config: TrainConfig`` gets the same options; the wrapper turns their values into that
+    config with :func:`train_config` and passes the command's other arguments through.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        parameters.extend(TRAIN_OPTIONS if parameter.name == "config" else [parameter])
+    names = [option.name for option in TRAIN_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        options = {name: kwargs.pop(name) for name in names}
+        command(*args, config=train_config(**options), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return wrapper
 
 
 def _metrics_table(title: str, sections: dict[str, dict]) -> Table:
@@ -103,24 +171,10 @@ def _metrics_table(title: str, sections: dict[str, dict]) -> Table:
     return table
 
 
+@with_train_options
 def train_command(
     ctx: typer.Context,
-    source: Source = "catalog",
-    data: DataPath = None,
-    split: SplitName = "default",
-    crop: Crop = False,
-    validation_fraction: ValFraction = 0.2,
-    model: ModelName = "baseline_aug_dropout_bn",
-    image_size: ImageSize = 128,
-    batch_size: BatchSize = 32,
-    epochs: Epochs = 20,
-    fine_tune_epochs: FineTune = 5,
-    learning_rate: LearningRate = 1e-3,
-    weights: Weights = "imagenet",
-    seed: Seed = 1337,
-    quantize_colors: Quantize = None,
-    mixed_precision: Mixed = "auto",
-    patience: Patience = 5,
+    config: TrainConfig,
     name: Annotated[
         str | None,
         typer.Option("--name", help="Run name (folder under runs/); an unfinished one resumes."),
@@ -130,24 +184,6 @@ def train_command(
     from training.sources import resolve_data
     from training.trainer import train
 
-    config = _config(
-        source=source,
-        data=data,
-        split=split,
-        crop=crop,
-        validation_fraction=validation_fraction,
-        model=model,
-        image_size=image_size,
-        batch_size=batch_size,
-        epochs=epochs,
-        fine_tune_epochs=fine_tune_epochs,
-        learning_rate=learning_rate,
-        weights=weights,
-        seed=seed,
-        quantize_colors=quantize_colors,
-        mixed_precision=mixed_precision,
-        patience=patience,
-    )
     with workspace_from(ctx) as workspace:
         labelled = resolve_data(config.data, workspace)
         console.print(
@@ -166,10 +202,13 @@ def train_command(
 
 
 def _run_dir(workspace: Workspace, run: str) -> Path:
+    """Return the run folder ``run`` names: a run folder path, a catalog run name or runs/NAME."""
     from training.records import run_dir_of
 
     path = Path(run)
-    if path.is_dir():
+    # Only a folder holding a run counts as a path, so a run named like a folder in the current
+    # directory (e.g. ``cli``) is still found by name.
+    if (path / "config.json").is_file():
         return path
     recorded = run_dir_of(workspace, run)
     if recorded:
@@ -212,51 +251,19 @@ def predict_command(
     console.print(table)
 
 
+@with_train_options
 def data_size_command(
     ctx: typer.Context,
     fractions: Annotated[
         str, typer.Option("--fractions", help="Fractions of the training photos to try.")
     ] = "0.1,0.25,0.5,1.0",
-    source: Source = "catalog",
-    data: DataPath = None,
-    split: SplitName = "default",
-    crop: Crop = False,
-    validation_fraction: ValFraction = 0.2,
-    model: ModelName = "baseline_aug_dropout_bn",
-    image_size: ImageSize = 128,
-    batch_size: BatchSize = 32,
-    epochs: Epochs = 20,
-    fine_tune_epochs: FineTune = 5,
-    learning_rate: LearningRate = 1e-3,
-    weights: Weights = "imagenet",
-    seed: Seed = 1337,
-    quantize_colors: Quantize = None,
-    mixed_precision: Mixed = "auto",
-    patience: Patience = 5,
+    config: TrainConfig = _DEFAULTS,
 ) -> None:
     """Validation accuracy against the number of training photos, with the train gap."""
     from training.experiments import data_size_experiment, parse_fractions
     from training.sources import resolve_data
 
     chosen = parse_fractions(fractions)
-    config = _config(
-        source=source,
-        data=data,
-        split=split,
-        crop=crop,
-        validation_fraction=validation_fraction,
-        model=model,
-        image_size=image_size,
-        batch_size=batch_size,
-        epochs=epochs,
-        fine_tune_epochs=fine_tune_epochs,
-        learning_rate=learning_rate,
-        weights=weights,
-        seed=seed,
-        quantize_colors=quantize_colors,
-        mixed_precision=mixed_precision,
-        patience=patience,
-    )
     with workspace_from(ctx) as workspace:
         labelled = resolve_data(config.data, workspace)
         points, out_dir = data_size_experiment(config, labelled, chosen, workspace=workspace)

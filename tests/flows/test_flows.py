@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flows.champion import list_models
 from flows.curate import curate_flow
 from flows.retrain import collect_and_retrain
 from flows.scrape import scrape_flow
@@ -17,6 +16,7 @@ from pipeline import schema as t
 from pipeline.settings import load_settings
 from pipeline.workspace import Workspace
 from training.config import DataSpec, TrainConfig
+from training.registry import list_models
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -13,8 +13,9 @@ from training.config import TrainConfig
 from training.data_sources import Sample, from_folder_tree
 from training.input_pipeline import make_dataset
 from training.models import MODELS, build_model, transfer_base, unfreeze_top
+from training.run_folder import read_history
 from training.runtime import choose_policy, runtime
-from training.trainer import _compile, read_history, train
+from training.trainer import compile_model, train
 
 CLASSES = {"baseline": 2, "baseline_aug": 2, "baseline_aug_dropout": 2,
            "baseline_aug_dropout_bn": 2, "fast_cnn": 7, "vgg16": 3, "efficientnet_b0": 3,
@@ -39,7 +40,7 @@ def test_each_variant_trains_one_epoch(name: str, folder_tree: Path) -> None:
     )
     model = build_model(name, image_size=32, num_classes=num_classes, weights="none")
     assert model.output_shape == (None, 1 if num_classes == 2 else num_classes)
-    _compile(model, num_classes, 1e-3)
+    compile_model(model, num_classes, 1e-3)
     model.run_eagerly = True  # tracing a big graph costs more than one tiny eager epoch
     history = model.fit(dataset, epochs=1, shuffle=False, verbose=0)
     assert math.isfinite(history.history["loss"][0])

@@ -13,7 +13,8 @@ import keras
 
 from training.config import TrainConfig
 from training.data_sources import from_folder_tree
-from training.trainer import read_history, train
+from training.run_folder import read_history
+from training.trainer import train
 
 CONFIG = dict(model="baseline", image_size=32, batch_size=4, epochs=4, patience=10, weights="none")
 

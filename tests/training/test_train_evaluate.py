@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from curation.splits import build_split
+from curation.splits.build import build_split
 from pipeline import schema as t
 from pipeline.errors import CarscoutError
 from pipeline.intake import Provenance, intake_file
@@ -20,7 +20,8 @@ from pipeline.workspace import Workspace
 from training.config import TrainConfig
 from training.data_sources import LabelledFiles, from_catalog_split
 from training.evaluation import evaluate, predict
-from training.trainer import TrainResult, cache_dir_for, train
+from training.run_folder import cache_dir_for
+from training.trainer import TrainResult, train
 
 CONFIG = TrainConfig(
     model="baseline_aug_dropout_bn",

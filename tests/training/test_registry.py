@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from flows.champion import current_champion, list_models, promote_if_better
 from pipeline import schema as t
 from pipeline.workspace import Workspace
+from training.registry import current_champion, list_models, promote_if_better
 
 
 def _run(conn: sa.Connection, name: str, accuracy: float | None, loss: float = 0.5) -> int:

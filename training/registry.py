@@ -1,5 +1,7 @@
-"""Champion and challengers: which trained model is the one to use, kept in the catalog.
+"""The model registry: which trained model is the one to use, kept in the catalog.
 
+Reads every training run with its metrics (:func:`list_models`, :func:`current_champion`) and
+changes roles (:func:`promote_if_better`); :mod:`training.records` writes the runs themselves.
 Roles in ``training_runs.role``: ``champion`` (at most one), ``challenger`` (trained, not
 promoted) and ``retired`` (a former champion). Models are compared on the test subset's
 accuracy (loss breaks ties), measured on the same test set.
