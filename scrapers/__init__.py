@@ -1,0 +1,8 @@
+"""Collecting listing photos from marketplaces into the catalog, politely and resumably.
+
+Above ``pipeline`` only. ``spec`` reads and validates a site spec; ``robots`` (protego),
+``ratelimit`` and ``fetch`` are the polite HTTP client; ``browser`` and ``pages`` read search
+and listing pages (headless Chromium or plain HTTP); ``extract`` pulls fields and photo URLs out
+of them; ``crawl.scrape`` runs it all for a list of labels. ``demo_site`` is the built-in
+marketplace of drawn cars that the demo, tests and benchmarks scrape.
+"""
