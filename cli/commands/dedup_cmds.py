@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cli.commands.context import workspace_from
 from curation.dedup.groups import groups_contact_sheet
 from curation.dedup.near_duplicates import DEFAULT_COLOUR_THRESHOLD
-from curation.dedup.query import query_folder
+from curation.dedup.query import DEFAULT_MAX_BYTES, query_folder
 from curation.dedup.run import DEFAULT_KIND, DEFAULT_THRESHOLD, DedupConfig, run_dedup
 
 console = Console()
@@ -29,6 +30,14 @@ ThresholdOption = Annotated[
 ]
 KindOption = Annotated[
     str, typer.Option("--hash", help="Hash to compare: phash (default) or dhash.")
+]
+ColourOption = Annotated[
+    int,
+    typer.Option(
+        "--colour-threshold",
+        help=f"Largest colour-layout distance that confirms a hash match (default "
+        f"{DEFAULT_COLOUR_THRESHOLD}; -1 trusts the hash alone).",
+    ),
 ]
 WorkersOption = Annotated[
     int | None, typer.Option("--workers", help="Processes for hashing (default: every core).")
@@ -52,14 +61,7 @@ def dedup_command(
         ),
     ] = False,
     hash_kind: KindOption = DEFAULT_KIND,
-    colour_threshold: Annotated[
-        int,
-        typer.Option(
-            "--colour-threshold",
-            help=f"Largest colour-layout distance that confirms a hash match (default "
-            f"{DEFAULT_COLOUR_THRESHOLD}; -1 trusts the hash alone).",
-        ),
-    ] = DEFAULT_COLOUR_THRESHOLD,
+    colour_threshold: ColourOption = DEFAULT_COLOUR_THRESHOLD,
     workers: WorkersOption = None,
     sheet_groups: Annotated[
         int, typer.Option("--sheet-groups", help="Largest groups drawn on the contact sheet.")
@@ -114,7 +116,12 @@ def check_leaks_command(
     ],
     threshold: ThresholdOption = DEFAULT_THRESHOLD,
     hash_kind: KindOption = DEFAULT_KIND,
+    colour_threshold: ColourOption = DEFAULT_COLOUR_THRESHOLD,
     workers: WorkersOption = None,
+    max_bytes: Annotated[
+        int,
+        typer.Option("--max-bytes", help="Files larger than this are listed as skipped, not read."),
+    ] = DEFAULT_MAX_BYTES,
     limit: Annotated[int, typer.Option("--limit", help="Matches listed at most.")] = 50,
 ) -> None:
     """Check a folder (e.g. an outside test set) for copies of photos already in the catalog."""
@@ -126,6 +133,8 @@ def check_leaks_command(
             threshold=threshold,
             hash_kind=hash_kind,
             workers=workers,
+            colour_threshold=None if colour_threshold < 0 else colour_threshold,
+            max_bytes=max_bytes,
         )
     table = Table(
         title=f"{report.files_with_matches} of {report.scanned} files have a copy "
@@ -138,8 +147,10 @@ def check_leaks_command(
     console.print(table)
     if len(report.matches) > limit:
         console.print(f"… {len(report.matches) - limit} more matches (raise --limit)")
-    for path, error in report.failures:
-        console.print(f"[red]unreadable[/] {path}: {error}")
+    for path, why in report.failures:
+        console.print(
+            f"[red]not checked[/] {escape(path)}: {escape(why)}", highlight=False, soft_wrap=True
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -112,6 +112,10 @@ def _hash_one(args: tuple[str, tuple[str, ...], int | None]) -> FileHashes:
         return FileHashes(path, hash_file(path, kinds, draft_size))
     except FileNotFoundError as exc:
         return FileHashes(path, None, str(exc), "missing_file")
+    except (Image.DecompressionBombError, MemoryError) as exc:
+        # Pillow refuses images past its pixel limit before decoding them: a per-file failure,
+        # not a crash of the whole run.
+        return FileHashes(path, None, f"{type(exc).__name__}: {exc}", "too_large")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         return FileHashes(path, None, f"{type(exc).__name__}: {exc}", "undecodable")
 

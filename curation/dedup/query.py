@@ -7,6 +7,8 @@ decision as :func:`curation.dedup.run.run_dedup`, without changing any image.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,51 @@ from pipeline.errors import ConfigError
 from pipeline.store import ImageStore
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+# Larger files are reported, not read: a photo worth checking is a few MB, and a bigger one is
+# either not a photo or a way to make the check run out of memory.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+def scan_folder(
+    folder: Path, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Return ``(files, skipped)``: the regular image files under ``folder``, sorted, and
+    ``[(path, why)]`` for image-named entries that are not read.
+
+    Only regular files are read (a FIFO, socket or device named ``*.jpg`` would block or never
+    end); symbolic links to directories are not followed. Example skipped line:
+    ``("/in/pipe.jpg", "not a regular file (fifo)")``.
+    """
+    files: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = Path(root) / name
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                info = path.stat()
+            except OSError as exc:
+                skipped.append((str(path), f"cannot stat: {exc.strerror or exc}"))
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                kind = (
+                    "fifo"
+                    if stat.S_ISFIFO(info.st_mode)
+                    else "socket"
+                    if stat.S_ISSOCK(info.st_mode)
+                    else "device or other"
+                )
+                skipped.append((str(path), f"not a regular file ({kind})"))
+            elif info.st_size > max_bytes:
+                skipped.append((str(path), f"too large: {info.st_size:,} bytes > {max_bytes:,}"))
+            elif not os.access(path, os.R_OK):
+                skipped.append((str(path), "not readable (permission denied)"))
+            else:
+                files.append(path)
+    files.sort()
+    skipped.sort()
+    return files, skipped
 
 
 @dataclass(frozen=True)
@@ -38,7 +85,12 @@ class QueryMatch:
 
 @dataclass
 class QueryReport:
-    """The result of :func:`query_folder`: matches sorted by path then distance."""
+    """The result of :func:`query_folder`: matches sorted by path then distance.
+
+    ``failures`` holds one ``(path, why)`` line per file that was not checked: skipped by
+    :func:`scan_folder` (not a regular file, too large, unreadable) or undecodable (including
+    decompression bombs); ``scanned`` counts every image-named entry, checked or not.
+    """
 
     scanned: int
     matches: list[QueryMatch]
@@ -59,6 +111,7 @@ def query_folder(
     workers: int | None = None,
     draft_size: int | None = DEFAULT_DRAFT_SIZE,
     colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> QueryReport:
     """Check every image under ``folder`` against the catalog's active and duplicate images.
 
@@ -71,7 +124,7 @@ def query_folder(
     config.validate()
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder; pass a directory of images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files, skipped = scan_folder(folder, max_bytes)
     hash_catalog(
         catalog,
         store,
@@ -82,7 +135,8 @@ def query_folder(
     )
     results = hash_files(files, config.kinds, workers=workers, draft_size=draft_size)
     ok = [r for r in results if r.hashes]
-    failures = [(r.path, r.error or "") for r in results if not r.hashes]
+    failures = skipped + [(r.path, r.error or r.reason or "") for r in results if not r.hashes]
+    failures.sort()
     with catalog.reading() as conn:
         index = load_index(conn, hash_kind)
     ids = sorted(index)
@@ -96,4 +150,4 @@ def query_folder(
         m = index[ids[bi]]
         matches.append(QueryMatch(ok[qi].path, m.image_id, m.label, m.status, d, m.store_path))
     matches.sort(key=lambda m: (m.path, m.distance, m.image_id))
-    return QueryReport(scanned=len(files), matches=matches, failures=failures)
+    return QueryReport(scanned=len(files) + len(skipped), matches=matches, failures=failures)

@@ -1,0 +1,172 @@
+"""Geometric verification of near-duplicate candidates (ORB keypoints + RANSAC homography).
+
+An experimental second decision, measured by ``benchmarks/dedup_real.py`` against the colour
+check of :mod:`curation.dedup.near_duplicates`; not the default (see that benchmark's table).
+
+Candidates come from the exact pHash search as before, but widened: each photo's pHash is also
+compared with the pHash of every *mirrored* photo (a mirrored copy sits 26-34 bits from its
+original, within 2 bits of the mirrored one), at a looser threshold (crops, rotations and
+watermarks move real photos' pHashes 10-16 bits). Each candidate pair is then checked on the
+pixels: ORB keypoints of both photos on the grey image (so greyscale copies are not thrown
+out), resized to :data:`FEATURE_SIDE` on the long side (a 30% thumbnail has too few
+keypoints otherwise), matched with Lowe's ratio test and fitted with a RANSAC homography. The
+pair is the same photograph when enough matches are inliers of one homography: a different
+car in the same studio pose matches a few wheels and the floor, rarely one consistent plane
+of most matches. A pair that fails as is is tried once more with one photo mirrored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from curation.dedup.search import cross_pairs, pairs_within
+
+FEATURE_SIDE = 320
+DEFAULT_CANDIDATE_THRESHOLD = 12
+DEFAULT_MIN_INLIERS = 40
+DEFAULT_MIN_INLIER_FRACTION = 0.8
+_RATIO = 0.8  # Lowe's ratio test
+_RANSAC_PX = 4.0
+_MIN_MATCHES = 8
+
+
+def _cv2():  # noqa: ANN202 - cv2 ships no type hints
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
+
+
+@dataclass(frozen=True)
+class Features:
+    """ORB keypoint positions ``(n, 2)`` and descriptors ``(n, 32)`` of one photo (or None)."""
+
+    points: np.ndarray
+    descriptors: np.ndarray | None
+
+
+def grey_for_features(path: str | Path, mirrored: bool = False) -> np.ndarray:
+    """Return the photo as a grey ``uint8`` array scaled to ``FEATURE_SIDE`` on its long side."""
+    with Image.open(path) as image:
+        if image.format == "JPEG":
+            image.draft("L", (FEATURE_SIDE, FEATURE_SIDE))
+        grey = image.convert("L")
+    w, h = grey.size
+    scale = FEATURE_SIDE / max(w, h)
+    grey = grey.resize(
+        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
+    )
+    if mirrored:
+        grey = ImageOps.mirror(grey)
+    return np.asarray(grey)
+
+
+def orb_features(grey: np.ndarray) -> Features:
+    """Return the ORB features (at most 500) of a grey array."""
+    cv2 = _cv2()
+    orb = cv2.ORB_create(nfeatures=500, fastThreshold=10)
+    keypoints, descriptors = orb.detectAndCompute(grey, None)
+    points = np.float32([k.pt for k in keypoints]).reshape(-1, 2)
+    return Features(points, descriptors)
+
+
+def match_inliers(a: Features, b: Features) -> tuple[int, float]:
+    """Return ``(inliers, inlier fraction of the ratio-test matches)``; ``(0, 0.0)`` if none."""
+    if a.descriptors is None or b.descriptors is None:
+        return 0, 0.0
+    if len(a.descriptors) < _MIN_MATCHES or len(b.descriptors) < _MIN_MATCHES:
+        return 0, 0.0
+    cv2 = _cv2()
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
+    good = [m[0] for m in matches if len(m) == 2 and m[0].distance < _RATIO * m[1].distance]
+    if len(good) < _MIN_MATCHES:
+        return 0, 0.0
+    src = a.points[[g.queryIdx for g in good]]
+    dst = b.points[[g.trainIdx for g in good]]
+    homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, _RANSAC_PX)
+    if homography is None:
+        return 0, 0.0
+    inliers = int(mask.sum())
+    return inliers, inliers / len(good)
+
+
+@dataclass(frozen=True)
+class GeometricRule:
+    """pHash (and mirrored pHash) candidates confirmed by an ORB + RANSAC homography."""
+
+    candidate_threshold: int = DEFAULT_CANDIDATE_THRESHOLD
+    min_inliers: int = DEFAULT_MIN_INLIERS
+    min_inlier_fraction: float = DEFAULT_MIN_INLIER_FRACTION
+
+    def params(self) -> dict[str, object]:
+        """The decision's parameters, to store with what it decided."""
+        return {
+            "method": "orb-ransac",
+            "candidate_threshold": self.candidate_threshold,
+            "min_inliers": self.min_inliers,
+            "min_inlier_fraction": self.min_inlier_fraction,
+            "feature_side": FEATURE_SIDE,
+        }
+
+    def candidates(self, phashes: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+        """Return candidate rows ``(i, j, mirrored 0/1)``, i < j, each pair once."""
+        direct = pairs_within(phashes, self.candidate_threshold)
+        flipped = cross_pairs(phashes, mirrored, self.candidate_threshold)
+        flipped = flipped[flipped[:, 0] != flipped[:, 1]]
+        seen: dict[tuple[int, int], int] = {}
+        for i, j, _ in direct.tolist():
+            seen[(i, j)] = 0
+        for i, j, _ in flipped.tolist():
+            seen.setdefault((min(i, j), max(i, j)), 1)
+        out = np.array([(i, j, f) for (i, j), f in seen.items()], dtype=np.int64)
+        return out.reshape(-1, 3)
+
+    def accepts(self, inliers: int, fraction: float) -> bool:
+        """Whether a match count and inlier fraction say 'the same photograph'."""
+        return inliers >= self.min_inliers and fraction >= self.min_inlier_fraction
+
+    def pairs_within(
+        self, paths: Sequence[str | Path], phashes: np.ndarray, mirrored: np.ndarray
+    ) -> np.ndarray:
+        """Return the verified pairs of one set of photos: rows ``(i, j, inliers)``, i < j.
+
+        ``phashes[k]`` and ``mirrored[k]`` are the pHashes of ``paths[k]`` and of its mirror
+        image. Each photo is decoded at most twice (as is and mirrored), only if it is in a
+        candidate pair.
+        """
+        cache: dict[tuple[int, bool], Features] = {}
+
+        def features(k: int, flip: bool) -> Features:
+            if (k, flip) not in cache:
+                try:
+                    cache[(k, flip)] = orb_features(grey_for_features(paths[k], flip))
+                except (OSError, ValueError, Image.DecompressionBombError):
+                    cache[(k, flip)] = Features(np.zeros((0, 2), np.float32), None)
+            return cache[(k, flip)]
+
+        kept = []
+        for i, j, flip in self.candidates(phashes, mirrored).tolist():
+            inliers, fraction = match_inliers(features(i, False), features(j, bool(flip)))
+            if not self.accepts(inliers, fraction):
+                again = match_inliers(features(i, False), features(j, not flip))
+                if again[0] > inliers:
+                    inliers, fraction = again
+            if self.accepts(inliers, fraction):
+                kept.append((i, j, inliers))
+        return np.array(kept, dtype=np.int64).reshape(-1, 3)
+
+
+def mirrored_phash(path: str | Path) -> tuple[str, str]:
+    """Return ``(pHash, pHash of the mirror image)`` of a file, 16 hex digits each."""
+    import imagehash
+
+    with Image.open(path) as image:
+        if image.format == "JPEG":
+            image.draft("L", (64, 64))
+        grey = image.convert("L")
+        return str(imagehash.phash(grey)), str(imagehash.phash(ImageOps.mirror(grey)))
