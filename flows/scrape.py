@@ -10,13 +10,25 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.progress import reporter
 from flows.reporting import markdown_table, publish
+from pipeline.errors import CarscoutError
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 from scrapers.crawl import LabelSummary, ScrapeSummary, scrape
 from scrapers.spec import load_spec
 
 
-@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def retry_unless_config_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Return False when the task failed with a CarscoutError (a bad spec or a missing base URL:
+    retrying cannot fix it), True for anything else (network trouble is worth a retry)."""
+    return not isinstance(state.result(raise_on_failure=False), CarscoutError)
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_config_error,
+    cache_policy=NO_CACHE,
+)
 def crawl_site(
     settings: Settings,
     site: str,

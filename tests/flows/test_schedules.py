@@ -1,15 +1,36 @@
-"""Deployments carry the right cron schedules and parameters (checked without waiting)."""
+"""Deployments, schedule options, server checks and run records (checked without waiting).
+
+The end-to-end test against a real ``prefect server start`` is test_schedule_server.py.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from flows.schedules import check_cron, retrain_deployment, scrape_deployment
+from flows.schedules import (
+    check_cron,
+    check_timezone,
+    local_timezone,
+    make_schedule,
+    require_server,
+    retrain_deployment,
+    retrain_line,
+    run_recorded,
+    scrape_deployment,
+    scrape_line,
+)
+from flows.scrape import retry_unless_config_error
+from pipeline import schema as t
 from pipeline.errors import ConfigError
 from pipeline.settings import load_settings
+from pipeline.status import catalog_status
+from pipeline.workspace import Workspace
 from training.config import TrainConfig
+
+DEMO = "http://127.0.0.1:8123"
 
 
 def _crons(deployment) -> list[str]:  # type: ignore[no-untyped-def]
@@ -18,17 +39,60 @@ def _crons(deployment) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_scrape_and_retrain_deployments_have_their_schedules(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path)
-    scrape = scrape_deployment(settings, "demo", ["swift", "wagonr"], "0 3 * * *")
+    scrape = scrape_deployment(
+        settings, "demo", ["swift", "wagonr"], "0 3 * * *", base_url=DEMO, timezone="UTC"
+    )
     assert scrape.name == "scheduled-scrape"
     assert _crons(scrape) == ["0 3 * * *"]
+    assert scrape.schedules[0].schedule.timezone == "UTC"
     assert scrape.parameters["labels"] == ["swift", "wagonr"]
+    assert scrape.parameters["base_url"] == DEMO
     assert scrape.parameters["settings"]["home"] == str(tmp_path.resolve())
+    assert scrape.concurrency_limit == 1
+    assert scrape.concurrency_options.collision_strategy == "CANCEL_NEW"
 
     retrain = retrain_deployment(
-        settings, "demo", ["swift"], "30 4 * * 0", TrainConfig(weights="none")
+        settings,
+        "demo",
+        ["swift"],
+        "30 4 * * 0",
+        TrainConfig(weights="none", epochs=3, image_size=48),
+        base_url=DEMO,
+        max_listings=5,
+        split_sizes=(30, 10, 10),
+        review_budget=0.2,
+        timezone="Asia/Kolkata",
     )
     assert _crons(retrain) == ["30 4 * * 0"]
-    assert retrain.parameters["train_config"]["weights"] == "none"
+    assert retrain.schedules[0].schedule.timezone == "Asia/Kolkata"
+    params = retrain.parameters
+    assert params["train_config"]["weights"] == "none"
+    assert params["train_config"]["epochs"] == 3
+    assert params["split_sizes"] == [30, 10, 10]
+    assert (params["max_listings"], params["review_budget"]) == (5, 0.2)
+
+
+def test_interval_schedule_and_machine_timezone_by_default(tmp_path: Path) -> None:
+    schedule = make_schedule(None, interval=30)
+    assert schedule.interval.total_seconds() == 30
+    assert make_schedule("0 3 * * *").timezone == local_timezone()
+    assert check_timezone("Europe/Berlin") == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("cron", "interval", "timezone", "match"),
+    [
+        (None, None, None, "either --cron"),
+        ("0 3 * * *", 30, None, "either --cron"),
+        (None, 2, None, "too short"),
+        ("0 3 * * *", None, "Mars/Olympus", "time zone"),
+    ],
+)
+def test_bad_schedule_options_are_clear_errors(
+    cron: str | None, interval: float | None, timezone: str | None, match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make_schedule(cron, interval, timezone)
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -36,7 +100,9 @@ def test_deployment_registers_with_its_schedule_on_the_prefect_api(tmp_path: Pat
     from prefect.client.orchestration import get_client
 
     settings = load_settings(home=tmp_path)
-    deployment = scrape_deployment(settings, "demo", ["swift"], "15 2 * * *", name="nightly")
+    deployment = scrape_deployment(
+        settings, "demo", ["swift"], "15 2 * * *", name="nightly", base_url=DEMO
+    )
     deployment_id = deployment.apply()
     with get_client(sync_client=True) as client:
         stored = client.read_deployment(deployment_id)
@@ -44,6 +110,9 @@ def test_deployment_registers_with_its_schedule_on_the_prefect_api(tmp_path: Pat
     assert stored.name == "nightly"
     assert [s.schedule.cron for s in schedules] == ["15 2 * * *"]
     assert stored.parameters["labels"] == ["swift"]
+    assert stored.global_concurrency_limit is not None
+    assert stored.global_concurrency_limit.limit == 1
+    assert stored.concurrency_options.collision_strategy == "CANCEL_NEW"
 
 
 @pytest.mark.parametrize("cron", ["every night", "0 3 * *", "61 3 * * *"])
@@ -55,3 +124,79 @@ def test_bad_cron_is_a_clear_error(cron: str) -> None:
 def test_bad_site_fails_when_scheduling_not_at_run_time(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         scrape_deployment(load_settings(home=tmp_path), tmp_path / "nope.toml", ["a"], "0 3 * * *")
+
+
+def test_missing_base_url_fails_when_scheduling(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--base-url"):
+        scrape_deployment(load_settings(home=tmp_path), "demo", ["swift"], "0 3 * * *")
+
+
+def test_no_server_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.schedules as schedules
+
+    monkeypatch.setattr(schedules, "prefect_api_url", lambda: None)
+    with pytest.raises(ConfigError, match="prefect server start"):
+        require_server()
+    monkeypatch.setattr(schedules, "prefect_api_url", lambda: "http://127.0.0.1:9/api")
+    with pytest.raises(ConfigError, match="no Prefect server answers.*PREFECT_API_URL"):
+        require_server(timeout=1)
+
+
+def test_config_errors_are_not_retried() -> None:
+    from prefect.states import Failed
+
+    assert not retry_unless_config_error(None, None, Failed(data=ConfigError("bad spec")))
+    assert retry_unless_config_error(None, None, Failed(data=ConnectionError("reset")))
+
+
+def test_runs_are_recorded_with_a_summary_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings(home=tmp_path)
+    summary = {
+        "labels": {"swift": {"listings_visited": 3, "photos_stored": 12}},
+        "failures": {"timeout": 1},
+    }
+    line, result, error = run_recorded(
+        settings, "scheduled-scrape", {"deployment": "nightly"}, lambda: summary, scrape_line
+    )
+    assert error is None and result is summary
+    assert line.startswith("nightly: ok in") and "3 listings, 12 new photos, 1 failures" in line
+
+    def broken() -> dict:
+        raise ConfigError("start URL uses {base_url} but no base URL was given")
+
+    line, _, error = run_recorded(
+        settings, "scheduled-scrape", {"deployment": "nightly"}, broken, scrape_line
+    )
+    assert isinstance(error, ConfigError) and "FAILED" in line and "base URL" in line
+
+    def interrupted() -> dict:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_recorded(settings, "scheduled-scrape", {"deployment": "nightly"}, interrupted, str)
+
+    printed = capsys.readouterr().out
+    assert printed.count("nightly: ") == 3
+    with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
+        statuses = conn.execute(sa.select(t.runs.c.status).order_by(t.runs.c.id)).scalars().all()
+        status = catalog_status(conn)
+    assert statuses == ["ok", "failed", "cancelled"]
+    assert [run.status for run in status.scheduled] == ["cancelled", "failed", "ok"]
+    assert status.scheduled_failed == 1 and status.last_failed is not None
+    assert "base URL" in status.last_failed.line
+
+
+def test_retrain_line_says_what_was_collected_trained_and_promoted() -> None:
+    report = {
+        "scrape": {"labels": {"swift": {"listings_visited": 2, "photos_stored": 9}}},
+        "train": {"model": "fast_cnn"},
+        "test_accuracy": 0.8125,
+        "promoted": True,
+        "champion": "run-3",
+        "pending_review": 4,
+    }
+    line = retrain_line(report)
+    assert "9 new photos" in line and "fast_cnn" in line and "0.812" in line
+    assert "promoted (run-3)" in line and "4 photos wait for review" in line

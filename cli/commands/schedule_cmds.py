@@ -1,0 +1,235 @@
+"""``carscout schedule scrape|retrain|list|pause|resume|remove``: thin over flows.schedules."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.commands.context import settings_from
+from pipeline.errors import ConfigError
+
+console = Console()
+schedule_app = typer.Typer(
+    help="Scheduled scrapes and retrains (needs a running `prefect server start`).",
+    no_args_is_help=True,
+)
+
+Cron = Annotated[
+    str | None,
+    typer.Option("--cron", help="When to run, e.g. '0 3 * * *' (minute hour day month weekday)."),
+]
+Interval = Annotated[
+    float | None,
+    typer.Option("--interval", help="Run every N seconds instead of --cron (at least 10)."),
+]
+TimeZone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone", help="IANA zone the cron is in, e.g. Europe/Berlin (default: this machine's)."
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="Fills {base_url} in the spec, e.g. http://127.0.0.1:8000 for `carscout demo-site`.",
+    ),
+]
+MaxListings = Annotated[
+    int | None, typer.Option("--max-listings", min=1, help="Visit at most N listings per label.")
+]
+MaxPages = Annotated[
+    int | None, typer.Option("--max-pages", min=1, help="Read at most N search pages per label.")
+]
+Verbose = Annotated[bool, typer.Option("--verbose", help="Also show Prefect's own log lines.")]
+Name = Annotated[str, typer.Argument(help="Schedule (deployment) name, see `schedule list`.")]
+
+
+def _labels(text: str) -> list[str]:
+    labels = [label.strip() for label in text.split(",") if label.strip()]
+    if not labels:
+        raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
+    return labels
+
+
+def _prepare(verbose: bool) -> None:
+    """Check the server before anything else and keep Prefect's console logs out of the way."""
+    from flows.schedules import quiet_prefect_console, require_server
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    require_server()
+    if not verbose:
+        quiet_prefect_console()
+
+
+def _announce(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+def schedule_scrape_command(
+    ctx: typer.Context,
+    site: Annotated[str, typer.Option("--site", help="Site spec file (or 'demo').")],
+    labels: Annotated[str, typer.Option("--labels", help="Comma-separated labels to collect.")],
+    cron: Cron = None,
+    interval: Interval = None,
+    timezone: TimeZone = None,
+    base_url: BaseUrl = None,
+    max_listings: MaxListings = None,
+    max_pages: MaxPages = None,
+    name: Annotated[str, typer.Option("--name", help="Schedule name.")] = "scheduled-scrape",
+    verbose: Verbose = False,
+) -> None:
+    """Register a scheduled scrape and serve it until stopped (Ctrl-C or SIGTERM)."""
+    from flows.schedules import scrape_deployment, serve
+
+    _prepare(verbose)
+    deployment = scrape_deployment(
+        settings_from(ctx),
+        site,
+        _labels(labels),
+        cron,
+        name,
+        max_listings,
+        base_url=base_url,
+        max_pages=max_pages,
+        timezone=timezone,
+        interval=interval,
+    )
+    serve(deployment, announce=_announce)
+
+
+def schedule_retrain_command(
+    ctx: typer.Context,
+    cron: Cron = None,
+    interval: Interval = None,
+    timezone: TimeZone = None,
+    site: Annotated[str, typer.Option("--site", help="Site spec file (or 'demo').")] = "demo",
+    labels: Annotated[
+        str, typer.Option("--labels", help="Comma-separated labels to collect.")
+    ] = "swift,wagonr",
+    base_url: BaseUrl = None,
+    max_listings: MaxListings = None,
+    max_pages: MaxPages = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model variant to train (see carscout train).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs.")] = None,
+    image_size: Annotated[
+        int | None, typer.Option("--image-size", min=16, help="Square input side in pixels.")
+    ] = None,
+    sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--sizes",
+            help="Split sizes train,validation,test for a new split (e.g. 2400,800,800).",
+        ),
+    ] = None,
+    review_budget: Annotated[
+        float,
+        typer.Option("--review-budget", help="Share of new photos to queue for review (0-1)."),
+    ] = 0.12,
+    weights: Annotated[
+        str, typer.Option("--weights", help="imagenet, none or a weights file (transfer models).")
+    ] = "none",
+    name: Annotated[str, typer.Option("--name", help="Schedule name.")] = "scheduled-retrain",
+    verbose: Verbose = False,
+) -> None:
+    """Register a scheduled collect-and-retrain and serve it until stopped."""
+    from curation.splits.plan import parse_sizes
+    from flows.main_job import MainJobOptions, train_config
+    from flows.schedules import retrain_deployment, serve
+
+    _prepare(verbose)
+    config = train_config(
+        MainJobOptions(model=model, epochs=epochs, image_size=image_size, weights=weights)
+    )
+    deployment = retrain_deployment(
+        settings_from(ctx),
+        site,
+        _labels(labels),
+        cron,
+        config,
+        name,
+        base_url=base_url,
+        max_listings=max_listings,
+        max_pages=max_pages,
+        split_sizes=parse_sizes(sizes) if sizes is not None else None,
+        review_budget=review_budget,
+        timezone=timezone,
+        interval=interval,
+    )
+    serve(deployment, announce=_announce)
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def schedule_list_command() -> None:
+    """List carscout's schedules on the Prefect server: when, what, next and last run."""
+    from flows.schedules import list_schedules
+
+    schedules = list_schedules()
+    if not schedules:
+        console.print("No schedules yet: `carscout schedule scrape …` or `schedule retrain …`.")
+        return
+    table = Table(title="Schedules")
+    for column in ("name", "job", "when", "site", "labels", "state", "next run", "last run"):
+        table.add_column(column, overflow="fold")
+    for s in schedules:
+        last = "-" if s.last_state is None else f"{s.last_state} {_when(s.last_run)}"
+        table.add_row(
+            s.name,
+            s.flow,
+            s.schedule,
+            s.site,
+            ",".join(s.labels),
+            "paused" if s.paused else "active",
+            _when(s.next_run),
+            last,
+        )
+    console.print(table)
+
+
+def schedule_pause_command(name: Name) -> None:
+    """Pause a schedule: no new runs until `carscout schedule resume NAME`."""
+    from flows.schedules import pause_schedule
+
+    pause_schedule(name)
+    console.print(f"paused '{name}'")
+
+
+def schedule_resume_command(name: Name) -> None:
+    """Resume a paused schedule."""
+    from flows.schedules import resume_schedule
+
+    resume_schedule(name)
+    console.print(f"resumed '{name}'")
+
+
+def schedule_remove_command(name: Name) -> None:
+    """Remove a schedule from the server (the catalog keeps its past runs)."""
+    from flows.schedules import remove_schedule
+
+    remove_schedule(name)
+    console.print(
+        f"removed '{name}'; stop the `carscout schedule` process that served it, or it is "
+        "registered again when that process restarts"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``schedule`` command group to ``app``."""
+    schedule_app.command("scrape")(schedule_scrape_command)
+    schedule_app.command("retrain")(schedule_retrain_command)
+    schedule_app.command("list")(schedule_list_command)
+    schedule_app.command("pause")(schedule_pause_command)
+    schedule_app.command("resume")(schedule_resume_command)
+    schedule_app.command("remove")(schedule_remove_command)
+    app.add_typer(schedule_app, name="schedule")
