@@ -7,7 +7,12 @@ code; in both cases it writes in one transaction and never touches other rows.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
+import stat
+import struct
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,11 +25,43 @@ from pipeline import schema as t
 from pipeline.catalog import Catalog, record_failure
 from pipeline.errors import IntakeRejected
 from pipeline.settings import IntakeLimits
-from pipeline.store import EXTENSIONS, ImageStore
+from pipeline.store import EXTENSIONS, ImageStore, sha256_of
 
 PASSTHROUGH_FORMATS = {"JPEG", "PNG", "WEBP"}
-ACCEPTED_FORMATS = PASSTHROUGH_FORMATS | {"GIF", "BMP", "TIFF", "MPO"}
+# PPM covers .ppm, .pgm and .pbm (Pillow names them all PPM).
+ACCEPTED_FORMATS = PASSTHROUGH_FORMATS | {"GIF", "BMP", "TIFF", "MPO", "PPM"}
 PASSTHROUGH_MODES = {"RGB", "L"}
+# Converting these to RGB changes the colour space, so the source's ICC profile no longer applies.
+COLOUR_SPACE_MODES = {"CMYK", "LAB", "YCbCr", "HSV"}
+# What Pillow raises for a damaged file; anything else becomes ``internal_error``.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with undecodable file-name bytes written as ``\\xNN`` so it can be stored.
+
+    A file name that is not UTF-8 arrives as a str with surrogate escapes; the result is valid
+    UTF-8, stable across runs, and plain text when there was nothing to escape.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = os.fsencode(text)
+        except UnicodeEncodeError:  # a lone surrogate that did not come from a file name
+            raw = text.encode("utf-8", "backslashreplace")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
+
+def describe_exception(exc: BaseException) -> str:
+    """Return ``"TypeName: message (at file.py:line in function)"`` for a failure row."""
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +79,14 @@ class Provenance:
     def target(self) -> str:
         """Return the URL or path that failures are recorded against."""
         return self.source_url or self.source_path or "<bytes>"
+
+    def printable(self) -> Provenance:
+        """Return a copy whose URL and path can be stored (see :func:`printable`)."""
+        return dataclasses.replace(
+            self,
+            source_url=None if self.source_url is None else printable(self.source_url),
+            source_path=None if self.source_path is None else printable(self.source_path),
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +126,12 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     import numpy as np
 
     array = np.asarray(image, dtype=np.float64)
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        # min/max would be NaN and every pixel would come out black.
+        raise IntakeRejected(
+            "non_finite_pixels", f"{bad} of {array.size} pixels are NaN or infinite"
+        )
     low, high = float(array.min()), float(array.max())
     scaled = (array - low) * (255.0 / (high - low)) if high > low else array * 0
     return Image.fromarray(scaled.astype("uint8"))
@@ -96,6 +147,9 @@ def _normalize_mode(image: Image.Image, changes: list[str]) -> Image.Image:
     if mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
         changes.append(f"reduced {mode} to 8-bit grey")
         return _to_8bit(image)
+    if mode == "1":
+        changes.append("converted 1-bit to L")
+        return image.convert("L")
     changes.append(f"converted {mode} to RGB")
     return image.convert("RGB")
 
@@ -104,8 +158,9 @@ def validate_and_normalize(data: bytes, limits: IntakeLimits) -> NormalizedImage
     """Check that ``data`` is a whole, sane image and return it ready for storage.
 
     Raises :class:`IntakeRejected` with a reason code: ``empty``, ``too_large``,
-    ``not_an_image``, ``unsupported_format``, ``too_many_pixels``, ``too_small`` or
-    ``truncated_or_corrupt``.
+    ``not_an_image``, ``unsupported_format``, ``too_many_pixels``, ``too_small``,
+    ``truncated_or_corrupt`` or ``non_finite_pixels``. Other exceptions (Pillow failing in an
+    unexpected way on a hostile file) propagate; :func:`intake_image` records them.
     """
     if not data:
         raise IntakeRejected("empty", "no bytes")
@@ -122,7 +177,7 @@ def validate_and_normalize(data: bytes, limits: IntakeLimits) -> NormalizedImage
             raise IntakeRejected("too_many_pixels", str(exc)) from exc
         except UnidentifiedImageError as exc:
             raise IntakeRejected("not_an_image", "Pillow cannot identify it") from exc
-        except (OSError, SyntaxError, ValueError) as exc:
+        except DECODE_ERRORS as exc:
             raise IntakeRejected("truncated_or_corrupt", str(exc)) from exc
         fmt = image.format or "?"
         if fmt not in ACCEPTED_FORMATS:
@@ -138,13 +193,21 @@ def validate_and_normalize(data: bytes, limits: IntakeLimits) -> NormalizedImage
             _open(data).verify()
             image = _open(data)
             image.load()
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            # Counting frames reads every frame header: damaged later frames fail here.
+            return _normalize(data, image, fmt)
+        except (*DECODE_ERRORS, Image.DecompressionBombError) as exc:
             raise IntakeRejected("truncated_or_corrupt", str(exc) or type(exc).__name__) from exc
-    return _normalize(data, image, fmt)
+
+
+def _png_bit_depth(data: bytes) -> int:
+    """Return the bit depth a PNG declares in its header (8 when it cannot be read)."""
+    return data[24] if len(data) > 24 and data[12:16] == b"IHDR" else 8
 
 
 def _normalize(data: bytes, image: Image.Image, fmt: str) -> NormalizedImage:
     changes: list[str] = []
+    source_mode = image.mode
+    source_icc = image.info.get("icc_profile")
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
         image = image.copy()
@@ -153,15 +216,21 @@ def _normalize(data: bytes, image: Image.Image, fmt: str) -> NormalizedImage:
     if orientation not in (1, None):
         image = ImageOps.exif_transpose(image)
         changes.append(f"applied EXIF orientation {orientation}")
+    if fmt == "PNG" and image.mode == "RGB" and _png_bit_depth(data) == 16:
+        # Pillow already decoded the high byte of each sample; re-encoding stores that.
+        changes.append("reduced 16-bit RGB to 8 bits")
     image = _normalize_mode(image, changes)
     if fmt in PASSTHROUGH_FORMATS and not changes:
         return NormalizedImage(data, fmt, image.width, image.height)
+    # Only what is passed here is written (no EXIF, no timestamps, no ICC profile made up by a
+    # conversion), so the same input always gives the same bytes.
+    icc = None if source_mode in COLOUR_SPACE_MODES else source_icc
     out = io.BytesIO()
     target = "JPEG" if fmt in {"JPEG", "MPO"} else "PNG"
     if target == "JPEG":
-        image.save(out, "JPEG", quality=95)
+        image.save(out, "JPEG", quality=95, icc_profile=icc)
     else:
-        image.save(out, "PNG", optimize=False)
+        image.save(out, "PNG", optimize=False, icc_profile=icc)
     if fmt not in PASSTHROUGH_FORMATS:
         changes.append(f"re-encoded {fmt} as {target}")
     return NormalizedImage(out.getvalue(), target, image.width, image.height, changes)
@@ -188,6 +257,19 @@ def _add_source(conn: Connection, image_id: int, provenance: Provenance) -> None
         )
 
 
+def _reject(catalog: Catalog, provenance: Provenance, reason: str, detail: str) -> IntakeResult:
+    with catalog.atomic() as conn:
+        record_failure(
+            conn,
+            stage=provenance.stage,
+            target=provenance.target,
+            reason=reason,
+            detail=detail,
+            run_id=provenance.run_id,
+        )
+    return IntakeResult("rejected", reason=reason, detail=detail)
+
+
 def intake_image(
     catalog: Catalog,
     store: ImageStore,
@@ -197,51 +279,74 @@ def intake_image(
 ) -> IntakeResult:
     """Validate ``data`` and store it with its provenance, or record why not.
 
-    Returns an :class:`IntakeResult`. The file is written (atomically) before the catalog row,
-    so a crash in between leaves a file that a rerun adopts, never a row without a file.
+    Returns an :class:`IntakeResult`; any exception while taking the photo in becomes its
+    failure row (``internal_error`` with the exception text), so one hostile file never stops
+    a scrape or an import. Only a catalog that cannot record the failure raises. The file is
+    written (atomically) before the catalog row, so a crash in between leaves a file that a
+    rerun adopts, never a row without a file; an error in between removes the file again.
     """
     limits = limits or IntakeLimits()
-    label = provenance.label.strip()
+    provenance = provenance.printable()
     try:
+        label = provenance.label.strip()
         if not label:
             raise IntakeRejected("no_label", "a photo needs the label it was found under")
+        label.encode("utf-8")
         image = validate_and_normalize(data, limits)
     except IntakeRejected as rejected:
-        with catalog.atomic() as conn:
-            record_failure(
-                conn,
-                stage=provenance.stage,
-                target=provenance.target,
-                reason=rejected.reason,
-                detail=rejected.detail,
-                run_id=provenance.run_id,
-            )
-        return IntakeResult("rejected", reason=rejected.reason, detail=rejected.detail)
+        return _reject(catalog, provenance, rejected.reason, rejected.detail)
+    except Exception as exc:  # noqa: BLE001 - a hostile file must not stop the run
+        return _reject(catalog, provenance, "internal_error", describe_exception(exc))
+    try:
+        return _store(catalog, store, image, label, provenance)
+    except Exception as exc:  # noqa: BLE001 - recorded as this photo's failure
+        return _reject(catalog, provenance, "internal_error", describe_exception(exc))
 
-    digest, relative = store.put(image.data, EXTENSIONS[image.format])
-    with catalog.atomic() as conn:
-        existing = conn.execute(
-            sa.select(t.images.c.id).where(t.images.c.sha256 == digest)
-        ).scalar_one_or_none()
-        if existing is not None:
-            _add_source(conn, existing, provenance)
-            return IntakeResult("known", image_id=existing, sha256=digest)
-        image_id = conn.execute(
-            sa.insert(t.images).values(
-                sha256=digest,
-                store_path=relative,
-                width=image.width,
-                height=image.height,
-                format=image.format,
-                bytes=len(image.data),
-                label_scraped=label,
-                label=label,
-                status="active",
-                listing_id=provenance.listing_id,
-                normalized="; ".join(image.changes) or None,
-            )
-        ).inserted_primary_key[0]
-        _add_source(conn, int(image_id), provenance)
+
+def _store(
+    catalog: Catalog,
+    store: ImageStore,
+    image: NormalizedImage,
+    label: str,
+    provenance: Provenance,
+) -> IntakeResult:
+    extension = EXTENSIONS[image.format]
+    relative = store.relative_path(sha256_of(image.data), extension)
+    was_there = store.path(relative).exists()
+    digest, relative = store.put(image.data, extension)
+    try:
+        with catalog.atomic() as conn:
+            existing = conn.execute(
+                sa.select(t.images.c.id).where(t.images.c.sha256 == digest)
+            ).scalar_one_or_none()
+            if existing is not None:
+                _add_source(conn, existing, provenance)
+                return IntakeResult("known", image_id=existing, sha256=digest)
+            image_id = conn.execute(
+                sa.insert(t.images).values(
+                    sha256=digest,
+                    store_path=relative,
+                    width=image.width,
+                    height=image.height,
+                    format=image.format,
+                    bytes=len(image.data),
+                    label_scraped=label,
+                    label=label,
+                    status="active",
+                    listing_id=provenance.listing_id,
+                    normalized="; ".join(image.changes) or None,
+                )
+            ).inserted_primary_key[0]
+            _add_source(conn, int(image_id), provenance)
+    except Exception:
+        if not was_there:
+            with catalog.reading() as conn:
+                has_row = conn.execute(
+                    sa.select(t.images.c.id).where(t.images.c.sha256 == digest)
+                ).first()
+            if has_row is None:
+                store.discard(relative)
+        raise
     return IntakeResult("stored", image_id=int(image_id), sha256=digest)
 
 
@@ -252,15 +357,22 @@ def intake_file(
     provenance: Provenance,
     limits: IntakeLimits | None = None,
 ) -> IntakeResult:
-    """Read a local file and pass it to :func:`intake_image`; unreadable files are recorded."""
+    """Read a local file and pass it to :func:`intake_image`; return its :class:`IntakeResult`.
+
+    Unreadable files (``unreadable``) and anything but a regular file (``not_a_file``: a FIFO
+    would block the read for ever) are recorded as failures against ``provenance.target``.
+    """
     limits = limits or IntakeLimits()
+    # Failures of the file itself are recorded against its path when no other target is given.
+    failing = provenance
+    if provenance.source_path is None and provenance.source_url is None:
+        failing = dataclasses.replace(provenance, source_path=path)
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return _reject(catalog, failing.printable(), "not_a_file", "not a regular file")
             data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
-        with catalog.atomic() as conn:
-            record_failure(
-                conn, stage=provenance.stage, target=path, reason="unreadable", detail=str(exc)
-            )
-        return IntakeResult("rejected", reason="unreadable", detail=str(exc))
+        return _reject(catalog, failing.printable(), "unreadable", printable(str(exc)))
     return intake_image(catalog, store, data, provenance, limits)

@@ -2,7 +2,8 @@
 
 Writes go to a temporary file in the target folder, are flushed to disk and then renamed, so a
 crash leaves either the whole file or a temporary that :meth:`ImageStore.remove_stale_temporaries`
-cleans up. Files are never deleted by carscout's stages.
+cleans up. Files are never deleted by carscout's stages; the one exception is
+:meth:`ImageStore.discard`, for a file just written whose catalog row could not be.
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ class ImageStore:
             os.fsync(handle.fileno())
         os.replace(temp, target)
         return digest, relative
+
+    def discard(self, relative: str) -> bool:
+        """Delete the store file at ``relative``; return whether there was one.
+
+        Only for a file this process has just written and whose catalog row failed, so that no
+        file is left without a row.
+        """
+        target = self.path(relative)
+        existed = target.exists()
+        target.unlink(missing_ok=True)
+        return existed
 
     def iter_files(self) -> Iterator[str]:
         """Yield the store-relative path of every finished file."""

@@ -13,10 +13,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from pipeline import schema as t
 from cli.app import app
-from tests.imagebytes import small_jpeg
+from pipeline import schema as t
 from pipeline.workspace import Workspace
+from tests.imagebytes import small_jpeg
 
 CARSCOUT = [sys.executable, "-c", "from cli.app import main; main()"]
 
@@ -73,7 +73,10 @@ def test_import_then_status_shows_the_right_counts(tmp_path: Path) -> None:
         assert cells[1:] == ["3", "0", "0", "0", "3"]
     assert "not_an_image" in status.output
     again = runner.invoke(app, ["--home", str(home), "import", str(folder)])
-    assert "already in the catalog │      6" in again.output
+    known = next(line for line in again.output.splitlines() if "already in the catalog" in line)
+    assert [c.strip() for c in known.split("│") if c.strip()] == ["already in the catalog", "6"]
+    skipped = next(line for line in again.output.splitlines() if "skipped: not_an_image" in line)
+    assert skipped.rstrip(" │").endswith(" 2"), "notes.txt in each label folder is counted"
 
 
 def test_import_with_one_label_for_a_flat_folder(workspace: Workspace, tmp_path: Path) -> None:
