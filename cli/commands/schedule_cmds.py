@@ -59,7 +59,8 @@ def _labels(text: str) -> list[str]:
 
 def _prepare(verbose: bool) -> None:
     """Check the server before anything else and keep Prefect's console logs out of the way."""
-    from flows.schedules import quiet_prefect_console, require_server
+    from flows.schedules.server import require_server
+    from flows.schedules.serving import quiet_prefect_console
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -86,7 +87,8 @@ def schedule_scrape_command(
     verbose: Verbose = False,
 ) -> None:
     """Register a scheduled scrape and serve it until stopped (Ctrl-C or SIGTERM)."""
-    from flows.schedules import scrape_deployment, serve
+    from flows.schedules.deployments import scrape_deployment
+    from flows.schedules.serving import serve
 
     _prepare(verbose)
     deployment = scrape_deployment(
@@ -143,7 +145,8 @@ def schedule_retrain_command(
     """Register a scheduled collect-and-retrain and serve it until stopped."""
     from curation.splits.plan import parse_sizes
     from flows.main_job import MainJobOptions, train_config
-    from flows.schedules import retrain_deployment, serve
+    from flows.schedules.deployments import retrain_deployment
+    from flows.schedules.serving import serve
 
     _prepare(verbose)
     config = train_config(
@@ -173,7 +176,7 @@ def _when(moment: datetime | None) -> str:
 
 def schedule_list_command() -> None:
     """List carscout's schedules on the Prefect server: when, what, next and last run."""
-    from flows.schedules import list_schedules
+    from flows.schedules.managing import list_schedules
 
     schedules = list_schedules()
     if not schedules:
@@ -199,7 +202,7 @@ def schedule_list_command() -> None:
 
 def schedule_pause_command(name: Name) -> None:
     """Pause a schedule: no new runs until `carscout schedule resume NAME`."""
-    from flows.schedules import pause_schedule
+    from flows.schedules.managing import pause_schedule
 
     pause_schedule(name)
     console.print(f"paused '{name}'")
@@ -207,7 +210,7 @@ def schedule_pause_command(name: Name) -> None:
 
 def schedule_resume_command(name: Name) -> None:
     """Resume a paused schedule."""
-    from flows.schedules import resume_schedule
+    from flows.schedules.managing import resume_schedule
 
     resume_schedule(name)
     console.print(f"resumed '{name}'")
@@ -215,7 +218,7 @@ def schedule_resume_command(name: Name) -> None:
 
 def schedule_remove_command(name: Name) -> None:
     """Remove a schedule from the server (the catalog keeps its past runs)."""
-    from flows.schedules import remove_schedule
+    from flows.schedules.managing import remove_schedule
 
     remove_schedule(name)
     console.print(

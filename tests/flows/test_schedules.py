@@ -10,18 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from flows.schedules import (
-    check_cron,
-    check_timezone,
-    local_timezone,
-    make_schedule,
-    require_server,
-    retrain_deployment,
-    retrain_line,
-    run_recorded,
-    scrape_deployment,
-    scrape_line,
-)
+from flows.schedules.deployments import retrain_deployment, scrape_deployment
+from flows.schedules.recording import retrain_line, run_recorded, scrape_line
+from flows.schedules.server import require_server
+from flows.schedules.timing import check_cron, check_timezone, local_timezone, make_schedule
 from flows.scrape import retry_unless_config_error
 from pipeline import schema as t
 from pipeline.errors import ConfigError
@@ -132,12 +124,12 @@ def test_missing_base_url_fails_when_scheduling(tmp_path: Path) -> None:
 
 
 def test_no_server_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import flows.schedules as schedules
+    from flows.schedules import server
 
-    monkeypatch.setattr(schedules, "prefect_api_url", lambda: None)
+    monkeypatch.setattr(server, "prefect_api_url", lambda: None)
     with pytest.raises(ConfigError, match="prefect server start"):
         require_server()
-    monkeypatch.setattr(schedules, "prefect_api_url", lambda: "http://127.0.0.1:9/api")
+    monkeypatch.setattr(server, "prefect_api_url", lambda: "http://127.0.0.1:9/api")
     with pytest.raises(ConfigError, match="no Prefect server answers.*PREFECT_API_URL"):
         require_server(timeout=1)
 
@@ -200,3 +192,23 @@ def test_retrain_line_says_what_was_collected_trained_and_promoted() -> None:
     line = retrain_line(report)
     assert "9 new photos" in line and "fast_cnn" in line and "0.812" in line
     assert "promoted (run-3)" in line and "4 photos wait for review" in line
+
+
+def test_deployments_name_an_entrypoint_that_imports_their_flow(tmp_path: Path) -> None:
+    from prefect.utilities.importtools import import_object
+
+    from flows.schedules.jobs import scheduled_retrain, scheduled_scrape
+
+    settings = load_settings(home=tmp_path)
+    scrape = scrape_deployment(settings, "demo", ["swift"], "0 3 * * *", base_url=DEMO)
+    retrain = retrain_deployment(
+        settings, "demo", ["swift"], "0 4 * * *", TrainConfig(weights="none"), base_url=DEMO
+    )
+    assert scrape.entrypoint == "flows.schedules.jobs.scheduled_scrape"
+    assert retrain.entrypoint == "flows.schedules.jobs.scheduled_retrain"
+    assert import_object(scrape.entrypoint) is scheduled_scrape
+    assert import_object(retrain.entrypoint) is scheduled_retrain
+    assert (scrape.flow_name, retrain.flow_name) == ("scheduled-scrape", "scheduled-retrain")
+    # Deployments registered before the move still name the package itself.
+    assert import_object("flows.schedules.scheduled_scrape") is scheduled_scrape
+    assert import_object("flows.schedules.scheduled_retrain") is scheduled_retrain
