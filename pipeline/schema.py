@@ -65,6 +65,12 @@ listings = sa.Table(
     # Set once every photo of the listing was stored or recorded as failed: resume skips it.
     sa.Column("completed_at", sa.DateTime(timezone=True)),
     sa.Column("extra", sa.JSON, nullable=False, default=dict),
+    # The scraper's state: the spec that last read the listing (a changed spec revisits
+    # listings it left without photos or fields), visits that did not complete (bounded), and
+    # photos that failed for good (`carscout scrape --retry-failed` tries them again).
+    sa.Column("spec_fingerprint", sa.String(64)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("photos_failed", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
 images = sa.Table(

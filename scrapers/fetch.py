@@ -141,6 +141,14 @@ class Fetcher:
         if reason:
             raise FetchError(url, reason, "not requested")
 
+    def count_sent(self, url: str, *, charge: bool = True) -> None:
+        """Count a request someone else (the browser) sent to ``url``; with ``charge``, also
+        against its host's rate (without it, the caller waited for its slot already)."""
+        with self._count_lock:
+            self.requests_sent += 1
+        if charge:
+            self.limiter.charge(url)
+
     # --- requests -------------------------------------------------------------------------
 
     def get(self, url: str, *, max_bytes: int | None = None) -> FetchResult:

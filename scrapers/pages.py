@@ -3,12 +3,17 @@
 :class:`BrowserReader` drives one headless Chromium (started on first use) with explicit waits
 and step-by-step scrolling for lazy galleries; :class:`StaticReader` uses the requests session
 for sites whose HTML already holds everything. Both raise :class:`PageError` with a reason code.
+
+The browser never fetches pictures, fonts, media or the favicon (blocked before they leave it),
+and every other request it makes for a page (scripts, styles, data calls) is counted against
+that host's rate limit once the page is read, so the next request to the host waits for them.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from fnmatch import fnmatchcase
 from typing import Protocol
 
 from selenium.common.exceptions import TimeoutException, WebDriverException
@@ -27,7 +32,40 @@ _SCROLL_JS = (
     "window.scrollBy(0, Math.max(200, window.innerHeight * 0.9));"
     "return [window.scrollY + window.innerHeight, document.documentElement.scrollHeight];"
 )
+_RESOURCES_JS = (
+    "const names = performance.getEntriesByType('resource').map(e => e.name);"
+    "performance.clearResourceTimings(); return names;"
+)
 MAX_SCROLL_STEPS = 60
+# URL patterns the browser may not request: the scraper downloads photos itself, and pictures,
+# fonts, media and the favicon are never needed to find listings or photo URLs.
+BLOCKED_URL_PATTERNS = tuple(
+    pattern
+    for ext in (
+        "jpg",
+        "jpeg",
+        "png",
+        "gif",
+        "webp",
+        "avif",
+        "bmp",
+        "ico",
+        "svg",
+        "tif",
+        "tiff",
+        "heic",
+        "woff",
+        "woff2",
+        "ttf",
+        "otf",
+        "eot",
+        "mp4",
+        "webm",
+        "mp3",
+        "m3u8",
+    )
+    for pattern in (f"*.{ext}", f"*.{ext}?*", f"*.{ext.upper()}", f"*.{ext.upper()}?*")
+) + ("*/favicon.ico*", "*/apple-touch-icon*")
 
 
 class PageError(UrlError):
@@ -98,8 +136,12 @@ class BrowserReader:
     def driver(self) -> WebDriver:
         """Return the browser, starting it on first use."""
         if self._driver is None:
-            self._driver = self._make_driver()
-            self._driver.set_page_load_timeout(self.timeout)
+            driver = self._make_driver()
+            self._driver = driver
+            driver.set_page_load_timeout(self.timeout)
+            if hasattr(driver, "execute_cdp_cmd"):
+                driver.execute_cdp_cmd("Network.enable", {})
+                driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": BLOCKED_URL_PATTERNS})
         return self._driver
 
     def read(self, url: str, *, wait_for: str | None, error: str | None, scroll: bool) -> str:
@@ -114,11 +156,15 @@ class BrowserReader:
                 # The browser does not show Retry-After; after a 429 wait at least a second.
                 pause = self.backoff * 2 ** (attempt - 1)
                 time.sleep(max(1.0, pause) if failure.reason == "http_429" else pause)
+            _ = self.driver  # started before the slot is taken: its start-up is no request
             self.fetcher.limiter.wait(url)
+            self.fetcher.count_sent(url, charge=False)
             try:
                 return self._read_once(url, wait_for, error, scroll)
             except _RetryablePage as exc:
                 failure = PageError(url, exc.reason, exc.detail)
+            finally:
+                self._count_page_requests()
         raise PageError(
             url, failure.reason, f"gave up after {self.retries + 1} attempts; {failure.detail}"
         )
@@ -155,6 +201,21 @@ class BrowserReader:
         if scroll:
             self._scroll_to_bottom()
         return driver.page_source
+
+    def _count_page_requests(self) -> None:
+        """Charge the requests the browser made for the page just read to their hosts."""
+        if self._driver is None:
+            return
+        try:
+            names = self._driver.execute_script(_RESOURCES_JS) or []
+        except WebDriverException:
+            return
+        for name in names:
+            if not isinstance(name, str) or not name.startswith(("http://", "https://")):
+                continue
+            # Blocked requests are listed too, although they never left the browser.
+            if not any(fnmatchcase(name, pattern) for pattern in BLOCKED_URL_PATTERNS):
+                self.fetcher.count_sent(name)
 
     def _scroll_to_bottom(self) -> None:
         """Scroll a screen at a time so each lazy element enters the viewport once."""

@@ -52,6 +52,15 @@ class HostRateLimiter:
             self._sleep(delay)
         return delay
 
+    def charge(self, url: str) -> None:
+        """Count a request already sent to ``url``'s host (by the browser, for a page's scripts
+        and data) without waiting: the host's next slot moves one interval later, so a page
+        and the k requests it made take k + 1 intervals from the page's own slot."""
+        host = host_of(url)
+        with self._lock:
+            spacing = max(self.interval, self._intervals.get(host, 0.0))
+            self._next_slot[host] = self._next_slot.get(host, self._clock()) + spacing
+
     def defer(self, url: str, seconds: float) -> None:
         """Let no request reach ``url``'s host for ``seconds`` from now (Retry-After)."""
         host = host_of(url)

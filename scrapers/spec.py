@@ -8,13 +8,20 @@ fix; ``load_spec("demo")`` returns the spec that ships with carscout for the dem
 
 Templates may use ``{base_url}`` (the site root, given at run time so the demo spec works on any
 port), ``{model}`` (the label's search term, URL-quoted) and ``{page}`` (1, 2, …).
+
+Listing fields and photos may also come from the page's JSON-LD (``<script
+type="application/ld+json">``): a field written ``"jsonld:offers.price"`` is a dotted path into
+those objects (``"jsonld:Car:offers.price"`` only looks in objects whose ``@type`` is ``Car``),
+and ``photos.jsonld = "image"`` takes photo URLs from such a path.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,8 @@ PHOTO_ATTRIBUTES = ("data-src", "srcset", "src")
 RENDER_MODES = ("browser", "static")
 _PLACEHOLDERS = {"base_url", "model", "page"}
 SHIPPED_SPECS = {"demo": "demo.toml"}
+JSONLD_PREFIX = "jsonld:"
+_JSONLD_PATH = re.compile(r"^(?:[A-Za-z][\w-]*:)?[@\w-]+(?:\.[@\w-]+)*$")
 
 
 @dataclass(frozen=True)
@@ -42,11 +51,13 @@ class FullSizeRule:
 
 @dataclass(frozen=True)
 class PhotoSpec:
-    """Where a listing's photos are: CSS ``selector`` for the elements, attribute preference."""
+    """Where a listing's photos are: CSS ``selector`` for the elements, attribute preference,
+    and/or ``jsonld``, a JSON-LD path (``image``, ``Car:image``) whose values are photo URLs."""
 
-    selector: str
+    selector: str | None
     attributes: tuple[str, ...] = PHOTO_ATTRIBUTES
     full_size: tuple[FullSizeRule, ...] = ()
+    jsonld: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,9 +66,11 @@ class SearchSpec:
 
     ``error`` is a selector that marks a page whose content failed to load (the page is then
     retried like a 5xx answer); the browser waits for ``wait_for`` *or* ``error``.
+    ``link_attribute`` is the attribute of a matched element that holds the listing's URL.
     """
 
     listing_links: str
+    link_attribute: str = "href"
     next_page: str | None = None
     wait_for: str | None = None
     error: str | None = None
@@ -70,6 +83,7 @@ class ListingSpec:
 
     ``render`` overrides the site's render mode for listing pages (``static`` where search
     results need JavaScript but listing pages are plain HTML); None means the site's mode.
+    A field is a CSS selector or ``jsonld:PATH`` (see the module docstring).
     """
 
     render: str | None = None
@@ -139,6 +153,15 @@ class SiteSpec:
         return template.format(
             base_url=self.base_url.rstrip("/"), model=quote(self.model_for(label)), page=page
         )
+
+    def fingerprint(self) -> str:
+        """Return a short hash of what decides which listings, fields and photos are read
+        (search, listing and photo rules), e.g. ``"3f2a9c0d1b7e4a55"``; politeness, download
+        settings and the base URL do not change it."""
+        parts = {"search": asdict(self.search), "listing": asdict(self.listing)}
+        parts["photos"] = asdict(self.photos)
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def resolved_domains(self) -> tuple[str, ...]:
         """Return the allowed domains with ``{base_url}`` turned into the base URL's host.
@@ -231,6 +254,21 @@ def _selector(
     return value
 
 
+def _field_source(data: dict[str, Any], key: str, prefix: str, errors: _Errors) -> str | None:
+    """Return a listing field's CSS selector or ``jsonld:PATH``, validated."""
+    value = data.get(key)
+    if isinstance(value, str) and value.startswith(JSONLD_PREFIX):
+        if not _JSONLD_PATH.match(value[len(JSONLD_PREFIX) :]):
+            errors.add(
+                f"{prefix}{key}",
+                f"{value!r} is not a JSON-LD path; write e.g. 'jsonld:offers.price' or "
+                "'jsonld:Car:name'",
+            )
+            return None
+        return value
+    return _selector(data, key, prefix, errors)
+
+
 def _bool(data: dict[str, Any], key: str, prefix: str, errors: _Errors, default: bool) -> bool:
     value = data.get(key, default)
     if not isinstance(value, bool):
@@ -258,7 +296,9 @@ def _number(
     return value
 
 
-def _template(value: str, field_name: str, errors: _Errors) -> str | None:
+def _template(
+    value: str, field_name: str, errors: _Errors, *, needs_page: bool = True
+) -> str | None:
     names = set(re.findall(r"{([^{}]*)}", value))
     bad = names - _PLACEHOLDERS
     if bad:
@@ -273,8 +313,12 @@ def _template(value: str, field_name: str, errors: _Errors) -> str | None:
     except (ValueError, IndexError) as exc:
         errors.add(field_name, f"{value!r} is not a valid template ({exc})")
         return None
-    if "{page}" not in value:
-        errors.add(field_name, f"{value!r} needs a {{page}} placeholder for the page number")
+    if needs_page and "{page}" not in value:
+        errors.add(
+            field_name,
+            f"{value!r} needs a {{page}} placeholder for the page number (or set "
+            "search.next_page to follow the site's next-page link)",
+        )
         return None
     if not value.startswith("{base_url}") and urlsplit(value).scheme not in ("http", "https"):
         errors.add(field_name, f"{value!r} must start with http://, https:// or {{base_url}}")
@@ -282,11 +326,13 @@ def _template(value: str, field_name: str, errors: _Errors) -> str | None:
     return value
 
 
-def _parse_start(data: dict[str, Any], errors: _Errors) -> tuple[str, dict[str, str], dict]:
+def _parse_start(
+    data: dict[str, Any], errors: _Errors, *, needs_page: bool
+) -> tuple[str, dict[str, str], dict]:
     start = _table(data, "start", errors, required=True)
     _unknown(start, {"url", "labels"}, "start.", errors)
     url = _string(start, "url", "start.", errors, required=True)
-    url = _template(url, "start.url", errors) if url else None
+    url = _template(url, "start.url", errors, needs_page=needs_page) if url else None
     labels: dict[str, str] = {}
     label_urls: dict[str, str] = {}
     raw_labels = start.get("labels", {})
@@ -301,7 +347,7 @@ def _parse_start(data: dict[str, Any], errors: _Errors) -> tuple[str, dict[str, 
             _unknown(entry, {"model", "url"}, prefix + ".", errors)
             labels[label] = _string(entry, "model", prefix + ".", errors) or label
             own_url = _string(entry, "url", prefix + ".", errors)
-            if own_url and _template(own_url, prefix + ".url", errors):
+            if own_url and _template(own_url, prefix + ".url", errors, needs_page=needs_page):
                 label_urls[label] = own_url
         else:
             errors.add(prefix, "must be a search term string or a table {model = …, url = …}")
@@ -310,8 +356,20 @@ def _parse_start(data: dict[str, Any], errors: _Errors) -> tuple[str, dict[str, 
 
 def _parse_photos(data: dict[str, Any], errors: _Errors) -> PhotoSpec:
     photos = _table(data, "photos", errors, required=True)
-    _unknown(photos, {"selector", "attributes", "full_size"}, "photos.", errors)
-    selector = _selector(photos, "selector", "photos.", errors, required=True) or "img"
+    _unknown(photos, {"selector", "attributes", "full_size", "jsonld"}, "photos.", errors)
+    jsonld = _string(photos, "jsonld", "photos.", errors)
+    if jsonld and not _JSONLD_PATH.match(jsonld.removeprefix(JSONLD_PREFIX)):
+        errors.add(
+            "photos.jsonld", f"{jsonld!r} is not a JSON-LD path; write e.g. 'image' or 'Car:image'"
+        )
+        jsonld = None
+    jsonld = jsonld.removeprefix(JSONLD_PREFIX) if jsonld else None
+    if "selector" in photos or "jsonld" not in photos:
+        selector = _selector(photos, "selector", "photos.", errors, required=True)
+        if selector is None and "selector" not in photos:
+            errors.messages[-1] += " (a CSS selector of the photos, or give photos.jsonld)"
+    else:
+        selector = None
     attributes = photos.get("attributes", list(PHOTO_ATTRIBUTES))
     if not isinstance(attributes, list) or not attributes:
         errors.add("photos.attributes", f"must be a non-empty list from {list(PHOTO_ATTRIBUTES)}")
@@ -347,7 +405,7 @@ def _parse_photos(data: dict[str, Any], errors: _Errors) -> PhotoSpec:
             continue
         rules.append(FullSizeRule(pattern, target))
     valid = tuple(a for a in attributes if a in PHOTO_ATTRIBUTES) or PHOTO_ATTRIBUTES
-    return PhotoSpec(selector=selector, attributes=valid, full_size=tuple(rules))
+    return PhotoSpec(selector=selector, attributes=valid, full_size=tuple(rules), jsonld=jsonld)
 
 
 def _parse_domains(data: dict[str, Any], errors: _Errors) -> tuple[str, ...]:
@@ -435,14 +493,18 @@ def parse_spec(data: dict[str, Any], source: str = "<memory>") -> SiteSpec:
     if base_url and urlsplit(base_url).scheme not in ("http", "https"):
         errors.add("base_url", f"{base_url!r} must start with http:// or https://")
         base_url = ""
-    start_url, labels, label_urls = _parse_start(data, errors)
-
     search = _table(data, "search", errors, required=True)
+    has_next = isinstance(search.get("next_page"), str) and bool(search["next_page"].strip())
+    start_url, labels, label_urls = _parse_start(data, errors, needs_page=not has_next)
     _unknown(
-        search, {"listing_links", "next_page", "wait_for", "error", "scroll"}, "search.", errors
+        search,
+        {"listing_links", "link_attribute", "next_page", "wait_for", "error", "scroll"},
+        "search.",
+        errors,
     )
     search_spec = SearchSpec(
         listing_links=_selector(search, "listing_links", "search.", errors, required=True) or "a",
+        link_attribute=_string(search, "link_attribute", "search.", errors) or "href",
         next_page=_selector(search, "next_page", "search.", errors),
         wait_for=_selector(search, "wait_for", "search.", errors),
         error=_selector(search, "error", "search.", errors),
@@ -466,7 +528,7 @@ def parse_spec(data: dict[str, Any], source: str = "<memory>") -> SiteSpec:
         wait_for=_selector(listing, "wait_for", "listing.", errors),
         error=_selector(listing, "error", "listing.", errors),
         scroll=_bool(listing, "scroll", "listing.", errors, True),
-        **{key: _selector(listing, key, "listing.", errors) for key in fields},
+        **{key: _field_source(listing, key, "listing.", errors) for key in fields},
     )
     spec = SiteSpec(
         name=name,

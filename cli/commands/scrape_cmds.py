@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -58,8 +59,27 @@ def scrape_command(
     headed: Annotated[
         bool, typer.Option("--headed", help="Show the browser window (for debugging a spec).")
     ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Also retry what failed: listings given up after repeated failures, and photos "
+            "that failed for good (404, not an image, …).",
+        ),
+    ] = False,
+    revisit: Annotated[
+        bool,
+        typer.Option(
+            "--revisit",
+            help="Read every listing again, completed ones too (fields and new photos).",
+        ),
+    ] = False,
 ) -> None:
-    """Scrape listing photos into the catalog; resumable, polite, every failure recorded."""
+    """Scrape listing photos into the catalog; resumable, polite, every failure recorded.
+
+    Exits with status 1 when a label found no listing at all, 130 when stopped by Ctrl-C or
+    SIGTERM (what was collected is kept; run the same command again to resume).
+    """
     from scrapers.crawl import LabelSummary, scrape
     from scrapers.spec import load_spec
 
@@ -89,23 +109,34 @@ def scrape_command(
                 failed=sum(summary.failures.values()),
             )
 
-        result = scrape(
-            ws,
-            spec,
-            names,
-            max_listings=max_listings,
-            max_pages=max_pages,
-            workers=workers,
-            progress=show,
-            user_agent=user_agent,
-            headless=not headed,
-            chromium_path=chromium,
-            chromedriver_path=chromedriver,
-        )
+        try:
+            result = scrape(
+                ws,
+                spec,
+                names,
+                max_listings=max_listings,
+                max_pages=max_pages,
+                workers=workers,
+                progress=show,
+                user_agent=user_agent,
+                headless=not headed,
+                chromium_path=chromium,
+                chromedriver_path=chromedriver,
+                revisit=revisit,
+                retry_failed=retry_failed,
+            )
+        except KeyboardInterrupt:
+            bar.stop()
+            console.print(
+                "scrape interrupted; the run is recorded as interrupted and what it collected "
+                "is kept: run the same command again to resume.",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
     table = Table(title=f"Scrape run {result.run_id} of {result.site} ({result.seconds:.1f} s)")
     for column in ("label", "pages", "listings", "skipped (done before)", "photos stored"):
         table.add_column(column, justify="left" if column == "label" else "right")
-    for column in ("same bytes known", "already had", "failed"):
+    for column in ("same bytes known", "already had", "failed", "incomplete"):
         table.add_column(column, justify="right")
     for name, s in result.labels.items():
         table.add_row(
@@ -117,8 +148,23 @@ def scrape_command(
             str(s.photos_known),
             str(s.photos_already_had),
             str(sum(s.failures.values())),
+            str(s.listings_incomplete),
         )
     console.print(table)
+    incomplete = result.total("listings_incomplete")
+    if incomplete:
+        console.print(
+            f"{incomplete} listing(s) did not complete (a page or photo failed for a while, or "
+            "no photo was found): the next run visits them again.",
+            highlight=False,
+        )
+    given_up = result.total("listings_given_up")
+    if given_up:
+        console.print(
+            f"{given_up} listing(s) failed several runs in a row and were left alone; "
+            "`--retry-failed` tries them again.",
+            highlight=False,
+        )
     if result.failures:
         reasons = Table(title="Failures by reason (see `carscout status --failures`)")
         reasons.add_column("reason")
@@ -126,6 +172,17 @@ def scrape_command(
         for reason, count in result.failures.most_common():
             reasons.add_row(reason, str(count))
         console.print(reasons)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    empty = result.labels_without_listings
+    if empty:
+        console.print(
+            f"[bold red]error:[/] no listing found for {escape(', '.join(empty))}; check "
+            "search.listing_links and start.url in the spec (warnings above)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

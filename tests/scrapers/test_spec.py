@@ -49,6 +49,7 @@ def test_every_wrong_field_is_named_with_its_fix() -> None:
     data = _demo_data()
     data["render"] = "phantomjs"
     data["start"]["url"] = "{base_url}/search?model={model}"
+    del data["search"]["next_page"]  # without a next-page link, pages need {page}
     data["search"]["listing_links"] = "a[href"
     data["photos"]["attributes"] = ["data-src", "data-original"]
     data["photos"]["full_size"] = [{"pattern": "(unclosed", "replace": "x"}]
