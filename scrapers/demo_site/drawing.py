@@ -146,6 +146,45 @@ BODY_STYLES: dict[str, BodyStyle] = {
 }
 
 
+Box = tuple[float, float, float, float]
+Ink = int | tuple[int, ...] | str | None
+
+
+def ordered_box(box: Box) -> Box:
+    """Return ``box`` (x0, y0, x1, y1) with each pair swapped where it runs backwards.
+
+    A box that was already in order comes back as the very same numbers, so it draws the
+    very same pixels; a reversed one (say, a road strip that starts below the frame) becomes
+    a valid box instead of a ``ValueError``.
+    """
+    x0, y0, x1, y1 = box
+    if x1 < x0:
+        x0, x1 = x1, x0
+    if y1 < y0:
+        y0, y1 = y1, y0
+    return x0, y0, x1, y1
+
+
+class Canvas(ImageDraw.ImageDraw):
+    """An ``ImageDraw`` whose rectangles and ellipses accept corners in either order.
+
+    Pillow refuses a box whose second corner lies above or left of the first; random sizes
+    and positions make such boxes rare but certain, so every painter draws through this.
+    """
+
+    def rectangle(  # type: ignore[override]
+        self, xy: Box, fill: Ink = None, outline: Ink = None, width: int = 1
+    ) -> None:
+        """Draw the rectangle ``xy`` (corners in any order)."""
+        super().rectangle(ordered_box(xy), fill, outline, width)
+
+    def ellipse(  # type: ignore[override]
+        self, xy: Box, fill: Ink = None, outline: Ink = None, width: int = 1
+    ) -> None:
+        """Draw the ellipse inside the box ``xy`` (corners in any order)."""
+        super().ellipse(ordered_box(xy), fill, outline, width)
+
+
 def jitter(rng: random.Random, colour: RGB, amount: int) -> RGB:
     """Return ``colour`` with each channel moved by up to ``amount``, clipped to 0..255."""
     return tuple(max(0, min(255, c + rng.randint(-amount, amount))) for c in colour)  # type: ignore[return-value]
@@ -202,7 +241,7 @@ def paint_background(
                 (1.0, shade(floor, 0.8)),
             ],
         )
-        d = ImageDraw.Draw(img)
+        d = Canvas(img)
         for _ in range(rng.randint(2, 5)):
             x = rng.randint(0, sw)
             d.ellipse((x - sw // 12, -sh // 20, x + sw // 12, sh // 12), fill=(250, 250, 240))
@@ -239,7 +278,7 @@ def paint_background(
                 (1.0, shade(ground, 1.15)),
             ],
         )
-        d = ImageDraw.Draw(img)
+        d = Canvas(img)
         for _ in range(rng.randint(1 if kind == "sky" else 0, 5)):
             cx, cy = rng.randint(0, sw), rng.randint(0, max(1, hy - 4))
             rx, ry = rng.randint(sw // 20, sw // 6), rng.randint(sh // 40 + 1, sh // 14 + 2)
@@ -276,7 +315,7 @@ def draw_car(rng: random.Random, model: str, length: int, colour: RGB) -> Image.
     H = int(L * top) + 4
     pad = int(L * 0.04)
     layer = Image.new("RGBA", (L + 2 * pad, H + pad), (0, 0, 0, 0))
-    d = ImageDraw.Draw(layer)
+    d = Canvas(layer)
 
     def px(p: Point) -> tuple[float, float]:
         return (pad + p[0] * L, H - p[1] * L)
@@ -322,9 +361,9 @@ def draw_car(rng: random.Random, model: str, length: int, colour: RGB) -> Image.
     bx1, by1 = int(max(x for x, _ in windows)) + 1, int(max(y for _, y in windows)) + 1
     box_size = (max(1, bx1 - bx0), max(1, by1 - by0))
     win_mask = Image.new("L", box_size, 0)
-    ImageDraw.Draw(win_mask).polygon([(x - bx0, y - by0) for x, y in windows], fill=255)
+    Canvas(win_mask).polygon([(x - bx0, y - by0) for x, y in windows], fill=255)
     band = Image.new("L", box_size, 0)
-    ImageDraw.Draw(band).polygon([(x - bx0, y - by0) for x, y in reflect], fill=60)
+    Canvas(band).polygon([(x - bx0, y - by0) for x, y in reflect], fill=60)
     layer.paste((200, 215, 230, 255), (bx0, by0), ImageChops.multiply(band, win_mask))
     pillar_w = 0.025
     pillar_top = max(y for _, y in style.windows) + 0.01
@@ -426,7 +465,7 @@ def paint_interior(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     """Return a dashboard view: windscreen, dash, instrument cluster and steering wheel."""
     w, h = size
     img, _ = paint_background(rng, rng.choice(["road", "grass", "sky"]), size)
-    d = ImageDraw.Draw(img)
+    d = Canvas(img)
     trim = jitter(
         rng, rng.choice([(35, 35, 38), (120, 105, 85), (70, 60, 55), (150, 140, 125)]), 12
     )
@@ -484,7 +523,7 @@ def paint_document(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     img = vertical_gradient((w, h), [(0.0, shade(desk, 1.1)), (1.0, shade(desk, 0.85))])
     pw, ph = int(w * rng.uniform(0.5, 0.75)), int(h * rng.uniform(0.75, 0.95))
     paper = Image.new("RGBA", (pw, ph), (*jitter(rng, (246, 244, 236), 8), 255))
-    d = ImageDraw.Draw(paper)
+    d = Canvas(paper)
     heading = rng.choice(
         [
             "PRICE LIST",
@@ -539,11 +578,12 @@ def paint_closeup(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     w, h = size
     colour = jitter(rng, rng.choice(CAR_COLOURS), 12)
     img = vertical_gradient((w, h), [(0.0, shade(colour, 1.1)), (1.0, shade(colour, 0.7))])
-    d = ImageDraw.Draw(img)
+    d = Canvas(img)
     cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.4, 0.65)
     if rng.random() < 0.5:
         R = h * rng.uniform(0.38, 0.55)
-        d.rectangle((0, cy + R * 0.7, w, h), fill=(80, 80, 84))
+        # A big wheel low in the frame pushes the road strip below the bottom edge.
+        d.rectangle((0, min(cy + R * 0.7, h), w, h), fill=(80, 80, 84))
         d.ellipse((cx - R * 1.12, cy - R * 1.12, cx + R * 1.12, cy + R * 1.12), fill=(15, 15, 16))
         d.ellipse((cx - R, cy - R, cx + R, cy + R), fill=(32, 32, 34))
         rr = R * 0.64
@@ -601,7 +641,7 @@ def paint_no_car(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     """Return an empty scene: a street, field or showroom floor with no car in it."""
     img, ground = paint_background(rng, rng.choice(BACKGROUNDS), size)
     w, h = size
-    d = ImageDraw.Draw(img)
+    d = Canvas(img)
     for _ in range(rng.randint(0, 3)):
         x, y = rng.randint(0, w), int(h * rng.uniform(ground + 0.05, 0.95))
         s = int(h * rng.uniform(0.05, 0.12))

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from pipeline.errors import ConfigError
+from pipeline.errors import CarscoutError, ConfigError
 from scrapers.demo_site.config import MODEL_NAMES, SiteConfig
 from scrapers.demo_site.photos import REPOST_KINDS, PhotoJob, RepostJob, draw_photo, repost_photo
 
@@ -53,6 +54,15 @@ CITIES: tuple[str, ...] = (
     "Kolkata", "Ahmedabad", "Chandigarh", "Indore",
 )  # fmt: skip
 SERIAL_LIMIT = 64  # below this many photos a process pool costs more than it saves
+
+
+class PhotoRenderError(CarscoutError):
+    """A demo-site photo could not be drawn or saved; the message names the photo.
+
+    Raised in a worker with the photo's kind, size and seed, then again by
+    :func:`generate_site` with the site's seed in front, so the CLI shows one line instead
+    of a process-pool traceback. It takes one message argument, so it crosses processes.
+    """
 
 
 @dataclass(frozen=True)
@@ -209,7 +219,9 @@ def plan_site(config: SiteConfig) -> SitePlan:
         for li, pid in slots:
             if pid not in reposts:
                 continue
-            candidates = [p for lj, p in originals if lj != li]
+            # Only when every other listing's photos are reposts too (tiny sites with a big
+            # repost_share) is there nothing else to copy; then copy from the same listing.
+            candidates = [p for lj, p in originals if lj != li] or [p for _, p in originals]
             source = planned[rng.choice(candidates)]
             planned[pid] = PlannedPhoto(
                 photo_id=pid,
@@ -228,16 +240,46 @@ def plan_site(config: SiteConfig) -> SitePlan:
     return SitePlan(tuple(listings), tuple(photos))
 
 
+_PAINTER_BUG = "a bug in the demo-site painters: please report this line (another seed avoids it)"
+
+
 def _render_original(job: PhotoJob, photos_dir: str) -> PhotoFile:
-    data = draw_photo(job)
-    Path(photos_dir, f"{job.photo_id}.jpg").write_bytes(data)
-    return _describe(job.photo_id, data)
+    """Draw and save ``job``; return its file, or raise :class:`PhotoRenderError` naming it."""
+    size = f"{job.width}x{job.height}"
+    what = f"the {job.content!r} photo {job.photo_id} ({size}, photo seed {job.seed})"
+    try:
+        data = draw_photo(job)
+    except Exception as exc:
+        raise PhotoRenderError(
+            f"drawing {what} failed: {type(exc).__name__}: {exc}; {_PAINTER_BUG}"
+        ) from None
+    return _save(job.photo_id, data, photos_dir, what)
 
 
 def _render_repost(job: RepostJob, photos_dir: str) -> PhotoFile:
-    data = repost_photo(job, Path(photos_dir, f"{job.source}.jpg").read_bytes())
-    Path(photos_dir, f"{job.photo_id}.jpg").write_bytes(data)
-    return _describe(job.photo_id, data)
+    """Make and save repost ``job``; return its file, or raise :class:`PhotoRenderError`."""
+    what = f"the {job.kind!r} repost {job.photo_id} of {job.source} (photo seed {job.seed})"
+    try:
+        data = repost_photo(job, Path(photos_dir, f"{job.source}.jpg").read_bytes())
+    except OSError as exc:
+        raise PhotoRenderError(f"reading the source of {what} failed: {exc}") from None
+    except Exception as exc:
+        raise PhotoRenderError(
+            f"making {what} failed: {type(exc).__name__}: {exc}; {_PAINTER_BUG}"
+        ) from None
+    return _save(job.photo_id, data, photos_dir, what)
+
+
+def _save(photo_id: str, data: bytes, photos_dir: str, what: str) -> PhotoFile:
+    """Write ``data`` as ``photo_id``'s JPEG; return its file, or raise PhotoRenderError."""
+    try:
+        Path(photos_dir, f"{photo_id}.jpg").write_bytes(data)
+    except OSError as exc:
+        raise PhotoRenderError(
+            f"saving {what} failed: {exc}; check the free space and permissions of the "
+            "cache dir (--cache-dir or CARSCOUT_CACHE)"
+        ) from None
+    return _describe(photo_id, data)
 
 
 def _describe(photo_id: str, data: bytes) -> PhotoFile:
@@ -260,7 +302,11 @@ def _run(
     return pool.map(fn, jobs, [photos_dir] * len(jobs), chunksize=chunk)
 
 
-def _render(plan: SitePlan, out: Path, workers: int) -> dict[str, PhotoFile]:
+def _render(plan: SitePlan, out: Path, workers: int, seed: int) -> dict[str, PhotoFile]:
+    """Draw every photo of ``plan`` into ``out/photos``; return the files by photo id.
+
+    Raises :class:`PhotoRenderError` naming the site ``seed`` and the photo that failed.
+    """
     photos_dir = out / "photos"
     photos_dir.mkdir(parents=True)
     originals = [
@@ -281,9 +327,17 @@ def _render(plan: SitePlan, out: Path, workers: int) -> dict[str, PhotoFile]:
             files[result.photo_id] = result
         for result in _run(_render_repost, reposts, str(photos_dir), pool, workers):
             files[result.photo_id] = result
+    except PhotoRenderError as exc:
+        # "from None" drops the worker's remote traceback: the message already says it all.
+        raise PhotoRenderError(f"demo site seed {seed}: {exc}") from None
+    except BrokenProcessPool as exc:
+        raise PhotoRenderError(
+            f"demo site seed {seed}: a photo-drawing worker process died ({exc}); "
+            "free some memory and run again"
+        ) from None
     finally:
         if pool is not None:
-            pool.shutdown()
+            pool.shutdown(cancel_futures=True)
     listing_of = {p.photo_id: p.listing_id for p in plan.photos}
     return {
         pid: PhotoFile(pid, listing_of[pid], f.width, f.height, f.sha256)
@@ -349,6 +403,8 @@ def generate_site(
 
     The site lives in ``<cache_dir>/site-<content key>``; it is built in a temporary folder
     and renamed into place, so a crash or a concurrent run never leaves half a site.
+    Raises :class:`ConfigError` when the cache cannot be created and
+    :class:`PhotoRenderError` (one line naming the seed and photo) when a photo fails.
     """
     config = config or SiteConfig()
     started = time.perf_counter()
@@ -368,7 +424,7 @@ def generate_site(
     plan = plan_site(config)
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
     try:
-        files = _render(plan, tmp, workers or os.cpu_count() or 1)
+        files = _render(plan, tmp, workers or os.cpu_count() or 1, config.seed)
         _write(plan, config, files, tmp)
         try:
             tmp.rename(root)
