@@ -1,9 +1,16 @@
 """The SQLite (or PostgreSQL) catalog of listings, images, provenance, failures and history.
 
 :class:`Catalog` owns the engine. Every write goes through :meth:`Catalog.atomic`, one
-transaction; on SQLite the connection runs in WAL mode with foreign keys on and a busy timeout,
-and write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue instead of
-failing.
+transaction, and two writers (threads or processes, on one machine or several) queue instead of
+failing or interleaving:
+
+- on SQLite the connection runs in WAL mode with foreign keys on and a busy timeout, and write
+  transactions start with ``BEGIN IMMEDIATE`` (the database's single write lock);
+- on PostgreSQL (``postgresql+psycopg://…``, ``pip install "carscout[postgres]"``) write
+  transactions first take a transaction-level advisory lock, the same one for every writer, so
+  a writer's reads-then-writes (next split version, "is this sha256 stored yet?") see every
+  earlier writer's commit, exactly as on SQLite; readers never wait. Schema upgrades take it
+  too, so two processes opening a fresh catalog at once migrate it once.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from pipeline.errors import CatalogError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
+# Any fixed 64-bit number works; it only has to be the same for every carscout writer.
+WRITER_LOCK_KEY = 0x6361_7273_636F_7574  # "carscout"
+POSTGRES_HINT = 'pip install "carscout[postgres]" and use a URL like postgresql+psycopg://…'
 
 
 def _alembic_config() -> Config:
@@ -53,10 +63,19 @@ def _enable_sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _take_writer_lock(conn: Connection) -> None:
+    """On PostgreSQL, wait (at most the busy timeout) for the catalog's writer lock; it is
+    released when the transaction ends."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {BUSY_TIMEOUT_MS}")
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")
+
+
 class Catalog:
     """One catalog database, upgraded to the newest schema when opened.
 
-    ``url`` is a SQLAlchemy URL (``sqlite:///path/catalog.sqlite`` or ``postgresql://…``).
+    ``url`` is a SQLAlchemy URL (``sqlite:///path/catalog.sqlite`` or
+    ``postgresql+psycopg://user:password@host/database``).
     """
 
     def __init__(self, url: str, *, upgrade: bool = True) -> None:
@@ -64,15 +83,36 @@ class Catalog:
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine = sa.create_engine(url, future=True)
-        except (sa.exc.ArgumentError, ImportError) as exc:
+            dialect = sa.engine.make_url(url).get_backend_name()
+            # pre_ping: a server restarted or an idle connection dropped between two stages (a
+            # long review session, a scheduled job) is reconnected instead of failing.
+            options = {"pool_pre_ping": True} if dialect == "postgresql" else {}
+            self.engine = sa.create_engine(url, future=True, **options)
+        except ImportError as exc:
+            hint = POSTGRES_HINT if "postgres" in url else "use a URL like sqlite:///catalog.sqlite"
+            raise CatalogError(f"cannot open catalog {self.display_url} ({exc}); {hint}") from exc
+        except sa.exc.ArgumentError as exc:
             raise CatalogError(
-                f"cannot open catalog {url!r} ({exc}); use a URL like sqlite:///data/catalog.sqlite"
+                f"cannot open catalog {self.display_url} ({exc}); use a URL like "
+                "sqlite:///data/catalog.sqlite or postgresql+psycopg://user@host/database"
             ) from exc
         if self.engine.dialect.name == "sqlite":
             _enable_sqlite_pragmas(self.engine)
         if upgrade:
             self.upgrade()
+
+    @property
+    def display_url(self) -> str:
+        """Return the URL with any password replaced by ``***`` (for messages)."""
+        try:
+            return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        except sa.exc.ArgumentError:
+            return repr(self.url)
+
+    @property
+    def dialect(self) -> str:
+        """Return the database kind: ``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
 
     @classmethod
     def open(cls, path_or_url: str | Path) -> Catalog:
@@ -84,12 +124,20 @@ class Catalog:
         """Bring the schema to the newest Alembic revision, in place."""
         config = _alembic_config()
         try:
-            with self.engine.begin() as conn:
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+            with self.engine.connect() as conn:
+                conn.info["begin_immediate"] = True
+                with conn.begin():
+                    _take_writer_lock(conn)
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
         except sa.exc.OperationalError as exc:
+            if self.dialect == "sqlite":
+                hint = "check the path is writable"
+            else:
+                hint = "check the server is running and the URL's host, port, user and database"
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise CatalogError(
-                f"cannot upgrade catalog {self.url} ({exc.orig}); check the path is writable"
+                f"cannot open catalog {self.display_url} ({reason}); {hint}"
             ) from exc
 
     def schema_revision(self) -> str | None:
@@ -108,6 +156,7 @@ class Catalog:
         with self.engine.connect() as conn:
             conn.info["begin_immediate"] = True
             with conn.begin():
+                _take_writer_lock(conn)
                 yield conn
 
     @contextmanager
@@ -139,10 +188,15 @@ def record_failure(
     detail: str = "",
     run_id: int | None = None,
 ) -> int:
-    """Insert one failure row and return its id."""
+    """Insert one failure row and return its id (``target`` cut to the column's 2000
+    characters: PostgreSQL refuses longer values where SQLite kept them)."""
     result = conn.execute(
         sa.insert(t.failures).values(
-            stage=stage, target=target, reason=reason, detail=detail[:4000], run_id=run_id
+            stage=stage,
+            target=target[: t.failures.c.target.type.length],
+            reason=reason,
+            detail=detail[:4000],
+            run_id=run_id,
         )
     )
     return int(result.inserted_primary_key[0])

@@ -55,8 +55,12 @@ class Settings:
         return self.home / "reports"
 
     def with_home(self, home: Path) -> Settings:
-        """Return a copy whose data home (and default catalog) moved to ``home``."""
-        return replace(self, home=home, catalog_url=default_catalog_url(home))
+        """Return a copy whose data home moved to ``home``; a catalog in the old home moves with
+        it, a catalog elsewhere (a PostgreSQL URL, an explicit file) stays."""
+        moved = self.catalog_url == default_catalog_url(self.home)
+        return replace(
+            self, home=home, catalog_url=default_catalog_url(home) if moved else self.catalog_url
+        )
 
 
 def default_catalog_url(home: Path) -> str:
