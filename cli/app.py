@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 
 # TensorFlow reads this when it is first imported, wherever that happens.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -16,6 +17,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperArgument, TyperOption
 
 from pipeline.errors import CarscoutError
 
@@ -42,9 +45,13 @@ def _global_options(
             "(default: $CARSCOUT_HOME, then carscout.toml, then ./data).",
         ),
     ] = None,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the full traceback of an error (for bug reports)."),
+    ] = False,
 ) -> None:
     """Options shared by every command."""
-    ctx.obj = {"home": home}
+    ctx.obj = {"home": home, "debug": debug}
 
 
 def _register_commands() -> None:
@@ -67,6 +74,9 @@ def _register_commands() -> None:
     from cli.commands import flow_cmds
 
     flow_cmds.register(app)
+    from cli.commands import schedule_cmds
+
+    schedule_cmds.register(app)
     from cli.commands import review_cmds
 
     review_cmds.register(app)
@@ -77,11 +87,127 @@ def _register_commands() -> None:
 
 _register_commands()
 
+# Global options (``--home X``, ``--debug``) may also follow the command: ``carscout scrape
+# --home X`` works like ``carscout --home X scrape``.
+GLOBAL_VALUE_OPTIONS = ("--home",)
+GLOBAL_FLAGS = ("--debug",)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Return ``args`` with global options found after the command moved in front of it.
+
+    ``["scrape", "--home", "x", "--site", "demo"]`` → ``["--home", "x", "scrape", "--site",
+    "demo"]``. Arguments after ``--`` stay where they are, and so does an option with no value.
+    """
+    position = 0
+    while position < len(args):  # skip the global options already in front
+        arg = args[position]
+        if arg in GLOBAL_VALUE_OPTIONS:
+            position += 2
+        elif arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS:
+            position += 1
+        else:
+            break
+    front, rest, moved = args[:position], [], []
+    index = position
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        if arg in GLOBAL_VALUE_OPTIONS and index + 1 < len(args):
+            moved += args[index : index + 2]
+            index += 2
+            continue
+        if arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS and "=" in arg:
+            moved.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return front + moved + rest
+
+
+class _FlagOption(TyperOption):
+    """A flag: its help shows no ``<bool>`` value, since it takes none."""
+
+    def display_type_rich(self, ctx: typer.Context) -> str | None:  # type: ignore[override]
+        """Return None: a flag takes no value to describe."""
+        return None
+
+
+class _Argument(TyperArgument):
+    """A positional argument shown as ``NAME`` in the usage line and the help alike."""
+
+    @property
+    def display_name_raw(self) -> str:
+        """Return the argument's name in capitals (``FOLDER``), as help texts refer to it."""
+        return self.metavar or (self.name or "").upper()
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    def display_type_rich(self, ctx: typer.Context) -> str | None:  # type: ignore[override]
+        """Return the type of one value (``<path>``), not of the list a variadic one takes."""
+        label = self.display_type(ctx)
+        return label.replace("list[", "").replace("]", "").lower() if "list[" in label else label
+
+
+def tidy_help(command: object) -> object:
+    """Return ``command`` (a click command tree) with flags and arguments shown plainly.
+
+    Typer's help shows ``<bool>`` after every flag, ``<list[Path]>`` for a variadic argument
+    and ``{folder}`` in usage lines while help texts say FOLDER; the parameters are switched to
+    subclasses that only change how they are displayed.
+    """
+    help_option = command.get_help_option(typer.Context(command))  # type: ignore[attr-defined]
+    for param in [*getattr(command, "params", []), help_option]:
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.__class__ = _FlagOption
+        elif isinstance(param, TyperArgument):
+            param.__class__ = _Argument
+    for sub in (getattr(command, "commands", None) or {}).values():
+        tidy_help(sub)
+    return command
+
+
+def _debug_requested(args: list[str]) -> bool:
+    return "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
+
 
 def main() -> None:
-    """Console entry point: run the app, turning user mistakes into one clear line."""
+    """Console entry point: run the app, turning user mistakes into one clear line.
+
+    A :class:`CarscoutError` prints as ``error: …`` (exit 1); any other exception prints one
+    line naming it as a bug (the traceback only with ``--debug``); Ctrl-C exits 130.
+    """
+    args = hoist_global_options(sys.argv[1:])
+    debug = _debug_requested(args)
+    command = tidy_help(typer.main.get_command(app))
     try:
-        app()  # standalone mode: typer itself reports usage errors (exit 2)
+        # standalone mode: click itself reports usage errors (exit 2) and Ctrl-C (exit 1)
+        command.main(args=args, prog_name="carscout")  # type: ignore[attr-defined]
     except CarscoutError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if debug:
+            traceback.print_exc()
+        _error(str(exc))
         sys.exit(1)
+    except OSError as exc:
+        # A file problem that no command anticipated: still one line, naming the file.
+        if debug:
+            traceback.print_exc()
+        where = f" {exc.filename}" if exc.filename else ""
+        _error(f"{exc.strerror or exc}:{where} (rerun with --debug for the details)")
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if debug:
+            traceback.print_exc()
+        _error(
+            f"unexpected {type(exc).__name__}: {exc} — a carscout bug; rerun with --debug and "
+            "report the traceback"
+        )
+        sys.exit(1)
+
+
+def _error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

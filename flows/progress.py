@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -59,9 +60,25 @@ class RichStageReporter(StageReporter):
         self.progress.start()
         return self
 
-    def __exit__(self, *_exc: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, _tb: Any) -> None:
+        if exc is not None:
+            self.fail(exc)
         self.finish()
         self.progress.stop()
+
+    def fail(self, error: BaseException) -> None:
+        """End the current stage with ✗ and the first line of ``error`` (not a traceback)."""
+        if self._task is None:
+            return
+        seconds = time.monotonic() - self._started
+        self.progress.remove_task(self._task)
+        self._task = None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if isinstance(error, KeyboardInterrupt):
+            reason = "interrupted"
+        self.console.print(
+            f"[red]✗[/] {self._name:<10} {seconds:6.1f} s  {escape(reason)}", highlight=False
+        )
 
     def stage(self, name: str, total: int | None = None) -> None:
         """Close the running stage, if any, and start ``name``."""

@@ -12,9 +12,8 @@ from typing import Any
 
 from prefect import flow
 
-from curation.review_queue import queue_progress
-from curation.splits import split_versions
-from flows.champion import current_champion, list_models, promote_if_better
+from curation.review.queue import queue_progress
+from curation.splits.stored import split_versions
 from flows.curate import curate_flow
 from flows.reporting import markdown_table, publish
 from flows.scrape import scrape_flow
@@ -23,6 +22,7 @@ from flows.train import evaluate_flow, train_flow
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
+from training.registry import current_champion, list_models, promote_if_better
 
 
 def pending_reviews(settings: Settings) -> int:

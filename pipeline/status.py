@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pipeline import schema as t
+
+#: ``runs.kind`` of the rows that scheduled runs write (see flows/schedules/jobs.py).
+SCHEDULED_RUN_KINDS = ("scheduled-scrape", "scheduled-retrain")
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One scheduled run's ``runs`` row: ``status`` is running, ok, failed or cancelled and
+    ``line`` the one-line summary it printed (empty while running)."""
+
+    id: int
+    kind: str
+    deployment: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    line: str
 
 
 @dataclass
@@ -17,7 +35,9 @@ class CatalogStatus:
     ``by_label_status`` maps ``(label, status)`` to a count, e.g. ``{("swift", "active"): 2010}``;
     ``by_split`` maps ``(split name@version, subset)`` to a count; ``review`` maps
     ``(reason, state)`` of review items to a count, e.g. ``{("wrong model?", "pending"): 30}``;
-    ``failures`` maps ``(stage, reason)`` to a count.
+    ``failures`` maps ``(stage, reason)`` to a count. ``scheduled`` holds the latest scheduled
+    runs, newest first; ``scheduled_failed`` counts every failed one and ``last_failed`` is the
+    newest of those.
     """
 
     by_label_status: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -25,6 +45,9 @@ class CatalogStatus:
     review: dict[tuple[str, str], int] = field(default_factory=dict)
     failures: dict[tuple[str, str], int] = field(default_factory=dict)
     listings: int = 0
+    scheduled: list[ScheduledRun] = field(default_factory=list)
+    scheduled_failed: int = 0
+    last_failed: ScheduledRun | None = None
 
     @property
     def images(self) -> int:
@@ -71,4 +94,74 @@ def catalog_status(conn: Connection) -> CatalogStatus:
     )
     status.failures = {(r[0], r[1]): r[2] for r in rows}
     status.listings = conn.execute(sa.select(sa.func.count()).select_from(t.listings)).scalar_one()
+    status.scheduled = scheduled_runs(conn)
+    failed = scheduled_runs(conn, limit=1, status="failed")
+    status.last_failed = failed[0] if failed else None
+    status.scheduled_failed = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(t.runs)
+        .where(t.runs.c.kind.in_(SCHEDULED_RUN_KINDS), t.runs.c.status == "failed")
+    ).scalar_one()
     return status
+
+
+def scheduled_runs(
+    conn: Connection, limit: int = 5, status: str | None = None
+) -> list[ScheduledRun]:
+    """Return the latest ``limit`` scheduled runs (only those with ``status`` if given),
+    newest first."""
+    query = sa.select(t.runs).where(t.runs.c.kind.in_(SCHEDULED_RUN_KINDS))
+    if status is not None:
+        query = query.where(t.runs.c.status == status)
+    rows = conn.execute(query.order_by(t.runs.c.id.desc()).limit(limit)).mappings()
+    return [
+        ScheduledRun(
+            id=row["id"],
+            kind=row["kind"],
+            deployment=str((row["params"] or {}).get("deployment") or row["kind"]),
+            status=row["status"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            line=str((row["summary"] or {}).get("line", "")),
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    """One recorded failure: what failed (``target``, a URL or path), at which ``stage``, why
+    (``reason`` code and ``detail``), when, and in which run."""
+
+    id: int
+    stage: str
+    target: str
+    reason: str
+    detail: str
+    run_id: int | None
+    created_at: datetime
+
+
+def recent_failures(
+    conn: Connection, limit: int = 50, stage: str | None = None, reason: str | None = None
+) -> list[FailureRow]:
+    """Return the newest ``limit`` failures (only of ``stage`` / ``reason`` if given), newest
+    first."""
+    query = sa.select(t.failures)
+    if stage is not None:
+        query = query.where(t.failures.c.stage == stage)
+    if reason is not None:
+        query = query.where(t.failures.c.reason == reason)
+    rows = conn.execute(query.order_by(t.failures.c.id.desc()).limit(limit)).mappings()
+    return [
+        FailureRow(
+            id=row["id"],
+            stage=row["stage"],
+            target=row["target"],
+            reason=row["reason"],
+            detail=row["detail"] or "",
+            run_id=row["run_id"],
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]

@@ -34,11 +34,16 @@ BBox = tuple[int, int, int, int]
 
 
 class Sample(NamedTuple):
-    """One labelled photo: its file, class index and optional box ``(x1, y1, x2, y2)``."""
+    """One labelled photo: its file, class index, optional box and catalog image id.
+
+    ``bbox`` is ``(x1, y1, x2, y2)`` in pixels, 0-based, right and bottom exclusive (what
+    ``PIL.Image.crop`` takes); ``image_id`` is set for photos read from the catalog.
+    """
 
     path: Path
     label: int
     bbox: BBox | None = None
+    image_id: int | None = None
 
 
 @dataclass
@@ -46,7 +51,9 @@ class LabelledFiles:
     """Class names plus the photos of each subset (``train``, ``validation``, ``test``).
 
     ``source`` says where the data came from (for the run record); ``split_id`` is the catalog
-    split the data belongs to, if any. A subset may be missing (e.g. no test labels).
+    split the data belongs to, if any. A subset may be missing (e.g. no test labels): ``absent``
+    then says why, and what to do. ``notes`` go into the model card; ``warnings`` are what a
+    person should hear when the data is loaded (also recorded in the run's ``data.json``).
     """
 
     class_names: list[str]
@@ -54,6 +61,8 @@ class LabelledFiles:
     source: str = ""
     split_id: int | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    absent: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -63,6 +72,8 @@ class LabelledFiles:
     def subset(self, name: str) -> list[Sample]:
         """Return the samples of one subset, or raise a clear error when it is absent or empty."""
         samples = self.subsets.get(name) or []
+        if not samples and name in self.absent:
+            raise CarscoutError(self.absent[name])
         if not samples:
             raise CarscoutError(
                 f"the data source {self.source or '(unnamed)'} has no {name} photos; "
@@ -135,7 +146,21 @@ def subsample(samples: Sequence[Sample], fraction: float, seed: int) -> list[Sam
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def looks_like_stanford(root: Path) -> bool:
+    """Return True for a Stanford Cars tree (``cars_train/`` with ``devkit/``, or ``car_data/``
+    with ``names.csv``), which a folder-per-class reader would take for three classes."""
+    if (root / "cars_train").is_dir() and (root / "devkit").is_dir():
+        return True
+    return (root / "car_data").is_dir() and any(
+        (folder / "names.csv").is_file() for folder in (root, root / "car_data")
+    )
 
 
 def _class_folders(root: Path) -> list[Path]:
@@ -155,6 +180,11 @@ def from_folder_tree(
     root = Path(root)
     if not root.is_dir():
         raise CarscoutError(f"{root} is not a folder; pass a folder of <class>/ sub-folders")
+    if looks_like_stanford(root):
+        raise CarscoutError(
+            f"{root} is Stanford Cars, not a folder of <class>/ sub-folders; train on it with "
+            "--source stanford"
+        )
     subset_dirs = {
         _SUBSET_ALIASES[p.name.lower()]: p
         for p in _class_folders(root)
@@ -202,8 +232,15 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
     images still usable (active, not pending review), each under its current label (review may
     have corrected it). Class indices follow the sorted training labels.
     """
-    from curation.splits.stored import read_split  # the split stage owns the reading rules
+    from curation.splits.stored import read_split, split_versions  # the split stage's rules
 
+    if not split_versions(workspace, split_name):
+        named = "" if split_name == "default" else f" --name {split_name}"
+        raise CarscoutError(
+            f"the catalog has no split {split_name!r} yet; make one with `carscout split{named} "
+            "--sizes 2400,800,800` (or --fractions 0.6,0.2,0.2), or train on files with "
+            "--source folder|stanford --data PATH"
+        )
     split = read_split(workspace, split_name)
     assignments = split.assignments
     class_names = sorted({a.label for a in assignments if a.subset == "train"})
@@ -220,7 +257,7 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
         )
     subsets: dict[str, list[Sample]] = {name: [] for name in SUBSET_NAMES}
     for a in assignments:
-        subsets[a.subset].append(Sample(a.path, index[a.label]))
+        subsets[a.subset].append(Sample(a.path, index[a.label], None, a.image_id))
     return LabelledFiles(
         class_names,
         subsets,

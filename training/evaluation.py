@@ -17,27 +17,33 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from pipeline.errors import CarscoutError  # noqa: E402
 from pipeline.workspace import Workspace  # noqa: E402
 from training import models as _models  # noqa: E402, F401  (registers custom layers)
 from training import records, reports  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from training.data_sources import LabelledFiles, Sample  # noqa: E402
+from training.data_sources import BBox, LabelledFiles, Sample  # noqa: E402
 from training.metrics import classification_metrics, flat_metrics  # noqa: E402
-from training.run_folder import prepared  # noqa: E402
+from training.run_folder import prepared, require_finished  # noqa: E402
 from training.sources import resolve_data  # noqa: E402
 from training.trainer import predict_probabilities  # noqa: E402
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """The predicted label of one photo and the model's confidence in it (0–1)."""
+    """The predicted label of one photo and the model's confidence in it (0–1).
+
+    ``error`` says why a photo got no prediction (missing, not an image); then ``label`` is
+    empty, ``confidence`` 0 and ``index`` -1.
+    """
 
     path: Path
     label: str
     confidence: float
     index: int
+    error: str | None = None
 
 
 @dataclass
@@ -52,12 +58,7 @@ class LoadedRun:
 
 def load_run(run_dir: Path) -> LoadedRun:
     """Return the model, configuration and class names of the finished run in ``run_dir``."""
-    run_dir = Path(run_dir).resolve()
-    if not (run_dir / "model.keras").is_file():
-        raise CarscoutError(
-            f"{run_dir} has no model.keras; train it to the end first (rerun `carscout train` "
-            "with the same --name to resume)"
-        )
+    run_dir = require_finished(run_dir)
     config = TrainConfig.load(run_dir / "config.json")
     class_names = json.loads((run_dir / "class_names.json").read_text())
     model = keras.models.load_model(run_dir / "model.keras")
@@ -117,21 +118,42 @@ def evaluate(
     return metrics
 
 
-def predict(run_dir: Path, paths: Sequence[Path]) -> list[Prediction]:
+def unreadable_reason(path: Path) -> str | None:
+    """Return why ``path`` cannot be classified (``"no such file"``, ``"not an image …"``), or
+    None when Pillow can decode it."""
+    if not path.is_file():
+        return "no such file" if not path.exists() else "not a file"
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return f"not an image Pillow can read ({type(exc).__name__}: {exc})"
+    return None
+
+
+def predict(run_dir: Path, paths: Sequence[Path], *, box: BBox | None = None) -> list[Prediction]:
     """Return the label and confidence of each photo in ``paths`` (same order).
+
+    A photo that is missing or not an image gets a :class:`Prediction` with ``error`` set; the
+    others are still classified. ``box`` (``x1, y1, x2, y2`` in pixels, 0-based, right and
+    bottom exclusive) crops every photo first, as ``--crop`` did for a Stanford run.
 
     Example: ``[Prediction(path=Path('car.jpg'), label='suzuki swift', confidence=0.98, index=0)]``
     """
     run = load_run(run_dir)
-    missing = [str(p) for p in paths if not Path(p).is_file()]
-    if missing:
-        raise CarscoutError(f"no such photo: {', '.join(missing[:3])}; check the path(s)")
-    if not paths:
-        return []
-    samples = prepared([Sample(Path(p), 0) for p in paths], run.config, run.run_dir)
-    probabilities = predict_probabilities(run.model, samples, run.config, len(run.class_names))
-    result = []
-    for path, row in zip(paths, probabilities, strict=True):
-        best = int(row.argmax())
-        result.append(Prediction(Path(path), run.class_names[best], float(row[best]), best))
-    return result
+    reasons = {i: unreadable_reason(Path(p)) for i, p in enumerate(paths)}
+    readable = [i for i, reason in reasons.items() if reason is None]
+    by_index: dict[int, Prediction] = {
+        i: Prediction(Path(paths[i]), "", 0.0, -1, reason)
+        for i, reason in reasons.items()
+        if reason is not None
+    }
+    if readable:
+        samples = prepared(
+            [Sample(Path(paths[i]), 0, box) for i in readable], run.config, run.run_dir
+        )
+        probabilities = predict_probabilities(run.model, samples, run.config, len(run.class_names))
+        for i, row in zip(readable, probabilities, strict=True):
+            best = int(row.argmax())
+            by_index[i] = Prediction(Path(paths[i]), run.class_names[best], float(row[best]), best)
+    return [by_index[i] for i in range(len(paths))]

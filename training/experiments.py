@@ -25,7 +25,6 @@ from pipeline.errors import ConfigError  # noqa: E402
 from pipeline.workspace import Workspace  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.data_sources import LabelledFiles, subsample  # noqa: E402
-from training.trainer import train  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,8 @@ def data_size_experiment(
     folder per fraction, ``data_size.csv``, ``data_size.md`` and ``data_size.png``. With a
     workspace every run is recorded in the catalog.
     """
+    from training.trainer import train  # TensorFlow loads here, after the options are checked
+
     if out_dir is None:
         if workspace is None:
             raise ConfigError("data_size_experiment needs out_dir or a workspace")

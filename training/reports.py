@@ -3,6 +3,7 @@ short model card. All plots use matplotlib's Agg backend (no display needed)."""
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,10 +80,37 @@ def worst_mistakes(
     return sorted(wrong, key=lambda item: -item[2])[:limit]
 
 
+def mistake_id(sample: Sample) -> str:
+    """Return how a person finds a photo again: ``image 123`` (catalog) or its file name."""
+    return f"image {sample.image_id}" if sample.image_id is not None else sample.path.name
+
+
+def write_mistakes_csv(
+    mistakes: Sequence[tuple[Sample, int, float]], class_names: Sequence[str], path: Path
+) -> None:
+    """Write the photos of the mistakes grid, in grid order, as CSV:
+    ``position,image_id,path,true,predicted,confidence`` (``image_id`` empty off the catalog)."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["position", "image_id", "path", "true", "predicted", "confidence"])
+        for position, (sample, predicted, confidence) in enumerate(mistakes, start=1):
+            writer.writerow(
+                [
+                    position,
+                    "" if sample.image_id is None else sample.image_id,
+                    sample.path,
+                    class_names[sample.label],
+                    class_names[predicted],
+                    f"{confidence:.4f}",
+                ]
+            )
+
+
 def plot_mistakes(
     mistakes: Sequence[tuple[Sample, int, float]], class_names: Sequence[str], path: Path
 ) -> None:
-    """Draw a grid of misclassified photos titled ``true → predicted (confidence)``."""
+    """Draw a grid of misclassified photos titled with the photo's id (``image 123`` or its file
+    name), then ``true → predicted (confidence)``."""
     columns = 4
     rows = max(1, math.ceil(len(mistakes) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
@@ -91,7 +119,8 @@ def plot_mistakes(
     for axis, (sample, predicted, confidence) in zip(axes.flat, mistakes, strict=False):
         axis.imshow(open_rgb(sample.path, sample.bbox))
         axis.set_title(
-            f"{class_names[sample.label]}\n→ {class_names[predicted]} ({confidence:.2f})",
+            f"{mistake_id(sample)}\n{class_names[sample.label]}\n"
+            f"→ {class_names[predicted]} ({confidence:.2f})",
             fontsize=8,
         )
     if not mistakes:

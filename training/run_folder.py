@@ -70,6 +70,18 @@ def new_run_name(config: TrainConfig) -> str:
     return f"{config.model}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')[:-3]}"
 
 
+def require_finished(run_dir: Path) -> Path:
+    """Return ``run_dir`` resolved, or raise :class:`CarscoutError` when it holds no finished
+    model (checked before TensorFlow is loaded to read it)."""
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / "model.keras").is_file():
+        raise CarscoutError(
+            f"{run_dir} has no model.keras; train it to the end first (rerun `carscout train` "
+            "with the same --name to resume)"
+        )
+    return run_dir
+
+
 def prepare_run_dir(run_dir: Path, config: TrainConfig, data: LabelledFiles) -> bool:
     """Create or check the run folder; return True when it resumes an unfinished run.
 
@@ -99,6 +111,7 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, data: LabelledFiles) -> 
                 "split_id": data.split_id,
                 "counts": data.counts(),
                 "notes": data.notes,
+                "warnings": data.warnings,
             },
             indent=2,
         )

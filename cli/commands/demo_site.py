@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo-site")
     def demo_site(
-        port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 8000,
+        port: Annotated[
+            int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.", min=0, max=65535)
+        ] = 8000,
         faults: Annotated[
             str,
             typer.Option(

@@ -1,21 +1,22 @@
-"""``carscout run``, ``carscout models`` and ``carscout schedule scrape|retrain``."""
+"""``carscout run`` and ``carscout models`` (``schedule`` lives in schedule_cmds)."""
 
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.commands.context import settings_from
-from pipeline.errors import ConfigError
+from cli.commands.context import hint, workspace_from
+from pipeline.errors import CarscoutError, ConfigError
+
+if TYPE_CHECKING:
+    from flows.main_job import MainJobOptions
 
 console = Console()
-schedule_app = typer.Typer(
-    help="Serve scheduled deployments with Prefect (needs a Prefect server)."
-)
 
 
 def _labels(text: str | None) -> list[str]:
@@ -25,8 +26,12 @@ def _labels(text: str | None) -> list[str]:
 
 def _quiet_prefect(verbose: bool) -> None:
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+        # A failed stage is reported once, by the stage display and the error line; Prefect's
+        # own ERROR records would add a traceback per failed task and flow.
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Read when Prefect is imported: a fresh Prefect home needs more than the default 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -43,12 +48,13 @@ def run_command(
         str | None, typer.Option("--labels", help="Comma-separated labels to collect with --site.")
     ] = None,
     max_listings: Annotated[
-        int | None, typer.Option("--max-listings", help="At most this many listings per label.")
+        int | None,
+        typer.Option("--max-listings", help="At most this many listings per label.", min=1),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Model variant to train (see carscout train).")
     ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.", min=1)] = None,
     weights: Annotated[
         str, typer.Option("--weights", help="imagenet, none or a weights file (transfer models).")
     ] = "none",
@@ -59,7 +65,6 @@ def run_command(
     from flows.progress import RichStageReporter, reporting
 
     _quiet_prefect(verbose)
-    settings = settings_from(ctx)
     options = MainJobOptions(
         quick=quick,
         site=site,
@@ -69,9 +74,21 @@ def run_command(
         epochs=epochs,
         weights=weights,
     )
+    validate_run_options(options)
+    with workspace_from(ctx, create=True) as ws:  # a home that cannot be written fails here
+        settings = ws.settings
     console.rule("carscout run" + (" --quick" if quick else ""))
-    with reporting(RichStageReporter(console)) as display, display:
-        report = run_main_job(settings, options)
+    try:
+        with reporting(RichStageReporter(console)) as display, display:
+            report = run_main_job(settings, options)
+    except CarscoutError:
+        raise
+    except Exception as exc:
+        # The stage display already said which stage failed (✗); one line says why.
+        raise CarscoutError(
+            f"the run stopped: {type(exc).__name__}: {exc}; rerun with --verbose for Prefect's "
+            "logs or --debug for the traceback"
+        ) from exc
     table = Table(title="Results", show_header=False)
     table.add_column("what")
     table.add_column("where", overflow="fold")
@@ -82,82 +99,75 @@ def run_command(
     for plot in report.plots:
         table.add_row("plot", str(plot))
     table.add_row("catalog", report.catalog)
-    table.add_row("waiting for review", f"{report.pending_review} photos: run `carscout review`")
+    table.add_row(
+        "waiting for review", f"{report.pending_review} photos: run `{hint(ctx, 'review')}`"
+    )
     console.print(table)
+
+
+def validate_run_options(options: MainJobOptions) -> None:
+    """Check every option of ``carscout run`` before the first stage starts.
+
+    Raises :class:`ConfigError` for an unknown model, a weights file that does not exist, a
+    site spec that does not load, or labels without a site (and a site without labels), so that
+    a mistake costs seconds, not a scrape.
+    """
+    from cli.commands.training_cmds import check_model
+    from flows.main_job import train_config
+
+    if options.site is None and options.labels:
+        raise ConfigError("--labels goes with --site SPEC; the demo marketplace has its own")
+    if options.site is not None:
+        from scrapers.spec import load_spec
+
+        if not options.labels:
+            raise ConfigError("--site needs --labels, e.g. --labels swift,wagonr")
+        load_spec(options.site)
+    config = train_config(options)  # validates sizes and epochs
+    check_model(config.model)
+    if config.weights not in ("imagenet", "none") and not Path(config.weights).is_file():
+        raise ConfigError(
+            f"--weights {config.weights}: no such file; use imagenet, none or a weights file"
+        )
 
 
 def models_command(ctx: typer.Context) -> None:
     """List the champion and every challenger with their metrics."""
-    from flows.champion import list_models
-    from pipeline.workspace import Workspace
+    from training.registry import list_models
 
-    with Workspace.open(settings_from(ctx)) as ws, ws.catalog.reading() as conn:
+    with workspace_from(ctx) as ws, ws.catalog.reading() as conn:
         models = list_models(conn)
+        runs_dir = ws.settings.runs_dir
     if not models:
-        console.print("No trained models yet: run `carscout run` or `carscout train`.")
+        console.print(f"No trained models yet: run `{hint(ctx, 'run')}` or `{hint(ctx, 'train')}`.")
         return
+    # Run names are what a person copies into `evaluate` and `predict`: never wrapped. The
+    # folder column only appears for runs kept outside runs/ (it is runs/NAME otherwise).
+    elsewhere = [m for m in models if Path(m.run_dir) != runs_dir / m.name]
     table = Table(title="Models")
-    for column in ("run", "model", "role", "status", "test acc", "val acc", "folder"):
-        table.add_column(column, overflow="fold")
+    table.add_column("run", no_wrap=True)
+    table.add_column("model", overflow="fold")
+    table.add_column("role")
+    table.add_column("status")
+    table.add_column("test acc", justify="right")
+    table.add_column("val acc", justify="right")
+    if elsewhere:
+        table.add_column("folder", overflow="fold")
     for m in models:
-        table.add_row(
+        row = [
             m.name,
             m.model,
             m.role,
             m.status,
             "-" if m.test_accuracy is None else f"{m.test_accuracy:.4f}",
             "-" if m.validation_accuracy is None else f"{m.validation_accuracy:.4f}",
-            m.run_dir,
-        )
+        ]
+        table.add_row(*row, *([m.run_dir] if elsewhere else []))
     console.print(table)
-
-
-def schedule_scrape_command(
-    ctx: typer.Context,
-    site: Annotated[str, typer.Option("--site", help="Site spec file (or 'demo').")],
-    labels: Annotated[str, typer.Option("--labels", help="Comma-separated labels to collect.")],
-    cron: Annotated[str, typer.Option("--cron", help="When to run, e.g. '0 3 * * *'.")],
-    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "scheduled-scrape",
-    max_listings: Annotated[
-        int | None, typer.Option("--max-listings", help="At most this many listings per label.")
-    ] = None,
-) -> None:
-    """Serve a scheduled scrape deployment until stopped (Ctrl-C or SIGTERM)."""
-    from flows.schedules import scrape_deployment, serve
-
-    if not _labels(labels):
-        raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
-    deployment = scrape_deployment(
-        settings_from(ctx), site, _labels(labels), cron, name, max_listings
-    )
-    console.print(f"Serving '{name}' on cron '{cron}'. Needs `prefect server start` running.")
-    serve(deployment)
-
-
-def schedule_retrain_command(
-    ctx: typer.Context,
-    cron: Annotated[str, typer.Option("--cron", help="When to run, e.g. '0 4 * * 0'.")],
-    site: Annotated[str, typer.Option("--site", help="Site spec file (or 'demo').")] = "demo",
-    labels: Annotated[
-        str, typer.Option("--labels", help="Comma-separated labels to collect.")
-    ] = "swift,wagonr",
-    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "scheduled-retrain",
-    model: Annotated[str | None, typer.Option("--model", help="Model variant to train.")] = None,
-) -> None:
-    """Serve a scheduled collect-and-retrain deployment until stopped."""
-    from flows.main_job import MainJobOptions, train_config
-    from flows.schedules import retrain_deployment, serve
-
-    config = train_config(MainJobOptions(model=model))
-    deployment = retrain_deployment(settings_from(ctx), site, _labels(labels), cron, config, name)
-    console.print(f"Serving '{name}' on cron '{cron}'. Needs `prefect server start` running.")
-    serve(deployment)
+    console.print(f"Run folders: {runs_dir}/<run>", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add the flow commands to ``app``."""
     app.command("run")(run_command)
     app.command("models")(models_command)
-    schedule_app.command("scrape")(schedule_scrape_command)
-    schedule_app.command("retrain")(schedule_retrain_command)
-    app.add_typer(schedule_app, name="schedule")

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.commands.context import workspace_from
+from cli.commands.context import hint, workspace_from
 
 console = Console()
 review_app = typer.Typer(
@@ -94,7 +94,7 @@ def score_command(
     table.add_row("already queued (refreshed)", str(queued.refreshed))
     table.add_row("already decided (not queued)", str(queued.already_decided))
     console.print(table)
-    console.print("Next: `carscout review` (or `carscout review sheet`).")
+    console.print(f"Next: `{hint(ctx, 'review')}` (or `{hint(ctx, 'review sheet')}`).")
 
 
 @review_app.callback()
@@ -135,9 +135,13 @@ def review_command(
     who = f"review:{actor}" if actor else default_actor()
     with workspace_from(ctx) as ws:
         mode = detect_display() if display == "auto" else display
+        if open_viewer and mode != "file":
+            console.print(f"--open: photos are shown inline ({mode}); no viewer is needed")
         shower = PhotoShower(mode, ws.settings.reports_dir / "review-thumbs", open_viewer)
         with terminal_keys() as keys:
-            review_loop(ws.catalog, ws.store, keys, sys.stdout, who, shower)
+            review_loop(
+                ws.catalog, ws.store, keys, sys.stdout, who, shower, resume_hint=hint(ctx, "review")
+            )
 
 
 @review_app.command("sheet")
@@ -160,7 +164,8 @@ def sheet_command(
     console.print(f"{result.items} open items on {len(result.sheets)} sheet(s) in {target}")
     console.print(
         f"Fill in the action column of {result.decisions} (keep, relabel + new_label, reject, "
-        "skip), then `carscout review apply` it."
+        f"skip), then `{hint(ctx, 'review apply')} {result.decisions}`.",
+        soft_wrap=True,
     )
 
 
@@ -172,6 +177,14 @@ def apply_command(
         str | None,
         typer.Option("--actor", help="Who decided (recorded as review:<name>; default: login)."),
     ] = None,
+    allow_new_labels: Annotated[
+        bool,
+        typer.Option(
+            "--allow-new-labels",
+            help="Accept a new_label that no photo carries yet (otherwise it is an error, "
+            "since a typo would start a one-photo class).",
+        ),
+    ] = False,
 ) -> None:
     """Apply a decisions CSV: rows are validated first; a file with errors changes nothing."""
     from curation.review.batch import apply_decisions_file
@@ -179,7 +192,7 @@ def apply_command(
 
     who = f"review:{actor}" if actor else default_actor()
     with workspace_from(ctx) as ws:
-        summary = apply_decisions_file(ws.catalog, file, who)
+        summary = apply_decisions_file(ws.catalog, file, who, allow_new_labels=allow_new_labels)
     table = Table(title=f"Applied {file}")
     table.add_column("action")
     table.add_column("items", justify="right")

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from cli.commands.context import workspace_from
+from cli.commands.context import hint, workspace_from
 from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
 from training.config import DataSpec, TrainConfig
@@ -38,6 +39,18 @@ ValFraction = Annotated[
     float,
     typer.Option("--validation-fraction", help="Share of train carved as validation if needed."),
 ]
+# training.models.MODELS, named here so that a wrong --model is refused before Keras loads
+# (tests/test_cli_errors.py checks that both lists agree).
+MODEL_NAMES = (
+    "baseline",
+    "baseline_aug",
+    "baseline_aug_dropout",
+    "baseline_aug_dropout_bn",
+    "fast_cnn",
+    "vgg16",
+    "efficientnet_b0",
+    "mobilenet_v3_small",
+)
 ModelName = Annotated[
     str,
     typer.Option(
@@ -182,15 +195,21 @@ def train_command(
 ) -> None:
     """Train a model, choosing on validation only; the test set is left for `evaluate`."""
     from training.sources import resolve_data
-    from training.trainer import train
 
-    with workspace_from(ctx) as workspace:
+    # A folder or Stanford source needs no catalog yet: the run is recorded in a new one.
+    with workspace_from(ctx, create=config.data.kind != "catalog") as workspace:
+        # The data and the model name are checked before TensorFlow is loaded (seconds).
         labelled = resolve_data(config.data, workspace)
+        check_model(config.model)
+        from training.trainer import train
+
         console.print(
             f"Training {config.model} on {labelled.source}: "
             + ", ".join(f"{k} {v}" for k, v in labelled.counts().items() if k != "test")
             + f" photos, {labelled.num_classes} classes"
         )
+        for note in labelled.warnings:
+            console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
         result = train(config, labelled, workspace=workspace, name=name, verbose=2)
     console.print(
         _metrics_table(
@@ -199,6 +218,13 @@ def train_command(
         )
     )
     console.print(f"Run folder: {result.run_dir}")
+    console.print(f"Next, once every choice is made: `{hint(ctx, f'evaluate {result.name}')}`")
+
+
+def check_model(name: str) -> None:
+    """Raise :class:`CarscoutError` for an unknown model name (without importing Keras)."""
+    if name not in MODEL_NAMES:
+        raise CarscoutError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
 
 
 def _run_dir(workspace: Workspace, run: str) -> Path:
@@ -219,36 +245,83 @@ def _run_dir(workspace: Workspace, run: str) -> Path:
     raise CarscoutError(f"no run {run!r}: give a run folder or a run name from the catalog")
 
 
+def _is_run_folder(run: str) -> bool:
+    return (Path(run) / "config.json").is_file()
+
+
 def evaluate_command(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="Run folder or run name.")],
 ) -> None:
     """Measure a finished run on the test set, once, after every choice is made."""
-    from training.evaluation import evaluate
+    from training.run_folder import require_finished
 
-    with workspace_from(ctx) as workspace:
-        run_dir = _run_dir(workspace, run)
+    with workspace_from(ctx, create=_is_run_folder(run)) as workspace:
+        run_dir = require_finished(_run_dir(workspace, run))
+        from training.evaluation import evaluate
+
         metrics = evaluate(run_dir, workspace=workspace)
     console.print(_metrics_table(f"Test results of {run_dir.name}", {"test": metrics}))
+
+
+def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        x1, y1, x2, y2 = (int(part) for part in text.split(","))
+    except ValueError:
+        raise CarscoutError(
+            f"--box {text!r}: give four whole pixel numbers x1,y1,x2,y2, e.g. 39,116,569,375"
+        ) from None
+    if not (0 <= x1 < x2 and 0 <= y1 < y2):
+        raise CarscoutError(f"--box {text!r}: need 0 <= x1 < x2 and 0 <= y1 < y2")
+    return x1, y1, x2, y2
 
 
 def predict_command(
     ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Photo file(s) to classify.")],
     run: Annotated[str, typer.Option("--run", help="Run folder or run name to predict with.")],
+    box: Annotated[
+        str | None,
+        typer.Option(
+            "--box",
+            help="Crop every photo to x1,y1,x2,y2 (pixels, 0-based, right/bottom exclusive) "
+            "first, as a run trained with --crop saw its photos.",
+        ),
+    ] = None,
 ) -> None:
-    """Print the predicted label and confidence of each photo."""
+    """Print the predicted label and confidence of each photo (or why it has none).
+
+    Exits with 1 when any photo could not be classified; the others are still printed.
+    """
+    crop = _parse_box(box)
+    from training.run_folder import require_finished
+
+    with workspace_from(ctx, create=_is_run_folder(run)) as workspace:
+        run_dir = require_finished(_run_dir(workspace, run))
     from training.evaluation import predict
 
-    with workspace_from(ctx) as workspace:
-        run_dir = _run_dir(workspace, run)
+    if TrainConfig.load(run_dir / "config.json").data.crop and crop is None:
+        console.print(
+            "[yellow]note:[/] this run was trained on photos cropped to their bounding box; "
+            "pass --box x1,y1,x2,y2 to crop these photos the same way",
+            highlight=False,
+        )
     table = Table(title=f"Predictions of {run_dir.name}")
-    table.add_column("photo")
+    table.add_column("photo", overflow="fold")
     table.add_column("label")
     table.add_column("confidence", justify="right")
-    for prediction in predict(run_dir, images):
-        table.add_row(str(prediction.path), prediction.label, f"{prediction.confidence:.3f}")
+    predictions = predict(run_dir, images, box=crop)
+    for prediction in predictions:
+        if prediction.error:
+            table.add_row(str(prediction.path), f"[red]{escape(prediction.error)}[/]", "—")
+        else:
+            table.add_row(str(prediction.path), prediction.label, f"{prediction.confidence:.3f}")
     console.print(table)
+    failed = sum(1 for p in predictions if p.error)
+    if failed:
+        raise CarscoutError(f"{failed} of {len(predictions)} photo(s) could not be classified")
 
 
 @with_train_options
@@ -264,8 +337,9 @@ def data_size_command(
     from training.sources import resolve_data
 
     chosen = parse_fractions(fractions)
-    with workspace_from(ctx) as workspace:
+    with workspace_from(ctx, create=config.data.kind != "catalog") as workspace:
         labelled = resolve_data(config.data, workspace)
+        check_model(config.model)
         points, out_dir = data_size_experiment(config, labelled, chosen, workspace=workspace)
     table = Table(title=f"Validation accuracy against training photos ({config.model})")
     for column in ("fraction", "train photos", "val accuracy", "train accuracy", "gap", "s"):

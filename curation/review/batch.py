@@ -19,7 +19,13 @@ from pathlib import Path
 
 from curation.review.contact_sheet import contact_sheet
 from curation.review.decisions import ACTIONS, apply_decision
-from curation.review.queue import ReviewError, get_item, queue_items
+from curation.review.queue import (
+    ReviewError,
+    closest_label,
+    get_item,
+    known_labels,
+    queue_items,
+)
 from pipeline.catalog import Catalog
 from pipeline.store import ImageStore
 
@@ -173,16 +179,34 @@ def _parse(path: Path) -> tuple[list[_Row], list[str], int]:
     return parsed, problems, left_open
 
 
-def apply_decisions_file(catalog: Catalog, path: Path, actor: str) -> ApplySummary:
+def apply_decisions_file(
+    catalog: Catalog, path: Path, actor: str, *, allow_new_labels: bool = False
+) -> ApplySummary:
     """Validate every row of ``path`` and apply them all in one transaction, or none.
 
     Raises :class:`DecisionFileError` naming each bad row (unknown item, item already decided,
     image id that does not match, duplicate item, bad action or label); then nothing changes.
+    A relabel to a label no active image carries is a bad row (a typo would start a one-photo
+    class) unless ``allow_new_labels``.
     """
     rows, problems, left_open = _parse(path)
     seen: dict[int, int] = {}
     with catalog.reading() as conn:
+        labels = known_labels(conn)
         for row in rows:
+            if (
+                row.action == "relabel"
+                and row.new_label is not None
+                and row.new_label not in labels
+                and not allow_new_labels
+            ):
+                closest = closest_label(row.new_label, labels)
+                problems.append(
+                    f"line {row.line}: new_label {row.new_label!r} is not a label in the catalog"
+                    + (f" (did you mean {closest!r}?)" if closest else "")
+                    + "; fix it, or pass --allow-new-labels to start that label"
+                )
+                continue
             if row.item_id in seen:
                 problems.append(
                     f"line {row.line}: item {row.item_id} repeats line {seen[row.item_id]}"

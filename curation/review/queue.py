@@ -77,9 +77,15 @@ def select_top(
 
 
 def reason_for(issue: float, outlier: float, suggested: str | None) -> tuple[str, str | None]:
-    """Return ``(reason, suggested label)``: a confident other class means ``wrong model?``;
-    otherwise, when the outlier evidence is the stronger, ``not a car?`` (suggest reject)."""
-    if suggested is None and outlier_component(outlier) >= issue:
+    """Return ``(reason, suggested label)``, the reason following the outlier score.
+
+    A photo whose outlier evidence (:func:`outlier_component`) is at least its issue score is
+    ``not a car?`` with no suggested label (suggest reject), even when the classifier names
+    another class: with two labels every odd photo "looks like" the other one, and a document
+    or an empty street is far from every photo of its label while a car of the other model is
+    close to most of them. Otherwise the photo is ``wrong model?`` with ``suggested``.
+    """
+    if outlier_component(outlier) >= issue:
         return NOT_A_CAR, None
     return WRONG_MODEL, suggested
 
@@ -301,6 +307,18 @@ def get_item(conn: Connection, item_id: int) -> ReviewItem | None:
     """Return the item with ``item_id`` (any state), or None."""
     row = conn.execute(_item_query().where(t.review_items.c.id == item_id)).first()
     return _to_item(row) if row is not None else None
+
+
+def closest_label(label: str, labels: Sequence[str]) -> str | None:
+    """Return the label of ``labels`` nearest to ``label`` in spelling (``swfit`` → ``swift``),
+    or None when none is close."""
+    import difflib
+
+    lowered = {known.lower(): known for known in labels}
+    if label.lower() in lowered:
+        return lowered[label.lower()]
+    close = difflib.get_close_matches(label.lower(), list(lowered), n=1, cutoff=0.5)
+    return lowered[close[0]] if close else None
 
 
 def known_labels(conn: Connection) -> list[str]:

@@ -26,14 +26,21 @@ import termios
 import tty
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from PIL import Image
 
 from curation.review.decisions import decide, undo_last
-from curation.review.queue import ReviewError, ReviewItem, get_item, known_labels, queue_items
+from curation.review.queue import (
+    ReviewError,
+    ReviewItem,
+    closest_label,
+    get_item,
+    known_labels,
+    queue_items,
+)
 from pipeline.catalog import Catalog
 from pipeline.store import ImageStore
 
@@ -101,6 +108,7 @@ class PhotoShower:
     mode: str
     thumbs_dir: Path
     open_viewer: bool = False
+    _said_viewer_problem: bool = False
 
     def show(self, image_id: int, path: Path, out: TextIO) -> None:
         """Write the photo (or where to find it) to ``out``."""
@@ -117,17 +125,36 @@ class PhotoShower:
             thumb = self.thumbs_dir / f"image-{image_id}.png"
             thumb.write_bytes(png)
             out.write(f"  photo: {thumb}\n")
-            if self.open_viewer and _has_display() and shutil.which("xdg-open"):
-                subprocess.Popen(  # noqa: S603 - a fixed program on a path we wrote
-                    ["xdg-open", str(thumb)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            if self.open_viewer:
+                problem = viewer_problem()
+                if problem is None:
+                    subprocess.Popen(  # noqa: S603 - a fixed program on a path we wrote
+                        [VIEWER, str(thumb)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                elif not self._said_viewer_problem:
+                    out.write(f"  --open: {problem}\n")
+                    self._said_viewer_problem = True
 
 
-def _has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+VIEWER = "xdg-open"
+
+
+def viewer_problem(env: Mapping[str, str] | None = None) -> str | None:
+    """Return why ``--open`` cannot open a thumbnail here (naming the viewer tried), or None."""
+    env = os.environ if env is None else env
+    if not shutil.which(VIEWER, path=env.get("PATH")):
+        return (
+            f"tried {VIEWER}, which is not installed (apt install xdg-utils); open the path shown"
+        )
+    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return (
+            f"tried {VIEWER}, but there is no display ($DISPLAY and $WAYLAND_DISPLAY are unset, "
+            "e.g. over ssh); open the path shown"
+        )
+    return None
 
 
 # --- reading keys -----------------------------------------------------------------------
@@ -173,7 +200,8 @@ def _read_key(fd: int) -> str:
 
 @dataclass
 class ReviewSummary:
-    """Counts of one session's decisions; ``remaining`` open items when it ended."""
+    """Counts of one session's decisions that stand (an undone one no longer counts);
+    ``undo`` counts the undos, ``remaining`` the open items when the session ended."""
 
     keep: int = 0
     relabel: int = 0
@@ -182,6 +210,21 @@ class ReviewSummary:
     undo: int = 0
     remaining: int = 0
     finished: bool = False
+    standing: dict[int, str] = field(default_factory=dict)
+
+    def record(self, item_id: int, action: str) -> None:
+        """Count ``action`` on ``item_id`` (replacing what the item had this session)."""
+        self.standing[item_id] = action
+        self._recount()
+
+    def undone(self, item_id: int) -> None:
+        """Forget this session's decision on ``item_id`` (made before this session: nothing)."""
+        self.standing.pop(item_id, None)
+        self._recount()
+
+    def _recount(self) -> None:
+        for action in ("keep", "relabel", "reject", "skip"):
+            setattr(self, action, sum(1 for a in self.standing.values() if a == action))
 
 
 def _label_choices(item: ReviewItem, labels: list[str]) -> list[str]:
@@ -205,7 +248,28 @@ def _ask_label(item: ReviewItem, labels: list[str], keys: KeyReader, out: TextIO
         if key.isdigit() and 1 <= int(key) <= len(choices):
             return choices[int(key) - 1]
         if key == "/":
-            return _type_label(keys, out)
+            typed = _type_label(keys, out)
+            if typed is None or typed in labels:
+                return typed
+            return _confirm_new_label(typed, labels, keys, out)
+
+
+def _confirm_new_label(typed: str, labels: list[str], keys: KeyReader, out: TextIO) -> str | None:
+    """Ask before a label no photo carries yet: a typo would start a one-photo class."""
+    closest = closest_label(typed, labels)
+    offer = f"  Enter) use {closest}" if closest else ""
+    out.write(
+        f"  {typed!r} is not a label in the catalog"
+        + (f" (closest: {closest})" if closest else "")
+        + f".{offer}  y) start the new label {typed!r}  other key) cancel\n"
+    )
+    out.flush()
+    key = keys()
+    if key in ("y", "Y"):
+        return typed
+    if closest and key in ("\r", "\n"):
+        return closest
+    return None
 
 
 def _type_label(keys: KeyReader, out: TextIO) -> str | None:
@@ -247,11 +311,13 @@ def review_loop(
     out: TextIO,
     actor: str,
     shower: PhotoShower | None = None,
+    resume_hint: str = "carscout review",
 ) -> ReviewSummary:
     """Walk the open queue in review order, committing each decision as its key is read.
 
-    Returns a :class:`ReviewSummary`. Quitting (``q``, Ctrl-C, end of input) keeps every
-    decision made; the next session starts again from the open items.
+    Returns a :class:`ReviewSummary` of the decisions that stand. Quitting (``q``, Ctrl-C, end
+    of input) keeps every decision made; the next session starts again from the open items,
+    as ``resume_hint`` (the command to run) says.
     """
     summary = ReviewSummary()
     with catalog.reading() as conn:
@@ -289,19 +355,25 @@ def review_loop(
                     out.write("  nothing to undo\n")
                     continue
                 summary.undo += 1
+                summary.undone(undone.item_id)
                 out.write(f"  undid {undone.action} of item {undone.item_id}\n")
-                if undone.item_id in order[:position]:
-                    position = order.index(undone.item_id)
-                elif undone.item_id not in order:
-                    order.insert(position, undone.item_id)
+                # Back to the undone item, wherever it was: earlier in this session, later in
+                # the order (an item skipped in an earlier session waits at the end), or not in
+                # it at all (decided in an earlier session).
+                if undone.item_id in order:
+                    if order.index(undone.item_id) < position:
+                        position -= 1
+                    order.remove(undone.item_id)
+                else:
                     total += 1
+                order.insert(position, undone.item_id)
                 continue
             try:
                 decide(catalog, item.id, action, actor, new_label)
             except ReviewError as exc:
                 out.write(f"  cannot {action}: {exc}\n")
                 continue
-            setattr(summary, action, getattr(summary, action) + 1)
+            summary.record(item.id, action)
             detail = f" → {new_label}" if new_label else ""
             out.write(f"  saved: {action}{detail}\n")
             position += 1
@@ -313,8 +385,9 @@ def review_loop(
         summary.remaining = len(queue_items(conn))
     out.write(
         f"\nSaved decisions — keep {summary.keep}, relabel {summary.relabel}, reject "
-        f"{summary.reject}, skip {summary.skip}, undo {summary.undo}; {summary.remaining} open "
-        "items left (`carscout review` resumes).\n"
+        f"{summary.reject}, skip {summary.skip}"
+        + (f" ({summary.undo} undone)" if summary.undo else "")
+        + f"; {summary.remaining} open items left (`{resume_hint}` resumes).\n"
     )
     out.flush()
     return summary

@@ -270,7 +270,13 @@ def test_sheets_and_a_good_decisions_file(workspace: Workspace, tmp_path: Path) 
         writer = csv.DictWriter(handle, rows[0].keys())
         writer.writeheader()
         writer.writerows(rows)
-    summary = apply_decisions_file(workspace.catalog, result.decisions, "review:batch")
+    # "sedan" is a label no photo carries yet: refused unless asked for, and nothing applied.
+    with pytest.raises(DecisionFileError, match=r"line 3: new_label 'sedan' is not a label"):
+        apply_decisions_file(workspace.catalog, result.decisions, "review:batch")
+    assert image_of(workspace, items[0]).status == "active"
+    summary = apply_decisions_file(
+        workspace.catalog, result.decisions, "review:batch", allow_new_labels=True
+    )
     assert summary.applied == {"reject": 1, "relabel": 1} and summary.left_open == 4
     assert image_of(workspace, items[0]).status == "rejected"
     assert image_of(workspace, items[1]).label == "sedan"
@@ -327,3 +333,115 @@ def test_inline_image_protocols_carry_the_whole_png() -> None:
     assert detect_display({"TERM": "xterm-kitty"}) == "kitty"
     assert detect_display({"TERM_PROGRAM": "iTerm.app"}) == "iterm"
     assert detect_display({"TERM": "xterm-256color"}) == "file"
+
+
+# --- issue 18: the review guards the label set, counts what stands, undo returns -----------
+
+
+def _keys(script: str):  # noqa: ANN202 - a KeyReader
+    """Return a key reader that types ``script`` and then ends (quits)."""
+    pending = list(script)
+    return lambda: pending.pop(0) if pending else ""
+
+
+def _session(ws: Workspace, script: str, actor: str = "review:test") -> tuple[object, str]:
+    import io
+
+    from curation.review.tui import review_loop
+
+    out = io.StringIO()
+    summary = review_loop(ws.catalog, ws.store, _keys(script), out, actor)
+    return summary, out.getvalue()
+
+
+def test_a_mistyped_label_needs_confirmation_and_offers_the_closest(workspace: Workspace) -> None:
+    items = queue_of(workspace)
+    first = image_of(workspace, items[0])
+    other = "wagonr" if first.label == "swift" else "swift"
+    typo = other[0] + other[2] + other[1] + other[3:]  # e.g. "swfit" / "wgaonr"
+    # A typo and any key but Enter/y: nothing saved, the same item is asked again.
+    _, text = _session(workspace, f"r/{typo}\rq")
+    assert f"{typo!r} is not a label in the catalog (closest: {other})" in text
+    assert "saved: relabel" not in text and decisions(workspace) == []
+    # Enter takes the closest existing label.
+    _, text = _session(workspace, f"r/{typo}\r\rq")
+    assert f"saved: relabel → {other}" in text
+    assert image_of(workspace, items[0]).label == other
+    # y starts a new label on purpose.
+    _, text = _session(workspace, "r/sedan\ryq")
+    assert "saved: relabel → sedan" in text
+    assert image_of(workspace, items[1]).label == "sedan"
+
+
+def test_the_quit_summary_counts_the_decisions_that_stand(workspace: Workspace) -> None:
+    queue_of(workspace)
+    # keep A, B, C; undo (C); keep C again; undo (C), undo (B); keep B: A and B stand.
+    summary, text = _session(workspace, "kkkukuuk")
+    assert "Saved decisions — keep 2, relabel 0, reject 0, skip 0 (3 undone)" in text
+    assert len([d for d in decisions(workspace) if not d[3]]) == 2
+    assert summary.keep == 2  # type: ignore[attr-defined]
+
+
+def test_undo_after_a_restart_returns_to_a_skipped_item(workspace: Workspace) -> None:
+    items = queue_of(workspace)
+    _session(workspace, "sq")  # skip the first item, quit
+    _, text = _session(workspace, "uq")  # a new session: undo first
+    after_undo = text.split(f"undid skip of item {items[0]}", 1)[1]
+    assert f"item {items[0]} " in after_undo.split("\n[", 2)[1]
+    # The same for a relabel, which already worked.
+    _session(workspace, "r1q")
+    _, text = _session(workspace, "uq")
+    assert f"item {items[0]} " in text.split(f"undid relabel of item {items[0]}", 1)[1]
+
+
+def test_open_without_a_viewer_says_which_viewer_was_tried(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from curation.review.tui import PhotoShower
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(small_jpeg(1))
+    shower = PhotoShower("file", tmp_path / "thumbs", open_viewer=True)
+    out = io.StringIO()
+    shower.show(1, photo, out)
+    shower.show(2, photo, out)
+    assert out.getvalue().count("--open: tried xdg-open") == 1  # said once, not per photo
+
+
+def test_the_reason_follows_the_outlier_score(workspace: Workspace) -> None:
+    from curation.review.queue import reason_for
+
+    # A document: the classifier names the other car, but it is far from every photo of its
+    # label -> "not a car?" with no suggestion (reject).
+    assert reason_for(0.8, 3.0, "wagonr") == ("not a car?", None)
+    # A car of the other model: confident other class, only a little unusual.
+    assert reason_for(0.95, 1.3, "wagonr") == ("wrong model?", "wagonr")
+
+
+def test_review_apply_names_a_new_label_and_hints_repeat_home(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    items = queue_of(workspace)
+    home = str(workspace.settings.home)
+    result = CliRunner().invoke(app, ["--home", home, "review", "sheet", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"`carscout --home {home} review apply" in result.output.replace("\n", "")
+    path = tmp_path / "decisions.csv"
+    path.write_text(f"item_id,action,new_label\n{items[0]},relabel,swfit\n")
+    result = CliRunner().invoke(app, ["--home", home, "review", "apply", str(path)])
+    assert result.exit_code != 0
+    assert "did you mean 'swift'?" in str(result.exception)
+    assert "--allow-new-labels" in str(result.exception)
+    path.write_text(f"item_id,action,new_label\n{items[0]},relabel,sedan\n")
+    result = CliRunner().invoke(
+        app, ["--home", home, "review", "apply", str(path), "--allow-new-labels"]
+    )
+    assert result.exit_code == 0, result.output

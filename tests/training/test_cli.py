@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -13,23 +16,50 @@ FAST = ["--source", "folder", "--model", "baseline", "--image-size", "32", "--ep
         "--batch-size", "8", "--weights", "none"]  # fmt: skip
 
 
+NAME = "baseline-folder-tree-run-with-a-long-name"
+
+
 def test_train_predict_evaluate_commands(folder_tree: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     home = ["--home", str(tmp_path / "home")]
-    result = runner.invoke(
-        app, [*home, "train", *FAST, "--data", str(folder_tree), "--name", "cli"]
-    )
+    result = runner.invoke(app, [*home, "train", *FAST, "--data", str(folder_tree), "--name", NAME])
     assert result.exit_code == 0, result.output
     assert "validation" in result.output
-    run_dir = tmp_path / "home" / "runs" / "cli"
+    run_dir = tmp_path / "home" / "runs" / NAME
     assert (run_dir / "model.keras").is_file()
     photo = sorted((folder_tree / "test" / "red_ellipse").glob("*.jpg"))[0]
-    result = runner.invoke(app, [*home, "predict", str(photo), "--run", "cli"])
+    result = runner.invoke(app, [*home, "predict", str(photo), "--run", NAME])
     assert result.exit_code == 0, result.output
     assert "red_ellipse" in result.output or "blue_box" in result.output
-    result = runner.invoke(app, [*home, "evaluate", "cli"])
+    # A non-image and a missing file each get their own line; the good photo is still
+    # classified and the exit code says that some failed.
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    result = runner.invoke(
+        app,
+        [*home, "predict", str(text), str(photo), str(tmp_path / "gone.jpg"), "--run", NAME],
+    )
+    assert result.exit_code != 0
+    assert "2 of 3 photo(s) could not be classified" in str(result.exception)
+    flat = " ".join(result.output.split())
+    assert "not an image" in flat and "no such file" in flat
+    assert "red_ellipse" in flat or "blue_box" in flat
+    result = runner.invoke(app, [*home, "predict", str(photo), "--run", NAME, "--box", "0,0,20,20"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*home, "evaluate", NAME])
     assert result.exit_code == 0, result.output
     assert json.loads((run_dir / "metrics.json").read_text())["test"]["count"] == 8
+    # The grid of worst mistakes comes with the list of its photos.
+    assert (run_dir / "worst_mistakes.csv").read_text().startswith("position,image_id,path")
+    # `models` at 80 columns keeps the run name whole.
+    listing = subprocess.run(
+        [str(Path(sys.executable).with_name("carscout")), *home, "models"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        check=True,
+    ).stdout
+    assert NAME in listing, listing
 
 
 def test_data_size_experiment(folder_tree: Path, tmp_path: Path) -> None:
@@ -59,9 +89,18 @@ def test_bad_options_give_one_line_errors(tmp_path: Path) -> None:
 
 def test_training_on_the_catalog_without_a_split_says_how_to_make_one(tmp_path: Path) -> None:
     from pipeline.errors import CarscoutError
+    from pipeline.workspace import Workspace
 
     result = CliRunner().invoke(
         app, ["--home", str(tmp_path), "train", "--model", "baseline", "--weights", "none"]
     )
     assert isinstance(result.exception, CarscoutError), result.exception
-    assert "carscout split" in str(result.exception)
+    assert "no catalog at" in str(result.exception)  # and none was created
+    assert not (tmp_path / "catalog.sqlite").exists()
+    Workspace.open(home=tmp_path).close()
+    result = CliRunner().invoke(
+        app, ["--home", str(tmp_path), "train", "--model", "baseline", "--weights", "none"]
+    )
+    assert isinstance(result.exception, CarscoutError), result.exception
+    message = str(result.exception)
+    assert "carscout split" in message and "--version" not in message

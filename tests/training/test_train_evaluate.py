@@ -150,7 +150,12 @@ def test_evaluate_then_predict_agrees(trained) -> None:  # noqa: ANN001
         assert prediction.confidence == pytest.approx(float(row["confidence"]), abs=1e-4)
 
 
-def test_predict_rejects_missing_photo(trained, tmp_path: Path) -> None:  # noqa: ANN001
-    _, result, _ = trained
-    with pytest.raises(CarscoutError, match="no such photo"):
-        predict(result.run_dir, [tmp_path / "nope.jpg"])
+def test_predict_names_each_photo_it_cannot_read(trained, tmp_path: Path) -> None:  # noqa: ANN001
+    _, result, data = trained
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    good = data.subsets["test"][0].path
+    missing, not_image, fine = predict(result.run_dir, [tmp_path / "nope.jpg", text, good])
+    assert missing.error == "no such file" and missing.index == -1
+    assert not_image.error is not None and not_image.error.startswith("not an image")
+    assert fine.error is None and fine.label
