@@ -5,13 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from cli.app import app
 from pipeline import schema as t
 from pipeline.catalog import change_image
-from cli.app import app
 from pipeline.intake import Provenance, intake_image
 from pipeline.status import catalog_status
-from tests.imagebytes import small_jpeg
 from pipeline.workspace import Workspace
+from tests.imagebytes import small_jpeg
 
 
 def test_status_counts_statuses_splits_and_review(workspace: Workspace) -> None:
