@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps  # noqa: E402
 
 from curation.dedup.components import connected_groups  # noqa: E402
-from curation.dedup.hashing import hash_files  # noqa: E402
+from curation.dedup.decision import ORB_WIDENING, NearDuplicateDecision, PhotoSet  # noqa: E402
+from curation.dedup.hashing import MIRROR_KIND, hash_files  # noqa: E402
 from curation.dedup.near_duplicates import (  # noqa: E402
     COLOUR_KIND,
     DEFAULT_COLOUR_THRESHOLD,
@@ -48,8 +49,8 @@ from curation.dedup.near_duplicates import (  # noqa: E402
     NearDuplicateRule,
     colour_levels,
 )
-from curation.dedup.search import hex_to_uint64, pairs_within  # noqa: E402
-from curation.dedup.verify import GeometricRule, mirrored_phash  # noqa: E402
+from curation.dedup.search import cross_pairs, hex_to_uint64, pairs_within  # noqa: E402
+from curation.dedup.verify import FeatureCache, GeometricRule  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "realcars-dev"
 CACHE = Path.home() / ".cache" / "carscout" / "bench-dedup-real"
@@ -194,18 +195,66 @@ def baseline_method(paths: list[Path], workers: int) -> np.ndarray:
     return pairs_within(hex_to_uint64(values), BASELINE_THRESHOLD)
 
 
-GEOMETRIC = GeometricRule()
+GEOMETRIC = NearDuplicateDecision("orb")
+CENTRE = 0.6  # side of the centre region hashed by the experimental candidate generator
+
+
+def _orb_photos(paths: list[Path], workers: int) -> PhotoSet:
+    results = hash_files(paths, ("phash", MIRROR_KIND), workers=workers)
+    return PhotoSet.of(
+        [r.hashes["phash"] for r in results],  # type: ignore[index]
+        None,
+        [r.hashes[MIRROR_KIND] for r in results],  # type: ignore[index]
+        paths,
+    )
 
 
 def geometric_method(paths: list[Path], workers: int) -> np.ndarray:
-    """pHash and mirrored-pHash candidates verified by ORB + RANSAC (curation.dedup.verify)."""
+    """``carscout dedup --verify orb``: pHash and mirrored-pHash candidates verified by ORB +
+    RANSAC (curation.dedup.decision), hashed as dedup hashes (drafted)."""
+    return GEOMETRIC.pairs_within(_orb_photos(paths, workers), workers=workers)
+
+
+def _centre_phashes(path: str) -> tuple[str, str]:
+    """pHash of the centre ``CENTRE`` region of a photo and of its mirror image."""
+    with Image.open(path) as im:
+        if im.format == "JPEG":
+            im.draft("L", (128, 128))
+        grey = im.convert("L")
+    w, h = grey.size
+    m = (1 - CENTRE) / 2
+    centre = grey.crop((int(w * m), int(h * m), int(w * (1 - m)), int(h * (1 - m))))
+    return str(imagehash.phash(centre)), str(imagehash.phash(ImageOps.mirror(centre)))
+
+
+def centre_method(paths: list[Path], workers: int) -> np.ndarray:
+    """Experiment: the orb decision's candidates plus centre-region pHash candidates (crops and
+    corner watermarks move the centre less than the whole), all verified by ORB + RANSAC."""
     from concurrent.futures import ProcessPoolExecutor
 
+    photos = _orb_photos(paths, workers)
     with ProcessPoolExecutor(workers) as pool:
-        values = list(pool.map(mirrored_phash, [str(p) for p in paths], chunksize=32))
-    phashes = hex_to_uint64(v for v, _ in values)
-    mirrored = hex_to_uint64(m for _, m in values)
-    return GEOMETRIC.pairs_within(paths, phashes, mirrored)
+        centres = list(pool.map(_centre_phashes, [str(p) for p in paths], chunksize=32))
+    plain = hex_to_uint64(c for c, _ in centres)
+    flipped = hex_to_uint64(m for _, m in centres)
+    r = GEOMETRIC.candidate_threshold
+    rows: dict[tuple[int, int], int] = {}
+    for flip, found in (
+        (0, pairs_within(photos.hashes, r)),
+        (1, cross_pairs(photos.hashes, photos.mirrored[0], r)),
+        (0, pairs_within(plain, CENTRE_THRESHOLD)),
+        (1, cross_pairs(plain, flipped, CENTRE_THRESHOLD)),
+    ):
+        for i, j, _ in found.tolist():
+            if i != j:
+                rows.setdefault((min(i, j), max(i, j)), flip)
+    candidates = np.array([(i, j, f) for (i, j), f in rows.items()], dtype=np.int64)
+    candidates = candidates.reshape(-1, 3)
+    cache = FeatureCache(paths)
+    return candidates[GEOMETRIC.geometric_rule.verify(candidates, cache, cache)]
+
+
+CENTRE_THRESHOLD = 10
 
 
 METHODS: dict[str, Callable[[list[Path], int], np.ndarray]] = {
@@ -213,7 +262,8 @@ METHODS: dict[str, Callable[[list[Path], int], np.ndarray]] = {
     f"carscout now: pHash<={DEFAULT_PHASH_THRESHOLD} + colour<={DEFAULT_COLOUR_THRESHOLD}": (
         current_method
     ),
-    "ORB+RANSAC verified (option)": geometric_method,
+    "--verify orb (ORB+RANSAC)": geometric_method,
+    "orb + centre-pHash candidates (experiment)": centre_method,
 }
 
 
@@ -242,18 +292,22 @@ def score(
 
 
 def main() -> None:
+    global GEOMETRIC, CENTRE_THRESHOLD  # noqa: PLW0603 - the method table's functions read them
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-kind", type=int, default=30, help="Seeded copies per kind.")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default="", help="Run only methods whose name has this text.")
     defaults = GeometricRule()
-    parser.add_argument("--candidate", type=int, default=defaults.candidate_threshold)
+    parser.add_argument("--candidate", type=int, default=GEOMETRIC.candidate_threshold)
+    parser.add_argument("--centre-threshold", type=int, default=CENTRE_THRESHOLD)
     parser.add_argument("--min-inliers", type=int, default=defaults.min_inliers)
     parser.add_argument("--min-fraction", type=float, default=defaults.min_inlier_fraction)
     args = parser.parse_args()
-    global GEOMETRIC  # noqa: PLW0603 - the method table's functions read the swept rule
-    GEOMETRIC = GeometricRule(args.candidate, args.min_inliers, args.min_fraction)
+    GEOMETRIC = NearDuplicateDecision(
+        "orb", args.candidate - ORB_WIDENING, None, args.min_inliers, args.min_fraction
+    )
+    CENTRE_THRESHOLD = args.centre_threshold
     if not (DATA / "truth.json").is_file():
         sys.exit(f"{DATA} is missing: this benchmark needs the realcars-dev photos")
     paths, names, copies = build_set(args.per_kind, args.seed)

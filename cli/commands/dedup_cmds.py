@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cli.commands.context import workspace_from
+from curation.dedup.decision import DEFAULT_VERIFY, ORB_WIDENING
 from curation.dedup.groups import groups_contact_sheet
 from curation.dedup.near_duplicates import DEFAULT_COLOUR_THRESHOLD
 from curation.dedup.query import DEFAULT_MAX_BYTES, query_folder
@@ -39,6 +40,16 @@ ColourOption = Annotated[
         f"{DEFAULT_COLOUR_THRESHOLD}; -1 trusts the hash alone).",
     ),
 ]
+VerifyOption = Annotated[
+    str,
+    typer.Option(
+        "--verify",
+        help="How a hash match is confirmed: colour (colour layout, fast) or orb (pHash and "
+        f"mirrored-pHash matches within --threshold + {ORB_WIDENING} bits, checked on the "
+        "pixels by ORB keypoints and a RANSAC homography: also finds mirrored and greyscale "
+        "copies; slower; ignores --colour-threshold).",
+    ),
+]
 WorkersOption = Annotated[
     int | None, typer.Option("--workers", help="Processes for hashing (default: every core).")
 ]
@@ -62,6 +73,7 @@ def dedup_command(
     ] = False,
     hash_kind: KindOption = DEFAULT_KIND,
     colour_threshold: ColourOption = DEFAULT_COLOUR_THRESHOLD,
+    verify: VerifyOption = DEFAULT_VERIFY,
     workers: WorkersOption = None,
     sheet_groups: Annotated[
         int, typer.Option("--sheet-groups", help="Largest groups drawn on the contact sheet.")
@@ -75,7 +87,9 @@ def dedup_command(
         full=full,
         workers=workers,
         colour_threshold=None if colour_threshold < 0 else colour_threshold,
+        verify=verify,
     )
+    config.validate()  # before the progress bar: a bad option is one line, not a broken bar
     with (
         workspace_from(ctx) as ws,
         Progress(TextColumn("hashing"), BarColumn(), MofNCompleteColumn(), console=console) as bar,
@@ -117,6 +131,7 @@ def check_leaks_command(
     threshold: ThresholdOption = DEFAULT_THRESHOLD,
     hash_kind: KindOption = DEFAULT_KIND,
     colour_threshold: ColourOption = DEFAULT_COLOUR_THRESHOLD,
+    verify: VerifyOption = DEFAULT_VERIFY,
     workers: WorkersOption = None,
     max_bytes: Annotated[
         int,
@@ -135,6 +150,7 @@ def check_leaks_command(
             workers=workers,
             colour_threshold=None if colour_threshold < 0 else colour_threshold,
             max_bytes=max_bytes,
+            verify=verify,
         )
     table = Table(
         title=f"{report.files_with_matches} of {report.scanned} files have a copy "

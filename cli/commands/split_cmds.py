@@ -109,6 +109,15 @@ def split_command(
             "same subset (default 8; -1 turns it off).",
         ),
     ] = None,
+    verify: Annotated[
+        str | None,
+        typer.Option(
+            "--verify",
+            help="How a pHash match is confirmed, as in `carscout dedup --verify`: colour "
+            "(default for a new split) or orb (also ties mirrored and greyscale copies; reads "
+            "the photos). A grown split keeps its own.",
+        ),
+    ] = None,
 ) -> None:
     """Build or grow a leakage-free, stratified train/validation/test split."""
     if sizes is not None and fractions is not None:
@@ -123,6 +132,7 @@ def split_command(
             reshuffle=reshuffle,
             include_pending=True if include_pending else None,
             phash_threshold=phash_threshold,
+            verify=verify,
         )
     print_split_result(result)
 

@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from curation.dedup.components import connected_groups
-from curation.dedup.hashing import stored_hashes
-from curation.dedup.near_duplicates import COLOUR_KIND, NearDuplicateRule, colour_levels
+from curation.dedup.decision import NearDuplicateDecision, PhotoSet
+from curation.dedup.hashing import MIRROR_KIND, stored_hashes
+from curation.dedup.near_duplicates import COLOUR_KIND, colour_levels
 from curation.dedup.search import hamming
 from curation.review.contact_sheet import contact_sheet
 from pipeline import schema as t
@@ -41,6 +42,7 @@ class Member:
     hash: int
     colour: str | None = None
     distance: int = 0  # to the kept copy
+    mirrored: str | None = None  # pHash of the mirror image (hex)
 
     @property
     def quality(self) -> tuple[int, int, int]:
@@ -70,9 +72,11 @@ class Group:
 def load_index(conn: Connection, kind: str) -> dict[int, Member]:
     """Return ``{image_id: Member}`` of the active and duplicate images with a ``kind`` hash.
 
-    Each member carries its hash as an integer and its colour signature (None when missing).
+    Each member carries its hash as an integer, its colour signature and the pHash of its
+    mirror image (None when missing).
     """
     colours = stored_hashes(conn, COLOUR_KIND)
+    mirrored = stored_hashes(conn, MIRROR_KIND)
     rows = conn.execute(
         sa.select(
             t.images.c.id,
@@ -99,34 +103,50 @@ def load_index(conn: Connection, kind: str) -> dict[int, Member]:
             r.store_path,
             int(r.value, 16),
             colours.get(r.id),
+            mirrored=mirrored.get(r.id),
         )
         for r in rows
     }
 
 
+def photo_set(
+    index: dict[int, Member], ids: Sequence[int], store: ImageStore | None = None
+) -> PhotoSet:
+    """Return the :class:`PhotoSet` of ``ids`` (paths only when ``store`` is given)."""
+    members = [index[i] for i in ids]
+    mirrored = [m.mirrored for m in members]
+    return PhotoSet(
+        np.array([m.hash for m in members], dtype=np.uint64),
+        colour_levels([m.colour for m in members]),
+        (
+            np.array([int(v, 16) if v else 0 for v in mirrored], dtype=np.uint64),
+            np.array([bool(v) for v in mirrored], dtype=bool),
+        ),
+        [store.path(m.store_path) if store is not None else None for m in members],
+    )
+
+
 def find_pairs(
     index: dict[int, Member],
     new: set[int],
-    rule: NearDuplicateRule,
+    decision: NearDuplicateDecision,
     method: str = "auto",
     workers: int | None = None,
+    store: ImageStore | None = None,
 ) -> list[tuple[int, int, int]]:
     """Return ``[(image_id_a, image_id_b, hash distance)]`` for new×new and new×old pairs.
 
-    Candidates come from the exact hash search at ``rule.phash_threshold``; only those the
-    rule's colour check confirms are returned.
+    Only the candidate pairs ``decision`` confirms are returned; its ``orb`` verification reads
+    the photos from ``store``.
     """
     new_ids = sorted(new)
     old_ids = sorted(set(index) - new)
-    new_hashes = np.array([index[i].hash for i in new_ids], dtype=np.uint64)
-    old_hashes = np.array([index[i].hash for i in old_ids], dtype=np.uint64)
-    new_colours = colour_levels([index[i].colour for i in new_ids])
-    old_colours = colour_levels([index[i].colour for i in old_ids])
+    new_set = photo_set(index, new_ids, store)
+    old_set = photo_set(index, old_ids, store)
     pairs = []
-    for i, j, d in rule.pairs_within(new_hashes, new_colours, method, workers).tolist():
+    for i, j, d in decision.pairs_within(new_set, method, workers).tolist():
         pairs.append((new_ids[i], new_ids[j], d))
-    found = rule.cross_pairs(new_hashes, new_colours, old_hashes, old_colours, method, workers)
-    for i, j, d in found.tolist():
+    for i, j, d in decision.cross_pairs(new_set, old_set, method, workers).tolist():
         pairs.append((new_ids[i], old_ids[j], d))
     return pairs
 

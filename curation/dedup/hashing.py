@@ -23,7 +23,7 @@ from pathlib import Path
 
 import imagehash
 import sqlalchemy as sa
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.engine import Connection
 
 from curation.dedup.near_duplicates import COLOUR_KIND, colour_signature
@@ -31,7 +31,11 @@ from pipeline import schema as t
 from pipeline.catalog import Catalog, record_failure
 from pipeline.store import ImageStore
 
-HASH_KINDS: tuple[str, ...] = ("phash", "dhash", COLOUR_KIND)
+# The pHash of the mirror image: a mirrored repost sits 26-34 bits from its original's pHash
+# but within a few bits of this one (the ``orb`` decision's extra candidates).
+MIRROR_KIND = "phash_mirror"
+HASH_KINDS: tuple[str, ...] = ("phash", "dhash", COLOUR_KIND)  # what is hashed by default
+KNOWN_KINDS: tuple[str, ...] = (*HASH_KINDS, MIRROR_KIND)
 # 64 asks libjpeg for the smallest scale that keeps both sides >= 64 px (128x96 for a
 # 1024x768 photo): plenty for a 32x32 pHash input, and the fastest decode.
 DEFAULT_DRAFT_SIZE = 64
@@ -64,14 +68,17 @@ class HashSummary:
 
 
 def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
-    unknown = [k for k in kinds if k not in HASH_KINDS]
+    unknown = [k for k in kinds if k not in KNOWN_KINDS]
     if unknown or not kinds:
-        raise ValueError(f"unknown hash kind(s) {unknown}; use some of {', '.join(HASH_KINDS)}")
+        raise ValueError(f"unknown hash kind(s) {unknown}; use some of {', '.join(KNOWN_KINDS)}")
     return tuple(kinds)
 
 
 def hash_image(image: Image.Image, kinds: Sequence[str] = HASH_KINDS) -> dict[str, str]:
-    """Return ``{kind: hex}`` for an already opened image (16 hex digits, 60 for colour)."""
+    """Return ``{kind: hex}`` for an already opened image (16 hex digits, 60 for colour).
+
+    ``phash_mirror`` is the pHash of the left-right mirrored luma.
+    """
     kinds = _check_kinds(kinds)
     if image.mode == "L":
         grey = image
@@ -83,6 +90,8 @@ def hash_image(image: Image.Image, kinds: Sequence[str] = HASH_KINDS) -> dict[st
     for kind in kinds:
         if kind == COLOUR_KIND:
             out[kind] = colour_signature(image)
+        elif kind == MIRROR_KIND:
+            out[kind] = str(imagehash.phash(ImageOps.mirror(grey)))
         else:
             out[kind] = str(_GREY_HASHERS[kind](grey))
     return out

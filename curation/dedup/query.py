@@ -12,13 +12,11 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from curation.dedup.groups import load_index
-from curation.dedup.hashing import DEFAULT_DRAFT_SIZE, hash_catalog, hash_files
-from curation.dedup.near_duplicates import COLOUR_KIND, DEFAULT_COLOUR_THRESHOLD, colour_levels
+from curation.dedup.decision import DEFAULT_VERIFY, PhotoSet
+from curation.dedup.groups import load_index, photo_set
+from curation.dedup.hashing import DEFAULT_DRAFT_SIZE, MIRROR_KIND, hash_catalog, hash_files
+from curation.dedup.near_duplicates import COLOUR_KIND, DEFAULT_COLOUR_THRESHOLD
 from curation.dedup.run import DEFAULT_KIND, DEFAULT_THRESHOLD, DedupConfig
-from curation.dedup.search import hex_to_uint64
 from pipeline.catalog import Catalog
 from pipeline.errors import ConfigError
 from pipeline.store import ImageStore
@@ -112,14 +110,16 @@ def query_folder(
     draft_size: int | None = DEFAULT_DRAFT_SIZE,
     colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    verify: str = DEFAULT_VERIFY,
 ) -> QueryReport:
     """Check every image under ``folder`` against the catalog's active and duplicate images.
 
-    Same decision as :func:`run_dedup`. Changes no image; hashes missing from the catalog are
+    Same decision as :func:`run_dedup` (:class:`curation.dedup.decision.NearDuplicateDecision`,
+    ``verify`` "colour" or "orb"). Changes no image; hashes missing from the catalog are
     computed and stored first.
     """
     config = DedupConfig(
-        threshold=threshold, hash_kind=hash_kind, colour_threshold=colour_threshold
+        threshold=threshold, hash_kind=hash_kind, colour_threshold=colour_threshold, verify=verify
     )
     config.validate()
     if not folder.is_dir():
@@ -140,12 +140,15 @@ def query_folder(
     with catalog.reading() as conn:
         index = load_index(conn, hash_kind)
     ids = sorted(index)
-    queries = hex_to_uint64(r.hashes[hash_kind] for r in ok if r.hashes)
-    query_colours = colour_levels([(r.hashes or {}).get(COLOUR_KIND) for r in ok])
-    base = np.array([index[i].hash for i in ids], dtype=np.uint64)
-    base_colours = colour_levels([index[i].colour for i in ids])
+    queries = PhotoSet.of(
+        [(r.hashes or {})[hash_kind] for r in ok],
+        [(r.hashes or {}).get(COLOUR_KIND) for r in ok],
+        [(r.hashes or {}).get(MIRROR_KIND) for r in ok],
+        [r.path for r in ok],
+    )
+    base = photo_set(index, ids, store)
     matches = []
-    found = config.rule.cross_pairs(queries, query_colours, base, base_colours)
+    found = config.decision.cross_pairs(queries, base)
     for qi, bi, d in found.tolist():
         m = index[ids[bi]]
         matches.append(QueryMatch(ok[qi].path, m.image_id, m.label, m.status, d, m.store_path))

@@ -5,8 +5,10 @@ One :func:`run_dedup` call:
 1. hashes the images that have no pHash or colour signature yet (:mod:`curation.dedup.hashing`);
 2. searches the images hashed since the last dedup run against each other and against
    everything already in the catalog (:mod:`curation.dedup.search`, exact), so a weekly run
-   costs what the new photos cost, and confirms each candidate pair with the colour layout
-   (:mod:`curation.dedup.near_duplicates`: the one near-duplicate decision, shared with splits);
+   costs what the new photos cost, and confirms each candidate pair by the near-duplicate
+   decision (:mod:`curation.dedup.decision`, shared with check-leaks and the split units:
+   the colour layout by default, ORB + RANSAC with ``verify="orb"``); its parameters are
+   stored in the run's params (``"decision"``), which each duplicate group points to;
 3. joins the pairs, and the groups they touch, into groups (:mod:`curation.dedup.groups`);
 4. in each group keeps the best copy active (largest resolution, then larger file, then first
    seen) and marks the others ``duplicate`` with a pointer to it, through
@@ -25,14 +27,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from curation.dedup.decision import DEFAULT_VERIFY, VERIFY_METHODS, NearDuplicateDecision
 from curation.dedup.groups import Group, Member, build_groups, find_pairs, load_index
 from curation.dedup.hashing import DEFAULT_DRAFT_SIZE, hash_catalog
 from curation.dedup.near_duplicates import (
-    COLOUR_KIND,
     COLOUR_MAX_DISTANCE,
     DEFAULT_COLOUR_THRESHOLD,
     DEFAULT_PHASH_THRESHOLD,
-    NearDuplicateRule,
 )
 from curation.review.queue import LABEL_CONFLICT
 from pipeline import schema as t
@@ -61,6 +62,7 @@ class DedupConfig:
     workers: int | None = None
     draft_size: int | None = DEFAULT_DRAFT_SIZE
     method: str = "auto"
+    verify: str = DEFAULT_VERIFY  # "colour" or "orb": see curation.dedup.decision
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the fix for an impossible option."""
@@ -79,16 +81,28 @@ class DedupConfig:
                 f"--colour-threshold {self.colour_threshold} is outside 0..{COLOUR_MAX_DISTANCE}; "
                 f"reposts sit below {DEFAULT_COLOUR_THRESHOLD}"
             )
+        if self.verify not in VERIFY_METHODS:
+            raise ConfigError(f"--verify {self.verify!r}: use one of {', '.join(VERIFY_METHODS)}")
+        if self.verify == "orb" and self.hash_kind != "phash":
+            raise ConfigError(
+                "--verify orb compares pHashes; drop --hash dhash or use --verify colour"
+            )
 
     @property
-    def rule(self) -> NearDuplicateRule:
-        """The near-duplicate decision these options give."""
-        return NearDuplicateRule(self.threshold, self.colour_threshold, unverified="drop")
+    def decision(self) -> NearDuplicateDecision:
+        """The near-duplicate decision these options give (pairs that cannot be checked are
+        dropped: never mark a photo on weak evidence)."""
+        return NearDuplicateDecision(
+            verify=self.verify,
+            threshold=self.threshold,
+            colour_threshold=self.colour_threshold,
+            unverified="drop",
+        )
 
     @property
     def kinds(self) -> tuple[str, ...]:
         """The hash kinds a run needs in the catalog."""
-        return (self.hash_kind,) if self.colour_threshold is None else (self.hash_kind, COLOUR_KIND)
+        return self.decision.kinds(self.hash_kind)
 
 
 @dataclass
@@ -110,6 +124,7 @@ class DedupSummary:
     repointed: int = 0
     conflicts: int = 0
     queued: int = 0
+    decision: dict = field(default_factory=dict)  # NearDuplicateDecision.params()
 
 
 def _last_search(conn: Connection, config: DedupConfig) -> datetime | None:
@@ -126,6 +141,8 @@ def _last_search(conn: Connection, config: DedupConfig) -> datetime | None:
             params.get("hash_kind") == config.hash_kind
             and params.get("threshold") == config.threshold
             and params.get("colour_threshold") == config.colour_threshold
+            # Runs from before the decision was stored used the colour check.
+            and params.get("decision", {"verify": "colour"}).get("verify") == config.verify
         )
         if same and (summary or {}).get("searched_until"):
             return datetime.fromisoformat(summary["searched_until"])
@@ -301,6 +318,7 @@ def run_dedup(
                     "colour_threshold": config.colour_threshold,
                     "full": config.full,
                     "method": config.method,
+                    "decision": config.decision.params(),
                 },
             )
     # Duplicates too: one hashed before the colour signature existed must still be comparable.
@@ -319,7 +337,7 @@ def run_dedup(
         since = None if config.full else _last_search(conn, config)
         index = load_index(conn, config.hash_kind)
         new = _new_ids(conn, config.hash_kind, since, index)
-    pairs = find_pairs(index, new, config.rule, config.method, config.workers)
+    pairs = find_pairs(index, new, config.decision, config.method, config.workers, store)
     with catalog.reading() as conn:
         existing = _open_groups(conn, {i for p in pairs for i in p[:2]})
     groups = build_groups(index, pairs, existing)
@@ -336,6 +354,7 @@ def run_dedup(
         pairs=len(pairs),
         groups=groups,
         conflicts=sum(g.conflict for g in groups),
+        decision=config.decision.params(),
     )
     if config.dry_run:
         summary.marked = sum(
@@ -363,6 +382,7 @@ def run_dedup(
                 "repointed": summary.repointed,
                 "conflicts": summary.conflicts,
                 "queued": summary.queued,
+                "decision": summary.decision,
             },
         )
     return summary

@@ -130,35 +130,73 @@ class GeometricRule:
         """Whether a match count and inlier fraction say 'the same photograph'."""
         return inliers >= self.min_inliers and fraction >= self.min_inlier_fraction
 
+    def verify(
+        self,
+        candidates: np.ndarray,
+        features_a: FeatureCache,
+        features_b: FeatureCache,
+        unreadable: str = "drop",
+    ) -> np.ndarray:
+        """Return a boolean mask: which candidate rows ``(i, j, mirrored 0/1, ...)`` hold.
+
+        ``i`` indexes ``features_a``, ``j`` ``features_b``. A pair is tried as the candidate
+        search found it (mirrored or not) and, failing that, the other way round. A pair where
+        either photo cannot be decoded is kept when ``unreadable == "keep"`` (leak-safe split
+        units), else dropped.
+        """
+        keep = np.zeros(len(candidates), dtype=bool)
+        for row, (i, j, flip) in enumerate(candidates[:, :3].tolist()):
+            a, b = features_a.get(i, False), features_b.get(j, bool(flip))
+            if a is None or b is None:
+                keep[row] = unreadable == "keep"
+                continue
+            inliers, fraction = match_inliers(a, b)
+            if not self.accepts(inliers, fraction):
+                other = features_b.get(j, not flip)
+                if other is not None:
+                    again = match_inliers(a, other)
+                    if again[0] > inliers:
+                        inliers, fraction = again
+            keep[row] = self.accepts(inliers, fraction)
+        return keep
+
     def pairs_within(
         self, paths: Sequence[str | Path], phashes: np.ndarray, mirrored: np.ndarray
     ) -> np.ndarray:
-        """Return the verified pairs of one set of photos: rows ``(i, j, inliers)``, i < j.
+        """Return the verified pairs of one set of photos: rows ``(i, j, mirrored 0/1)``, i < j.
 
         ``phashes[k]`` and ``mirrored[k]`` are the pHashes of ``paths[k]`` and of its mirror
         image. Each photo is decoded at most twice (as is and mirrored), only if it is in a
         candidate pair.
         """
-        cache: dict[tuple[int, bool], Features] = {}
+        candidates = self.candidates(phashes, mirrored)
+        cache = FeatureCache(paths)
+        return candidates[self.verify(candidates, cache, cache)]
 
-        def features(k: int, flip: bool) -> Features:
-            if (k, flip) not in cache:
-                try:
-                    cache[(k, flip)] = orb_features(grey_for_features(paths[k], flip))
-                except (OSError, ValueError, Image.DecompressionBombError):
-                    cache[(k, flip)] = Features(np.zeros((0, 2), np.float32), None)
-            return cache[(k, flip)]
 
-        kept = []
-        for i, j, flip in self.candidates(phashes, mirrored).tolist():
-            inliers, fraction = match_inliers(features(i, False), features(j, bool(flip)))
-            if not self.accepts(inliers, fraction):
-                again = match_inliers(features(i, False), features(j, not flip))
-                if again[0] > inliers:
-                    inliers, fraction = again
-            if self.accepts(inliers, fraction):
-                kept.append((i, j, inliers))
-        return np.array(kept, dtype=np.int64).reshape(-1, 3)
+class FeatureCache:
+    """ORB features of a list of photos, computed on first use (as is and mirrored).
+
+    :meth:`get` returns None for a photo that cannot be decoded (missing, broken, a
+    decompression bomb) or has no path.
+    """
+
+    def __init__(self, paths: Sequence[str | Path | None]) -> None:
+        self.paths = paths
+        self._cache: dict[tuple[int, bool], Features | None] = {}
+
+    def get(self, k: int, mirrored: bool) -> Features | None:
+        """Return the features of photo ``k`` (of its mirror image if ``mirrored``), or None."""
+        key = (k, mirrored)
+        if key not in self._cache:
+            path = self.paths[k]
+            try:
+                self._cache[key] = (
+                    None if path is None else orb_features(grey_for_features(path, mirrored))
+                )
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                self._cache[key] = None
+        return self._cache[key]
 
 
 def mirrored_phash(path: str | Path) -> tuple[str, str]:

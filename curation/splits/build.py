@@ -43,10 +43,11 @@ from curation.splits.plan import (
     plan_targets,
 )
 from curation.splits.stored import DEFAULT_NAME, latest_split, usable_labels
-from curation.splits.units import DEFAULT_PHASH_THRESHOLD, find_units
+from curation.splits.units import DEFAULT_PHASH_THRESHOLD, DEFAULT_VERIFY, find_units, unit_decision
 from pipeline import schema as t
 from pipeline.catalog import finish_run, start_run
 from pipeline.errors import ConfigError
+from pipeline.store import ImageStore
 from pipeline.workspace import Workspace
 
 
@@ -124,6 +125,7 @@ def build_split(
     reshuffle: bool = False,
     include_pending: bool | None = None,
     phash_threshold: int | None = None,
+    verify: str | None = None,
 ) -> SplitResult:
     """Create or grow the split ``name`` and return a :class:`SplitResult`.
 
@@ -133,6 +135,8 @@ def build_split(
     settings and assignments and place only new images (see the module docstring); passing a
     setting that differs from the stored one raises :class:`ConfigError`. ``phash_threshold``
     (default 8) is the pHash Hamming distance that ties two images together; -1 turns it off.
+    ``verify`` ("colour" or "orb", see :mod:`curation.dedup.decision`) is how a pHash match is
+    confirmed; the decision's parameters are stored in the split's ``near_duplicates`` param.
     """
     if sizes is not None and fractions is not None:
         raise ConfigError("give either --sizes or --fractions, not both")
@@ -164,6 +168,10 @@ def build_split(
                 phash_threshold=phash_threshold
                 if phash_threshold is not None
                 else previous.get("phash_threshold", DEFAULT_PHASH_THRESHOLD),
+                verify=verify
+                if verify is not None
+                else (previous.get("near_duplicates") or {}).get("verify", DEFAULT_VERIFY),
+                store=workspace.store,
             )
         params = dict(latest.params)
         _check_same(latest, "--sizes", _tuple(params.get("sizes")), _tuple(sizes))
@@ -171,7 +179,9 @@ def build_split(
         _check_same(latest, "--seed", latest.seed, seed)
         _check_same(latest, "--include-pending", params.get("include_pending"), include_pending)
         _check_same(latest, "--phash-threshold", params.get("phash_threshold"), phash_threshold)
-        return _grow(conn, latest)
+        stored_verify = (params.get("near_duplicates") or {}).get("verify", DEFAULT_VERIFY)
+        _check_same(latest, "--verify", stored_verify, verify)
+        return _grow(conn, latest, workspace.store)
 
 
 def _tuple(values: Sequence[Any] | None) -> tuple[Any, ...] | None:
@@ -188,13 +198,16 @@ def _build_fresh(
     seed: int,
     include_pending: bool,
     phash_threshold: int,
+    verify: str,
+    store: ImageStore,
 ) -> SplitResult:
+    decision = unit_decision(phash_threshold, verify)
     usable = usable_labels(conn, include_pending)
     available = Counter(usable.values())
     targets = plan_targets(dict(available), sizes=sizes, fractions=fractions)
     if sizes is None:
         fractions = tuple(fractions or DEFAULT_FRACTIONS)
-    graph = find_units(conn, list(usable), phash_threshold)
+    graph = find_units(conn, list(usable), phash_threshold, decision=decision, store=store)
     members = graph.members()
     units = [Counter(usable[image_id] for image_id in unit) for unit in members]
     placed = allocate_units(units, targets, np.random.default_rng(seed), select=sizes is not None)
@@ -216,6 +229,9 @@ def _build_fresh(
         "fractions": list(fractions) if fractions is not None else None,
         "include_pending": include_pending,
         "phash_threshold": phash_threshold,
+        # The whole near-duplicate decision (colour threshold or ORB test), so a grow or a
+        # reader of the split knows what tied its units together.
+        "near_duplicates": decision.params() if phash_threshold >= 0 else None,
         "targets": targets,
         # Usable images the sizes did not need: a later grow must not mistake them for new.
         "surplus": surplus,
@@ -245,7 +261,7 @@ def _build_fresh(
     return result
 
 
-def _grow(conn: Connection, split: Any) -> SplitResult:
+def _grow(conn: Connection, split: Any, store: ImageStore) -> SplitResult:
     params = dict(split.params)
     include_pending = bool(params.get("include_pending", False))
     targets: Counts = params.get("targets") or {subset: {} for subset in SUBSETS}
@@ -264,10 +280,13 @@ def _grow(conn: Connection, split: Any) -> SplitResult:
     counts = _counts_of(
         (subset, usable[image_id]) for image_id, subset in existing.items() if image_id in usable
     )
+    phash_threshold = int(params.get("phash_threshold", DEFAULT_PHASH_THRESHOLD))
     graph = find_units(
         conn,
         list(set(usable) | set(existing)),
-        int(params.get("phash_threshold", DEFAULT_PHASH_THRESHOLD)),
+        phash_threshold,
+        decision=unit_decision(phash_threshold, stored=params.get("near_duplicates")),
+        store=store,
     )
     joined: dict[int, str] = {}
     withheld: list[int] = []

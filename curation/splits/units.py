@@ -5,10 +5,12 @@ Two images belong to one unit when they are linked, directly or through other im
 * the same listing (``images.listing_id`` or any ``image_sources.listing_id``: a photo reposted
   in a second listing ties both listings together),
 * the same duplicate group (``duplicate_members``), or
-* being near-duplicates by the decision dedup uses (:mod:`curation.dedup.near_duplicates`): stored
+* being near-duplicates by the decision dedup uses (:mod:`curation.dedup.decision`): stored
   pHashes (``image_hashes`` with ``kind='phash'``) within a Hamming threshold, confirmed by the
-  stored colour layouts (``kind='colour'``). A pair where either image has no colour signature
-  is linked on the pHash alone, so a missing signature can only merge units, never leak.
+  stored colour layouts (``kind='colour'``), or with ``verify="orb"`` pHash and mirrored-pHash
+  candidates confirmed by ORB + RANSAC on the stored photos. A pair that cannot be checked (no
+  colour signature, unreadable photo) is linked on the pHash alone, so it can only merge units,
+  never leak.
 
 Units are the connected components of that graph (:func:`find_units`, through
 :mod:`curation.dedup.components`, as dedup's groups). The pHash comparison never loops over
@@ -18,24 +20,30 @@ hashing, faiss or numpy blocks).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from curation.dedup.components import component_labels
-from curation.dedup.hashing import stored_hashes
+from curation.dedup.decision import (
+    DEFAULT_VERIFY,
+    VERIFY_METHODS,
+    NearDuplicateDecision,
+    PhotoSet,
+)
+from curation.dedup.hashing import MIRROR_KIND, stored_hashes
 from curation.dedup.near_duplicates import (
     COLOUR_KIND,
     DEFAULT_COLOUR_THRESHOLD,
     DEFAULT_PHASH_THRESHOLD,
-    NearDuplicateRule,
-    colour_levels,
 )
-from curation.dedup.search import hex_to_uint64
 from pipeline import schema as t
+from pipeline.errors import ConfigError
+from pipeline.store import ImageStore
 
 
 @dataclass(frozen=True)
@@ -77,17 +85,51 @@ def _link_by_key(
     return edges
 
 
+def unit_decision(
+    phash_threshold: int,
+    verify: str = DEFAULT_VERIFY,
+    stored: Mapping[str, Any] | None = None,
+) -> NearDuplicateDecision:
+    """Return the near-duplicate decision of a split's units (unverified pairs kept).
+
+    ``stored`` is a split's stored ``near_duplicates`` params (a grown split keeps its
+    decision); without it, the ``verify`` decision at ``phash_threshold`` with the default
+    colour threshold, as splits used before the decision was stored.
+    """
+    if stored:
+        return NearDuplicateDecision.from_params(stored, unverified="keep")
+    if verify not in VERIFY_METHODS:
+        raise ConfigError(f"--verify {verify!r}: use one of {', '.join(VERIFY_METHODS)}")
+    if phash_threshold > 32:
+        raise ConfigError(f"--phash-threshold {phash_threshold} is outside -1..32")
+    return NearDuplicateDecision(
+        verify, max(phash_threshold, 0), DEFAULT_COLOUR_THRESHOLD, unverified="keep"
+    )
+
+
 def find_units(
     conn: Connection,
     image_ids: Sequence[int],
     phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
     colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
+    decision: NearDuplicateDecision | None = None,
+    store: ImageStore | None = None,
 ) -> UnitGraph:
     """Return the leakage units of ``image_ids`` (links to images outside the set are ignored).
 
-    ``phash_threshold`` < 0 switches the near-duplicate links off; ``colour_threshold=None``
-    links on the pHash alone.
+    ``phash_threshold`` < 0 switches the near-duplicate links off. Otherwise the links are
+    ``decision``'s (its ``unverified`` is taken as "keep"), by default the colour decision at
+    ``phash_threshold`` and ``colour_threshold`` (None: the pHash alone). An ``orb`` decision
+    reads the photos, so it needs ``store``.
     """
+    if decision is None:
+        decision = NearDuplicateDecision(
+            "colour", max(phash_threshold, 0), colour_threshold, unverified="keep"
+        )
+    elif decision.unverified != "keep":
+        decision = NearDuplicateDecision.from_params(decision.params(), unverified="keep")
+    if decision.verify == "orb" and store is None:
+        raise ValueError("an orb decision reads the photos: pass the image store")
     ids = np.array(sorted(set(image_ids)), dtype=np.int64)
     index = {int(image_id): position for position, image_id in enumerate(ids.tolist())}
     n = len(ids)
@@ -125,11 +167,21 @@ def find_units(
     ]
     hashed = len(hash_rows)
     if hash_rows and phash_threshold >= 0:
-        colours = stored_hashes(conn, COLOUR_KIND)
-        rule = NearDuplicateRule(phash_threshold, colour_threshold, unverified="keep")
         positions = np.array([position for position, _ in hash_rows], dtype=np.int64)
-        levels = colour_levels([colours.get(int(ids[p])) for p in positions.tolist()])
-        pairs = rule.pairs_within(hex_to_uint64([value for _, value in hash_rows]), levels)
+        members = [int(ids[p]) for p in positions.tolist()]
+        colours = stored_hashes(conn, COLOUR_KIND) if decision.verify == "colour" else {}
+        mirrored = stored_hashes(conn, MIRROR_KIND) if decision.verify == "orb" else {}
+        paths: list[str | None] = [None] * len(members)
+        if store is not None and decision.verify == "orb":
+            where = dict(conn.execute(sa.select(t.images.c.id, t.images.c.store_path)).all())
+            paths = [str(store.path(where[i])) if where.get(i) else None for i in members]
+        photos = PhotoSet.of(
+            [value for _, value in hash_rows],
+            [colours.get(i) for i in members],
+            [mirrored.get(i) for i in members],
+            paths,
+        )
+        pairs = decision.pairs_within(photos)
         rows, cols = pairs[:, 0], pairs[:, 1]
         edges += list(zip(positions[rows].tolist(), positions[cols].tolist(), strict=True))
 

@@ -449,3 +449,18 @@ def test_units_join_reposts_but_not_lookalikes_close_in_phash(workspace: Workspa
         [sorted([ids["red"], ids["red_repost"]]), [ids["blue"]], [ids["green"]]]
     )
     assert len(phash_only) < len(units)
+
+
+def test_a_split_stores_its_whole_near_duplicate_decision(catalogued: Catalogued) -> None:
+    build_split(catalogued.ws, sizes=(24, 8, 8), seed=2)
+    with catalogued.ws.catalog.reading() as conn:
+        params = conn.execute(sa.select(t.splits.c.params)).scalar_one()
+    # The colour threshold that confirmed each pHash link is stored, not only the pHash one.
+    assert params["near_duplicates"] == {"verify": "colour", "threshold": 8, "colour_threshold": 40}
+    with pytest.raises(ConfigError, match="--verify colour, not orb"):
+        build_split(catalogued.ws, verify="orb")
+    assert build_split(catalogued.ws, verify="colour").newly_placed == 0
+    build_split(catalogued.ws, reshuffle=True, phash_threshold=-1)
+    with catalogued.ws.catalog.reading() as conn:
+        latest = conn.execute(sa.select(t.splits.c.params).order_by(t.splits.c.id.desc())).first()
+    assert latest is not None and latest[0]["near_duplicates"] is None
