@@ -10,4 +10,5 @@
 - ``workspace``: settings, catalog and store opened together.
 - ``status``: counts of what the catalog holds.
 - ``errors``: the error types the command line prints as one line.
+- ``processes``: whether a process still runs (cleaning up after killed ones).
 """

@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.processes import pid_alive
+
 TEMP_PREFIX = ".tmp-"
 _TEMP_PID = re.compile(r"^\.tmp-(\d+)-")
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
@@ -23,16 +25,6 @@ EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 def sha256_of(data: bytes) -> str:
     """Return the hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ImageStore:
@@ -104,7 +96,7 @@ class ImageStore:
         removed = 0
         for temp in self.iter_temporaries():
             match = _TEMP_PID.match(temp.name)
-            if match and _pid_alive(int(match.group(1))):
+            if match and pid_alive(int(match.group(1))):
                 continue
             temp.unlink(missing_ok=True)
             removed += 1

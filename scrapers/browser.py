@@ -25,6 +25,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from pipeline.errors import ConfigError
+from pipeline.processes import pid_alive
 
 CHROMIUM_PATH = "/usr/bin/chromium"
 CHROMEDRIVER_PATH = "/usr/bin/chromedriver"
@@ -54,13 +55,7 @@ def process_alive(pid: int | None, start_ticks: int | None) -> bool:
     if not pid:
         return False
     if not Path("/proc/self/stat").exists():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(pid)
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
