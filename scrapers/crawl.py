@@ -530,7 +530,19 @@ class _Crawl:
 
     def download(self, summary: LabelSummary, listing_id: int, url: str) -> str:
         """Fetch one photo and hand it to intake; return ``"ok"`` (stored or known), ``"failed"``
-        (for good) or ``"temporary"`` (to be tried again by the next run)."""
+        (for good) or ``"temporary"`` (to be tried again by the next run).
+
+        An unexpected error is that photo's ``internal_error`` failure, never the run's end.
+        """
+        try:
+            return self._download(summary, listing_id, url)
+        except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the scrape
+            with self.lock:
+                summary.photos_failed += 1
+            self._fail(summary, url, "internal_error", f"{type(exc).__name__}: {exc}")
+            return "temporary"
+
+    def _download(self, summary: LabelSummary, listing_id: int, url: str) -> str:
         try:
             result = self.fetcher.get(url)
         except FetchError as exc:

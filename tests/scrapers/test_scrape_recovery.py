@@ -438,3 +438,31 @@ def _value(value: object) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     return repr(value)
+
+
+def test_an_unexpected_error_on_one_photo_is_its_failure_not_the_runs_end(
+    market: Market, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scrapers.fetch import Fetcher
+
+    real_get = Fetcher.get
+
+    def get_with_a_bug(self: Fetcher, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.endswith("/img/a2.jpg"):
+            raise RuntimeError("a bug in the fetcher")
+        return real_get(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(Fetcher, "get", get_with_a_bug)
+    summary = scrape(workspace, make_spec(market), ["swift"])
+    assert summary.failures == {"internal_error": 1}
+    assert _stored_urls(workspace) == {"a1.jpg", "a3.jpg", "b1.jpg"}
+    assert _listings(workspace)["1"].completed_at is None  # tried again by the next run
+    with workspace.catalog.reading() as conn:
+        detail = conn.execute(
+            sa.select(t.failures.c.detail).where(t.failures.c.reason == "internal_error")
+        ).scalar_one()
+    assert "RuntimeError: a bug in the fetcher" in detail
+
+    monkeypatch.setattr(Fetcher, "get", real_get)
+    scrape(workspace, make_spec(market), ["swift"])
+    assert _stored_urls(workspace) == {"a1.jpg", "a2.jpg", "a3.jpg", "b1.jpg"}
