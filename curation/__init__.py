@@ -4,12 +4,14 @@ Four stages, one subpackage each, in the order they run:
 
 ``curation.dedup``
     Perceptual hashes and colour layouts (``hashing``), the exact Hamming search
-    (``search``), the one near-duplicate decision (``near_duplicates``), connected components
+    (``search``), the one near-duplicate decision (``decision``: a colour-layout check in
+    ``near_duplicates`` or ORB keypoints in ``verify``), connected components
     (``components``), duplicate groups and their kept copy (``groups``), a dedup run
     (``run``) and the folder check of ``carscout check-leaks`` (``query``).
 ``curation.labels``
-    Wrong-label scoring: image features (``features``), the out-of-fold CNN (``oof_cnn``) and
-    the label-issue and outlier scores (``issues``).
+    Wrong-label scoring: its settings and results (``config``), image features (``features``),
+    the out-of-fold CNN (``oof_cnn``), out-of-fold probabilities per source
+    (``probabilities``) and the label-issue and outlier scores (``issues``).
 ``curation.review``
     The review queue (``queue``) and the decisions on it (``decisions``), the terminal
     review (``tui``), the numbered sheets and decisions files (``batch``) and the

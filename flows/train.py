@@ -43,7 +43,7 @@ def fit_model(settings: Settings, config: TrainConfig, name: str | None = None) 
         result = train(config, data, workspace=ws, name=name, callbacks=[_epoch_display()])
     display.finish(
         f"{config.model}: best validation accuracy {result.validation.get('accuracy', 0):.4f}"
-        f" (epoch {result.best_epoch})"
+        f" (epoch {result.best_epoch})" + (f"; {result.failure}" if result.failure else "")
     )
     return {
         "run_dir": str(result.run_dir),
@@ -53,6 +53,7 @@ def fit_model(settings: Settings, config: TrainConfig, name: str | None = None) 
         "train_accuracy": result.train.get("accuracy"),
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
+        "failure": result.failure,
     }
 
 

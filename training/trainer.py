@@ -3,6 +3,10 @@
 The test subset is never read here; only :func:`training.evaluation.evaluate` reads it. What the
 run folder holds is described in :mod:`training.run_folder`.
 
+A run whose validation accuracy ends within two points of the majority class's share (the score
+of always answering that class) is at chance level: its :attr:`TrainResult.failure` says so with
+a hint, its catalog status is ``failed``, and :mod:`training.registry` never promotes it.
+
 Training a folder that holds an unfinished run resumes it: ``BackupAndRestore`` brings back the
 weights and the epoch, the CSV log is appended to, and the best checkpoint keeps its best score.
 """
@@ -31,6 +35,7 @@ from training.data_sources import LabelledFiles, Sample  # noqa: E402
 from training.input_pipeline import make_dataset  # noqa: E402
 from training.metrics import classification_metrics, flat_metrics, has_top_k, to_probabilities  # noqa: E402
 from training.models import build_model, model_spec, unfreeze_top  # noqa: E402
+from training.registry import chance_level, chance_level_hint  # noqa: E402
 from training.run_folder import (  # noqa: E402
     BEST_WEIGHTS,
     FROZEN_DONE,
@@ -49,7 +54,9 @@ class TrainResult:
     """What a finished run gives back: its folder, catalog id, best validation metrics.
 
     ``validation`` is the :func:`training.metrics.classification_metrics` dict of the best
-    model; ``history`` one dict per epoch (``epoch``, ``loss``, ``accuracy``, ``val_loss`` …).
+    model plus ``majority_share`` (the commonest class's share of the validation photos);
+    ``history`` one dict per epoch (``epoch``, ``loss``, ``accuracy``, ``val_loss`` …);
+    ``failure`` is None, or the one-line reason and hint of a run that ended at chance level.
     """
 
     run_dir: Path
@@ -60,19 +67,26 @@ class TrainResult:
     best_epoch: int
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    failure: str | None = None
 
 
-def compile_model(model: keras.Model, num_classes: int, learning_rate: float) -> None:
-    """Compile ``model`` for ``num_classes`` classes with Adam at ``learning_rate``.
+def compile_model(
+    model: keras.Model, num_classes: int, learning_rate: float, decay_steps: int | None = None
+) -> None:
+    """Compile ``model`` for ``num_classes`` classes with Adam at ``learning_rate``, decayed to
+    zero along a cosine over ``decay_steps`` optimizer steps when given.
 
     Binary cross-entropy for two classes (one sigmoid output), sparse categorical otherwise;
     metrics are accuracy, plus top-5 accuracy where there are enough classes. Returns None.
     """
+    rate: Any = learning_rate
+    if decay_steps:
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, decay_steps))
     metrics: list[Any] = ["accuracy"]
     if has_top_k(num_classes):
         metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"))
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(rate),
         loss="binary_crossentropy" if num_classes == 2 else "sparse_categorical_crossentropy",
         metrics=metrics,
     )
@@ -102,15 +116,20 @@ def _callbacks(
         keras.callbacks.EarlyStopping(
             monitor=config.monitor, mode=mode, patience=config.patience, restore_best_weights=True
         ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=config.monitor,
-            mode=mode,
-            factor=0.3,
-            patience=config.reduce_lr_patience,
-            min_lr=1e-7,
-        ),
         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
     ]
+    # A cosine schedule owns the learning rate; the plateau rule would fight it.
+    if config.lr_schedule == "plateau" or phase != "main":
+        callbacks.insert(
+            -1,
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=config.monitor,
+                mode=mode,
+                factor=0.3,
+                patience=config.reduce_lr_patience,
+                min_lr=1e-7,
+            ),
+        )
     # tf.summary needs the tensorboard package; without it the logs are skipped, not fatal.
     if config.tensorboard and importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
@@ -187,7 +206,8 @@ def train(
     defaulting to ``<model>-<UTC time>``). If that folder holds an unfinished run with the same
     configuration, training resumes from its last completed epoch. With a ``workspace`` the run
     and its metrics are recorded in the catalog. ``callbacks`` are added after carscout's own.
-    Returns a :class:`TrainResult`; the test subset is not touched.
+    Returns a :class:`TrainResult`; the test subset is not touched. A run at chance level is
+    recorded as ``failed`` and its ``failure`` hint is printed when ``verbose`` is set.
     """
     spec = model_spec(config.model)
     if run_dir is None:
@@ -238,7 +258,13 @@ def train(
                     num_classes=data.num_classes,
                     weights=config.weights,
                 )
-                compile_model(model, data.num_classes, config.learning_rate)
+                steps = config.epochs * -(-len(train_prepared) // config.batch_size)
+                compile_model(
+                    model,
+                    data.num_classes,
+                    config.learning_rate,
+                    decay_steps=steps if config.lr_schedule == "cosine" else None,
+                )
             _fit_phases(model, rt, config, data, run_dir, train_ds, val_ds, callbacks, verbose)
             if (run_dir / BEST_WEIGHTS).is_file():
                 model.load_weights(run_dir / BEST_WEIGHTS)
@@ -267,7 +293,9 @@ def train(
     if workspace is not None and run_id is not None:
         records.record_metrics(workspace, run_id, "validation", flat_metrics(result.validation))
         records.record_metrics(workspace, run_id, "train", flat_metrics(result.train))
-        records.finish_training_run(workspace, run_id, "finished")
+        records.finish_training_run(workspace, run_id, "failed" if result.failure else "finished")
+    if result.failure and verbose:
+        print(result.failure)
     return result
 
 
@@ -285,7 +313,13 @@ def _write_reports(
     runtime_text: str,
 ) -> TrainResult:
     history = read_history(run_dir)
-    validation = classification_metrics([s.label for s in val_samples], val_probs, data.class_names)
+    val_labels = [s.label for s in val_samples]
+    validation = classification_metrics(val_labels, val_probs, data.class_names)
+    counts = np.bincount(np.asarray(val_labels, dtype=int), minlength=data.num_classes)
+    validation["majority_share"] = float(counts.max() / max(counts.sum(), 1))
+    failure = None
+    if chance_level(validation["accuracy"], validation["majority_share"], len(val_labels)):
+        failure = chance_level_hint(validation["accuracy"], validation["majority_share"])
     train_metrics = classification_metrics(
         [s.label for s in train_samples], train_probs, data.class_names
     )
@@ -298,6 +332,7 @@ def _write_reports(
         "epochs_run": len(history),
         "train_seconds": seconds,
         "runtime": runtime_text,
+        "failure": failure,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if history:
@@ -308,11 +343,9 @@ def _write_reports(
         run_dir / "confusion_matrix.png",
         "validation confusion matrix",
     )
-    reports.plot_mistakes(
-        reports.worst_mistakes(val_samples, val_probs),
-        data.class_names,
-        run_dir / "worst_mistakes.png",
-    )
+    mistakes = reports.worst_mistakes(val_samples, val_probs)
+    reports.plot_mistakes(mistakes, data.class_names, run_dir / "worst_mistakes.png")
+    reports.write_mistakes_csv(mistakes, data.class_names, run_dir / "worst_mistakes.csv")
     (run_dir / "model_card.md").write_text(
         reports.model_card(
             name=name,
@@ -335,4 +368,5 @@ def _write_reports(
         best_epoch=best + 1,
         history=history,
         seconds=seconds,
+        failure=failure,
     )

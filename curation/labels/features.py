@@ -12,6 +12,9 @@ Two sources:
   512 images for even a small CNN trained K times out of fold, but separate the demo
   marketplace's models only about 91 % of the time (see ``benchmarks/label_issues.py``): the
   default offline scoring source is therefore the out-of-fold CNN of :mod:`curation.labels.oof_cnn`.
+* ``shape`` (:func:`shape_features`, used by the ``shape`` scoring source) — the same kind of
+  features at 128 px with a finer 16×16 grid, for the photo and its mirror image: on real
+  photos these separate body shapes better than a small CNN trained from scratch.
 
 :func:`compute_features` picks ``backbone`` when available, else ``handmade``, and says which.
 """
@@ -29,8 +32,12 @@ from PIL import Image
 from pipeline.errors import ConfigError
 
 OFFLINE_SIZE = 64
+# Shape features: gradient-orientation grids down to 8x8-pixel cells need 128 px to show a
+# roof line or a pickup bed; 64 px blurred them (benchmarks/label_issues.py, realcars-dev).
+SHAPE_SIZE = 128
+SHAPE_GRIDS = (4, 8, 16)
 # Bump when a feature source changes, so cached features (benchmarks) are recomputed.
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 # Backbones we know the Keras cache file name of: name -> (no-top weights file, input size).
 BACKBONES: dict[str, tuple[str, int]] = {
     "MobileNetV3Small": ("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", 224),
@@ -131,6 +138,37 @@ def offline_vector(rgb: np.ndarray) -> np.ndarray:
             thumb,
         ]
     ).astype(np.float32)
+
+
+def shape_vector(rgb: np.ndarray, grids: Sequence[int] = SHAPE_GRIDS) -> np.ndarray:
+    """Return the shape feature vector of one ``(S, S, 3)`` uint8 image (S divisible by 16).
+
+    Layout: 64 colour-histogram bins, one grid of 9 gradient-orientation bins per entry of
+    ``grids`` (cells per side), then an 8×8 grey thumbnail — 64 + 9·(16 + 64 + 256) + 64 = 3,152
+    values with the default grids.
+    """
+    grey = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    size = grey.shape[0]
+    thumb = grey.reshape(8, size // 8, 8, size // 8).mean(axis=(1, 3)).ravel() / 255.0
+    parts = [_colour_histogram(rgb)]
+    parts += [_gradient_histograms(grey, cells=cells) for cells in grids]
+    return np.concatenate([*parts, thumb]).astype(np.float32)
+
+
+def shape_features(
+    pixels: np.ndarray, progress: Callable[[int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(features, mirrored)``: :func:`shape_vector` of each ``(N, S, S, 3)`` image and
+    of its mirror image, each ``(N, D)`` float32."""
+    rows, mirrored = [], []
+    for i, rgb in enumerate(pixels):
+        rows.append(shape_vector(rgb))
+        mirrored.append(shape_vector(rgb[:, ::-1]))
+        if progress is not None:
+            progress(i + 1)
+    if not rows:
+        return np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32)
+    return np.stack(rows), np.stack(mirrored)
 
 
 def offline_features(

@@ -36,7 +36,10 @@ CNN_EPOCHS = 6
 CNN_FOLDS = 3
 CNN_FLIP = True
 CNN_SEEDS = 1
+CNN_SNAPSHOTS = 1
 BATCH_SIZE = 64
+# Bump when the network or its training changes, so cached outputs (benchmarks) are recomputed.
+CNN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,30 @@ def _build(size: int, classes: int, seed: int, flip: bool = False) -> object:
     return keras.Model(inputs, outputs)
 
 
+def _predict_held_out(model: object, held_x: np.ndarray, flip: bool) -> tuple[np.ndarray, ...]:
+    """Return ``(probabilities, embeddings)`` of ``held_x``; with ``flip`` the probabilities are
+    averaged with those of the mirror images."""
+    probs, emb = model.predict(held_x, batch_size=256, verbose=0)  # type: ignore[attr-defined]
+    if flip:
+        mirrored = model.predict(held_x[:, :, ::-1], batch_size=256, verbose=0)[0]  # type: ignore[attr-defined]
+        probs = (probs + mirrored) / 2
+    return probs, emb
+
+
+def _snapshot_callback(
+    model: object, held_x: np.ndarray, first_epoch: int, flip: bool, taken: list
+) -> object:
+    """Return a Keras callback appending :func:`_predict_held_out` to ``taken`` after every
+    epoch from ``first_epoch`` (0-based) on."""
+    import keras
+
+    def on_epoch_end(epoch: int, logs: object = None) -> None:
+        if epoch >= first_epoch:
+            taken.append(_predict_held_out(model, held_x, flip))
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+
+
 def load_pixels(
     paths: Sequence[Path], size: int = CNN_SIZE, progress: Callable[[int], None] | None = None
 ) -> np.ndarray:
@@ -100,6 +127,7 @@ def out_of_fold_cnn(
     batch_size: int = BATCH_SIZE,
     flip: bool = CNN_FLIP,
     seeds: int = CNN_SEEDS,
+    snapshots: int = CNN_SNAPSHOTS,
 ) -> OutOfFoldCnn:
     """Train one CNN per fold on the other folds; return its predictions on the held-out photos.
 
@@ -107,7 +135,10 @@ def out_of_fold_cnn(
     least 2). ``flip`` trains on randomly mirrored photos and averages the held-out predictions
     of each photo and its mirror image; ``seeds`` > 1 trains that many models per fold (same
     split, different initial weights) and averages their probabilities (the embeddings come from
-    the first). Raises :class:`CarscoutError` with fewer than two labels or a label of one photo.
+    the first). ``snapshots`` > 1 averages the held-out predictions made after each of the last
+    that many epochs (snapshots along the decaying learning rate, at the cost of one held-out
+    prediction per epoch). Raises :class:`CarscoutError` with fewer than two labels or a label
+    of one photo.
     """
     import keras
     from sklearn.model_selection import StratifiedKFold
@@ -136,13 +167,20 @@ def out_of_fold_cnn(
             # statistics, which otherwise leave the held-out confidences swinging.
             schedule = keras.optimizers.schedules.CosineDecay(3e-3, max(steps, 1))
             model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
-            model.fit(
-                train_x, y[train], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0
-            )
             both = keras.Model(model.input, [model.output, model.get_layer("embedding").output])
-            probs, emb = both.predict(held_x, batch_size=256, verbose=0)
-            if flip:
-                probs = (probs + both.predict(held_x[:, :, ::-1], batch_size=256, verbose=0)[0]) / 2
+            taken: list[tuple[np.ndarray, ...]] = []
+            first = max(0, epochs - max(1, snapshots))
+            model.fit(
+                train_x,
+                y[train],
+                batch_size=batch_size,
+                epochs=epochs,
+                shuffle=True,
+                verbose=0,
+                callbacks=[_snapshot_callback(both, held_x, first, flip, taken)],
+            )
+            probs = np.mean([p for p, _ in taken], axis=0)
+            emb = taken[-1][1]
             if embeddings is None:
                 embeddings = np.zeros((len(y), emb.shape[1]), np.float32)
             probabilities[held_out] += probs / seeds
@@ -156,4 +194,6 @@ def out_of_fold_cnn(
         source += ",flip"
     if seeds > 1:
         source += f",{seeds}seeds"
+    if snapshots > 1:
+        source += f",{snapshots}snapshots"
     return OutOfFoldCnn(probabilities, [str(c) for c in classes], embeddings, fold_of, source)

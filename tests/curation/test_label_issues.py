@@ -14,14 +14,18 @@ from PIL import Image, ImageDraw
 from curation.labels.features import compute_features, find_backbone_weights, offline_vector
 from curation.labels.issues import (
     CNN_MODEL_NAME,
+    SHAPE_MODEL_NAME,
     ScoreConfig,
+    Scores,
+    combine_scores,
+    label_issue_scores,
     outlier_scores,
     resolve_source,
     score_catalog,
 )
 from curation.review.queue import NOT_A_CAR, WRONG_MODEL, QueueConfig, build_queue, queue_items
 from pipeline import schema as t
-from pipeline.errors import ConfigError
+from pipeline.errors import CarscoutError, ConfigError
 from pipeline.intake import Provenance, intake_image
 from pipeline.workspace import Workspace
 
@@ -184,3 +188,50 @@ def test_backbone_embeddings_come_from_the_given_weights_file(tmp_path: Path) ->
     assert features.matrix.shape == (3, 576)
     assert features.source == f"backbone:MobileNetV3Small({weights.name})"
     assert np.isfinite(features.matrix).all()
+
+
+def test_shape_source_ranks_the_other_body_shape_first_and_says_so(workspace: Workspace) -> None:
+    truth = populate(workspace)
+    run = score_catalog(workspace, ScoreConfig(source="shape", folds=3))
+    assert run.feature_source == "shape:hog4-8-16@128,flip"
+    assert run.model == SHAPE_MODEL_NAME
+    rows = {r.image_id: r for r in stored_scores(workspace, run.run_id)}
+    assert len(rows) == len(truth)
+    assert all(0.0 <= r.issue_score <= 1.0 for r in rows.values())
+    right = sorted(rows[i].issue_score for i, what in truth.items() if what == "ok")
+    # A tall body listed as the wide one (and the reverse) outranks 90 % of the correct photos.
+    for image_id, what in truth.items():
+        if what == "other_model":
+            assert rows[image_id].issue_score > right[int(0.9 * len(right)) - 1]
+
+
+def test_snapshot_averaging_names_itself_and_keeps_probabilities_valid(
+    workspace: Workspace,
+) -> None:
+    populate(workspace, correct=6)
+    config = ScoreConfig(source="offline", cnn_epochs=2, cnn_size=16, cnn_folds=2, cnn_snapshots=2)
+    run = score_catalog(workspace, config)
+    assert run.feature_source == "offline:oof-cnn@16px,2folds,2epochs,flip,2snapshots"
+    for row in stored_scores(workspace, run.run_id):
+        assert abs(sum(row.probabilities.values()) - 1.0) < 1e-3
+
+
+def test_combined_scores_average_the_probabilities_and_refuse_other_images() -> None:
+    labels, classes = ["swift", "swift", "wagonr"], ["swift", "wagonr"]
+
+    def scores(probabilities: list[list[float]], source: str) -> Scores:
+        p = np.array(probabilities)
+        issue, suggested = label_issue_scores(p, labels, classes)
+        return Scores(labels, classes, p, issue, np.ones(3), suggested, source, source)
+
+    cnn = scores([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]], "cnn")
+    shape = scores([[0.7, 0.3], [0.1, 0.9], [0.4, 0.6]], "shape")
+    both = combine_scores(cnn, shape)
+    assert np.allclose(both.probabilities, [[0.8, 0.2], [0.3, 0.7], [0.3, 0.7]])
+    assert both.issue[1] > both.issue[0] and both.feature_source == "cnn+shape"
+    assert both.suggested[1] == "wagonr"
+    relabelled = Scores(
+        ["wagonr"] * 3, classes, np.full((3, 2), 0.5), np.zeros(3), np.ones(3), [None] * 3
+    )
+    with pytest.raises(CarscoutError, match="same images"):
+        combine_scores(cnn, relabelled)

@@ -1,0 +1,144 @@
+"""Out-of-fold class probabilities: every image is scored by a model that never saw it.
+
+One function per source: a linear model on a feature matrix (:func:`out_of_fold_probabilities`),
+an RBF kernel map on shape features (:func:`shape_out_of_fold`) and the small CNN
+(:func:`cnn_out_of_fold`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curation.labels.config import ScoreConfig
+from curation.labels.oof_cnn import (
+    OutOfFoldCnn,
+    out_of_fold_cnn,
+)
+from pipeline.errors import CarscoutError
+
+
+def _classifier(regularization: float, components: int, seed: int) -> object:
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        StandardScaler(),
+        PCA(n_components=components, random_state=seed),
+        LogisticRegression(C=regularization, max_iter=2000),
+    )
+
+
+def out_of_fold_probabilities(
+    features: np.ndarray,
+    labels: list[str],
+    folds: int = 5,
+    seed: int = 0,
+    regularization: float = 0.5,
+    components: int = 64,
+) -> tuple[np.ndarray, list[str]]:
+    """Return ``(probabilities (N, C), classes)``: each row predicted by a model not fit on it.
+
+    The number of folds is lowered to the size of the smallest label (at least 2). Raises
+    :class:`CarscoutError` when there are fewer than two labels or a label has one image.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    classes, y = np.unique(np.asarray(labels), return_inverse=True)
+    if len(classes) < 2:
+        raise CarscoutError(
+            f"scoring needs at least two labels among active images, found {list(classes)}; "
+            "import photos of another model first"
+        )
+    smallest = int(np.bincount(y).min())
+    if smallest < 2:
+        raise CarscoutError(
+            "every label needs at least 2 active images to be scored out of fold; "
+            f"counts: {dict(zip(classes.tolist(), np.bincount(y).tolist(), strict=True))}"
+        )
+    n_splits = max(2, min(folds, smallest))
+    # PCA can keep at most as many components as the smallest training fold has rows.
+    train_rows = len(y) - len(y) // n_splits - 1
+    components = max(1, min(components, features.shape[1], train_rows))
+    model = _classifier(regularization, components, seed)
+    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    probabilities = cross_val_predict(model, features, y, cv=cv, method="predict_proba")
+    return np.asarray(probabilities, dtype=np.float64), [str(c) for c in classes]
+
+
+def _check_labels(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(classes, y)``; raise :class:`CarscoutError` unless there are two labels or more
+    with 2+ images each."""
+    classes, y = np.unique(np.asarray(labels), return_inverse=True)
+    counts = np.bincount(y) if len(y) else np.zeros(0, int)
+    if len(classes) < 2 or counts.min() < 2:
+        raise CarscoutError(
+            "scoring needs at least two labels with 2+ active images each; counts: "
+            f"{dict(zip(classes.tolist(), counts.tolist(), strict=True))}"
+        )
+    return classes, y
+
+
+def shape_out_of_fold(
+    features: np.ndarray,
+    mirrored: np.ndarray,
+    labels: list[str],
+    folds: int = 5,
+    seed: int = 0,
+    components: int = 32,
+    kernel_rows: int = 300,
+    regularization: float = 1.0,
+) -> tuple[np.ndarray, list[str]]:
+    """Return ``(probabilities (N, C), classes)`` of a kernel classifier on shape features,
+    out of fold.
+
+    The classifier is standardizing, whitened PCA to ``components``, an RBF kernel map on
+    ``kernel_rows`` landmark rows (Nyström) and a logistic regression: an RBF SVM's accuracy at
+    a linear cost in the number of photos. Each fold's model learns the training photos and
+    their mirror images (``mirrored``, same rows) and predicts a held-out photo as the mean
+    over it and its mirror image. Raises :class:`CarscoutError` with fewer than two labels or
+    a label of one image.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.kernel_approximation import Nystroem
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classes, y = _check_labels(labels)
+    n_splits = max(2, min(folds, int(np.bincount(y).min())))
+    probabilities = np.zeros((len(y), len(classes)))
+    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for train, held_out in cv.split(features, y):
+        rows = 2 * len(train)
+        dims = max(1, min(components, features.shape[1], rows - 1))
+        model = make_pipeline(
+            StandardScaler(),
+            PCA(n_components=dims, whiten=True, random_state=seed),
+            # gamma 1/dims: whitened components have unit variance, so this is the usual
+            # "scale" choice of an RBF SVM.
+            Nystroem(gamma=1.0 / dims, n_components=min(kernel_rows, rows), random_state=seed),
+            LogisticRegression(C=regularization, max_iter=3000),
+        )
+        model.fit(np.vstack([features[train], mirrored[train]]), np.concatenate([y[train]] * 2))
+        probabilities[held_out] = (
+            model.predict_proba(features[held_out]) + model.predict_proba(mirrored[held_out])
+        ) / 2
+    return probabilities, [str(c) for c in classes]
+
+
+def cnn_out_of_fold(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> OutOfFoldCnn:
+    """Return the out-of-fold CNN's outputs on ``pixels`` with ``config``'s CNN settings."""
+    return out_of_fold_cnn(
+        pixels,
+        labels,
+        config.cnn_folds,
+        config.cnn_epochs,
+        config.seed,
+        batch_size=config.cnn_batch,
+        flip=config.cnn_flip,
+        seeds=config.cnn_seeds,
+        snapshots=config.cnn_snapshots,
+    )
