@@ -29,8 +29,9 @@ def score_command(
         typer.Option(
             "--features",
             help="Feature source: auto (backbone if its weights are on disk, else offline), "
-            "offline (an out-of-fold CNN trained on the photos), backbone, or handmade "
-            "(colour/edge features, fast and weak).",
+            "offline (an out-of-fold CNN trained on the photos), shape (gradient-orientation "
+            "grids; better on real photos, worse on drawn ones), combined (offline and shape "
+            "averaged), backbone, or handmade (colour/edge features, fast and weak).",
         ),
     ] = "auto",
     weights: Annotated[
