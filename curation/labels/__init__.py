@@ -1,5 +1,6 @@
 """Wrong-label scoring: out-of-fold class probabilities, label-issue and outlier scores.
 
+* ``classes`` — the label check every out-of-fold scorer makes;
 * ``config`` — what a scoring run is given (``ScoreConfig``) and gives back (``Scores``);
 * ``features`` — image features (an ImageNet backbone, hand-made histograms, shape grids);
 * ``oof_cnn`` — the project's small CNN trained out of fold, when no backbone is on disk;

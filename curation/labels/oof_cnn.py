@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curation.labels.classes import encode_labels
 from curation.labels.features import load_rgb
-from pipeline.errors import CarscoutError
 
 # Chosen on the default demo site (benchmarks/label_issues.py, 12 % budget): 2 folds x 8 epochs
 # reach recall 0.875 (~100 s CPU), mirroring alone 0.892 (~120 s), 3 folds x 8 epochs 0.908
@@ -143,13 +143,7 @@ def out_of_fold_cnn(
     import keras
     from sklearn.model_selection import StratifiedKFold
 
-    classes, y = np.unique(np.asarray(labels), return_inverse=True)
-    counts = np.bincount(y) if len(y) else np.zeros(0, int)
-    if len(classes) < 2 or counts.min() < 2:
-        raise CarscoutError(
-            "the out-of-fold CNN needs at least two labels with 2+ active images each; counts: "
-            f"{dict(zip(classes.tolist(), counts.tolist(), strict=True))}"
-        )
+    classes, y, counts = encode_labels(labels, "the out-of-fold CNN")
     n_splits = max(2, min(folds, int(counts.min())))
     size = pixels.shape[1]
     probabilities = np.zeros((len(y), len(classes)))

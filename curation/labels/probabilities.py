@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curation.labels.classes import encode_labels
 from curation.labels.config import ScoreConfig
 from curation.labels.oof_cnn import (
     OutOfFoldCnn,
@@ -67,19 +68,6 @@ def out_of_fold_probabilities(
     return np.asarray(probabilities, dtype=np.float64), [str(c) for c in classes]
 
 
-def _check_labels(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(classes, y)``; raise :class:`CarscoutError` unless there are two labels or more
-    with 2+ images each."""
-    classes, y = np.unique(np.asarray(labels), return_inverse=True)
-    counts = np.bincount(y) if len(y) else np.zeros(0, int)
-    if len(classes) < 2 or counts.min() < 2:
-        raise CarscoutError(
-            "scoring needs at least two labels with 2+ active images each; counts: "
-            f"{dict(zip(classes.tolist(), counts.tolist(), strict=True))}"
-        )
-    return classes, y
-
-
 def shape_out_of_fold(
     features: np.ndarray,
     mirrored: np.ndarray,
@@ -107,8 +95,8 @@ def shape_out_of_fold(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    classes, y = _check_labels(labels)
-    n_splits = max(2, min(folds, int(np.bincount(y).min())))
+    classes, y, counts = encode_labels(labels, "scoring")
+    n_splits = max(2, min(folds, int(counts.min())))
     probabilities = np.zeros((len(y), len(classes)))
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for train, held_out in cv.split(features, y):
