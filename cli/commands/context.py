@@ -40,3 +40,8 @@ def global_options(ctx: typer.Context) -> str:
 def hint(ctx: typer.Context, command: str) -> str:
     """Return ``carscout <global options><command>``, e.g. ``carscout --home x review``."""
     return f"carscout {global_options(ctx)}{command}"
+
+
+def comma_list(text: str | None) -> list[str]:
+    """Return the non-empty, stripped items of a comma-separated option (``"a, b,"`` → a, b)."""
+    return [item.strip() for item in (text or "").split(",") if item.strip()]

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cli.commands.context import comma_list
 from pipeline.errors import ConfigError
 
 
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         options: dict[str, object] = {
             "seed": seed,
-            "models": tuple(m.strip() for m in models.split(",") if m.strip()),
+            "models": tuple(comma_list(models)),
         }
         if listings_per_model is not None:
             options["listings_per_model"] = listings_per_model

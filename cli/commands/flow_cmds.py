@@ -10,18 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.commands.context import hint, workspace_from
+from cli.commands.context import comma_list, hint, workspace_from
 from pipeline.errors import CarscoutError, ConfigError
 
 if TYPE_CHECKING:
     from flows.main_job import MainJobOptions
 
 console = Console()
-
-
-def _labels(text: str | None) -> list[str]:
-    labels = [label.strip() for label in (text or "").split(",") if label.strip()]
-    return labels
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -68,7 +63,7 @@ def run_command(
     options = MainJobOptions(
         quick=quick,
         site=site,
-        labels=tuple(_labels(labels)),
+        labels=tuple(comma_list(labels)),
         max_listings=max_listings,
         model=model,
         epochs=epochs,

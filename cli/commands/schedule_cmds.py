@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.commands.context import settings_from
+from cli.commands.context import comma_list, settings_from
 from pipeline.errors import ConfigError
 
 console = Console()
@@ -51,7 +51,7 @@ Name = Annotated[str, typer.Argument(help="Schedule (deployment) name, see `sche
 
 
 def _labels(text: str) -> list[str]:
-    labels = [label.strip() for label in text.split(",") if label.strip()]
+    labels = comma_list(text)
     if not labels:
         raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
     return labels

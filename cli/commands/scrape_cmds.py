@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from cli.commands.context import settings_from
+from cli.commands.context import comma_list, settings_from
 from pipeline.workspace import Workspace
 
 console = Console()
@@ -84,7 +84,7 @@ def scrape_command(
     from scrapers.spec import load_spec
 
     spec = load_spec(site, base_url=base_url)
-    names = [name.strip() for name in labels.split(",") if name.strip()]
+    names = comma_list(labels)
     with (
         Workspace.open(settings_from(ctx)) as ws,
         Progress(
