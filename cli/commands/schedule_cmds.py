@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.commands.context import comma_list, settings_from
-from pipeline.errors import ConfigError
 
 console = Console()
 schedule_app = typer.Typer(
@@ -48,13 +47,6 @@ MaxPages = Annotated[
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", help="Also show Prefect's own log lines.")]
 Name = Annotated[str, typer.Argument(help="Schedule (deployment) name, see `schedule list`.")]
-
-
-def _labels(text: str) -> list[str]:
-    labels = comma_list(text)
-    if not labels:
-        raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
-    return labels
 
 
 def _prepare(verbose: bool) -> None:
@@ -94,7 +86,7 @@ def schedule_scrape_command(
     deployment = scrape_deployment(
         settings_from(ctx),
         site,
-        _labels(labels),
+        comma_list(labels),
         cron,
         name,
         max_listings,
@@ -155,7 +147,7 @@ def schedule_retrain_command(
     deployment = retrain_deployment(
         settings_from(ctx),
         site,
-        _labels(labels),
+        comma_list(labels),
         cron,
         config,
         name,

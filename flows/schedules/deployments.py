@@ -20,8 +20,12 @@ from training.config import TrainConfig
 
 
 def _check_site(site: str, base_url: str | None, labels: list[str]) -> None:
-    """Fail now, not at 3 a.m.: the spec must load and each label's start URL must resolve."""
+    """Fail now, not at 3 a.m.: labels are given, the spec loads and each label's start URL
+    resolves."""
     from scrapers.spec import load_spec
+
+    if not labels:
+        raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
 
     spec = load_spec(site, base_url=base_url)
     for label in labels:
@@ -73,8 +77,6 @@ def scrape_deployment(
 
     Raises ConfigError for a bad spec, a missing base URL, empty labels, a bad cron or zone.
     """
-    if not labels:
-        raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
     _check_site(site, base_url, labels)
     return _deployment(
         scheduled_scrape,
@@ -113,8 +115,6 @@ def retrain_deployment(
 
     Raises ConfigError like :func:`scrape_deployment`, and for a review budget outside 0–1.
     """
-    if not labels:
-        raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
     if not 0 <= review_budget <= 1:
         raise ConfigError(f"--review-budget {review_budget} must be between 0 and 1, e.g. 0.12")
     _check_site(site, base_url, labels)
