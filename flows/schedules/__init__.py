@@ -18,24 +18,4 @@ modules themselves:
   ``quiet_prefect_console``.
 - ``managing``: ``list_schedules``, ``pause_schedule``, ``resume_schedule``,
   ``remove_schedule`` and ``reset_existing``.
-
-This package re-exports nothing, except that the old entrypoints
-``flows.schedules.scheduled_scrape``/``scheduled_retrain`` still resolve (lazily).
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-# Deployments registered before the flows moved to ``jobs`` name them by these paths, and a
-# runner still serving from then imports each new flow run's flow through that entrypoint.
-_OLD_ENTRYPOINTS = ("scheduled_scrape", "scheduled_retrain")
-
-
-def __getattr__(name: str) -> Any:
-    """Return the scheduled flow ``name`` from :mod:`flows.schedules.jobs` for an old entrypoint."""
-    if name in _OLD_ENTRYPOINTS:
-        from flows.schedules import jobs
-
-        return getattr(jobs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -209,6 +209,3 @@ def test_deployments_name_an_entrypoint_that_imports_their_flow(tmp_path: Path) 
     assert import_object(scrape.entrypoint) is scheduled_scrape
     assert import_object(retrain.entrypoint) is scheduled_retrain
     assert (scrape.flow_name, retrain.flow_name) == ("scheduled-scrape", "scheduled-retrain")
-    # Deployments registered before the move still name the package itself.
-    assert import_object("flows.schedules.scheduled_scrape") is scheduled_scrape
-    assert import_object("flows.schedules.scheduled_retrain") is scheduled_retrain
