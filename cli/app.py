@@ -13,7 +13,7 @@ import traceback
 # TensorFlow reads this when it is first imported, wherever that happens.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -93,11 +93,13 @@ GLOBAL_VALUE_OPTIONS = ("--home",)
 GLOBAL_FLAGS = ("--debug",)
 
 
-def hoist_global_options(args: list[str]) -> list[str]:
+def hoist_global_options(args: list[str], command: Any = None) -> list[str]:
     """Return ``args`` with global options found after the command moved in front of it.
 
     ``["scrape", "--home", "x", "--site", "demo"]`` → ``["--home", "x", "scrape", "--site",
     "demo"]``. Arguments after ``--`` stay where they are, and so does an option with no value.
+    Given the click ``command`` tree, the value of a subcommand's own option stays with it even
+    when it reads ``--home`` (``review apply --note --home f.csv`` keeps ``--home`` as the note).
     """
     position = 0
     while position < len(args):  # skip the global options already in front
@@ -109,12 +111,18 @@ def hoist_global_options(args: list[str]) -> list[str]:
         else:
             break
     front, rest, moved = args[:position], [], []
+    group = command
+    takes_value: set[str] = set()
     index = position
     while index < len(args):
         arg = args[index]
         if arg == "--":
             rest.extend(args[index:])
             break
+        if arg in takes_value and arg not in GLOBAL_VALUE_OPTIONS and index + 1 < len(args):
+            rest += args[index : index + 2]
+            index += 2
+            continue
         if arg in GLOBAL_VALUE_OPTIONS and index + 1 < len(args):
             moved += args[index : index + 2]
             index += 2
@@ -123,8 +131,23 @@ def hoist_global_options(args: list[str]) -> list[str]:
             moved.append(arg)
         else:
             rest.append(arg)
+            if not arg.startswith("-") and hasattr(group, "commands"):
+                group = group.commands.get(arg)
+                takes_value |= _options_taking_a_value(group)
         index += 1
     return front + moved + rest
+
+
+def _options_taking_a_value(command: Any) -> set[str]:
+    """Return the option strings of the click ``command`` that take a value (flags excluded)."""
+    # Duck-typed: typer vendors its own click, so click's classes are not the ones used here.
+    return {
+        name
+        for param in getattr(command, "params", ())
+        if getattr(param, "is_flag", True) is False and not getattr(param, "count", False)
+        for name in (*param.opts, *param.secondary_opts)
+        if name.startswith("-")
+    }
 
 
 class _FlagOption(TyperOption):
@@ -181,9 +204,9 @@ def main() -> None:
     A :class:`CarscoutError` prints as ``error: …`` (exit 1); any other exception prints one
     line naming it as a bug (the traceback only with ``--debug``); Ctrl-C exits 130.
     """
-    args = hoist_global_options(sys.argv[1:])
-    debug = _debug_requested(args)
     command = tidy_help(typer.main.get_command(app))
+    args = hoist_global_options(sys.argv[1:], command)
+    debug = _debug_requested(args)
     try:
         # standalone mode: click itself reports usage errors (exit 2) and Ctrl-C (exit 1)
         command.main(args=args, prog_name="carscout")  # type: ignore[attr-defined]

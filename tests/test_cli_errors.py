@@ -247,6 +247,21 @@ def test_hoisting_global_options() -> None:
     assert hoist_global_options(["status", "--home"]) == ["status", "--home"]
 
 
+def test_an_option_value_that_reads_like_a_global_option_stays_put() -> None:
+    import typer
+
+    from cli.app import app, hoist_global_options
+
+    tree = typer.main.get_command(app)
+    # "--home" here is the label given to --label, not the data home.
+    args = ["import", "photos", "--label", "--home", "--home", "h"]
+    assert hoist_global_options(args, tree) == [
+        "--home", "h", "import", "photos", "--label", "--home"]  # fmt: skip
+    # Flags of the subcommand take no value: the --home after one still moves.
+    args = ["review", "apply", "--home", "h", "f.csv"]
+    assert hoist_global_options(args, tree) == ["--home", "h", "review", "apply", "f.csv"]
+
+
 def test_model_names_match_the_registry() -> None:
     from cli.commands.training_cmds import MODEL_NAMES
     from training.models import MODELS
