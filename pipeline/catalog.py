@@ -49,9 +49,11 @@ def _enable_sqlite_pragmas(engine: Engine) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # The busy timeout first: switching a new file to WAL needs a lock that another
+        # process opening the same new catalog may hold for a moment.
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -151,13 +153,26 @@ class Catalog:
         return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
     @contextmanager
-    def atomic(self) -> Iterator[Connection]:
-        """Yield a connection inside one transaction: committed on success, rolled back on error."""
+    def atomic(self, durable: bool = False) -> Iterator[Connection]:
+        """Yield a connection inside one transaction: committed on success, rolled back on error.
+
+        ``durable``: on SQLite the commit is flushed to disk before this returns (``synchronous
+        =FULL`` for this transaction; otherwise WAL's ``NORMAL`` may lose the last commits to a
+        power cut, never consistency). PostgreSQL commits are durable either way.
+        """
         with self.engine.connect() as conn:
-            conn.info["begin_immediate"] = True
-            with conn.begin():
-                _take_writer_lock(conn)
-                yield conn
+            full = durable and self.dialect == "sqlite"
+            if full:
+                # Outside any transaction: SQLite refuses to change it inside one.
+                conn.connection.dbapi_connection.execute("PRAGMA synchronous=FULL")
+            try:
+                conn.info["begin_immediate"] = True
+                with conn.begin():
+                    _take_writer_lock(conn)
+                    yield conn
+            finally:
+                if full:
+                    conn.connection.dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -1,9 +1,11 @@
 """A content-addressed image store: ``store/ab/abcdef….jpg``, named by the sha256 of the bytes.
 
-Writes go to a temporary file in the target folder, are flushed to disk and then renamed, so a
-crash leaves either the whole file or a temporary that :meth:`ImageStore.remove_stale_temporaries`
-cleans up. Files are never deleted by carscout's stages; the one exception is
-:meth:`ImageStore.discard`, for a file just written whose catalog row could not be.
+Writes go to a temporary file in the target folder, are flushed to disk (``fsync``) and then
+renamed, and the folders that received new names are flushed too (:meth:`ImageStore.sync`), so
+after a power cut a file is either whole under its name or not there, and a temporary is
+cleaned up by :meth:`ImageStore.remove_stale_temporaries`. Files are never deleted by carscout's
+stages; the one exception is :meth:`ImageStore.discard`, for a file just written whose catalog
+row could not be.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pipeline.processes import pid_alive
@@ -45,16 +47,29 @@ class ImageStore:
         """Return the absolute path of a store-relative path."""
         return self.root / relative
 
-    def put(self, data: bytes, extension: str) -> tuple[str, str]:
-        """Store ``data`` (once) and return ``(sha256, relative_path)``.
+    def put(self, data: bytes, extension: str, digest: str | None = None) -> tuple[str, str]:
+        """Store ``data`` (once), durably, and return ``(sha256, relative_path)``.
 
-        Writing the same bytes again is a no-op that returns the same path.
+        ``digest`` is the sha256 of ``data`` when the caller has it already. Writing the same
+        bytes again is a no-op that returns the same path. The file and its folder are flushed
+        to disk before this returns (for many files, :meth:`write` each and :meth:`sync` once).
         """
-        digest = sha256_of(data)
+        digest = digest or sha256_of(data)
         relative = self.relative_path(digest, extension)
+        self.write(data, relative)
+        self.sync([relative])
+        return digest, relative
+
+    def write(self, data: bytes, relative: str) -> bool:
+        """Write ``data`` to ``relative`` unless a file of that size is there; return whether
+        this call wrote it.
+
+        The file itself is flushed to disk before it takes its name, so the name never points at
+        a partial file; the name is durable only after :meth:`sync` of its folder.
+        """
         target = self.path(relative)
         if target.exists() and target.stat().st_size == len(data):
-            return digest, relative
+            return False
         target.parent.mkdir(parents=True, exist_ok=True)
         # pid (for stale-file cleanup) plus a random part: two threads may store the same bytes.
         temp = target.parent / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
@@ -63,7 +78,20 @@ class ImageStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, target)
-        return digest, relative
+        return True
+
+    def sync(self, relatives: Iterable[str]) -> None:
+        """Flush to disk the folders holding ``relatives`` and the store root, so that their
+        names (new files, new folders) survive a power cut. One ``fsync`` per folder."""
+        folders = {self.path(relative).parent for relative in relatives}
+        if not folders:
+            return
+        for folder in sorted(folders) + [self.root]:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def discard(self, relative: str) -> bool:
         """Delete the store file at ``relative``; return whether there was one.

@@ -18,7 +18,9 @@ surer of the correct ones. Cost on the default demo site (4,900 photos, 48 px, 3
 
 from __future__ import annotations
 
+import mmap
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ import numpy as np
 
 from curation.labels.classes import encode_labels
 from curation.labels.features import load_rgb
+from pipeline.errors import CarscoutError
 
 # Chosen on the default demo site (benchmarks/label_issues.py, 12 % budget): 2 folds x 8 epochs
 # reach recall 0.875 (~100 s CPU), mirroring alone 0.892 (~120 s), 3 folds x 8 epochs 0.908
@@ -39,7 +42,13 @@ CNN_SEEDS = 1
 CNN_SNAPSHOTS = 1
 BATCH_SIZE = 64
 # Bump when the network or its training changes, so cached outputs (benchmarks) are recomputed.
-CNN_VERSION = 2
+# 3: batches streamed from uint8 pixels in a seeded order of our own (was Keras' shuffle).
+CNN_VERSION = 3
+PREDICT_BATCH = 256
+# Pixels beyond this many bytes live in a temporary file (1M photos at 48 px: 6.9 GB).
+PIXELS_IN_MEMORY_BYTES = 512 * 2**20
+# While decoding, hand written pages back to the file every so many photos.
+RELEASE_EVERY = 4096
 
 
 @dataclass(frozen=True)
@@ -82,39 +91,81 @@ def _build(size: int, classes: int, seed: int, flip: bool = False) -> object:
     return keras.Model(inputs, outputs)
 
 
-def _predict_held_out(model: object, held_x: np.ndarray, flip: bool) -> tuple[np.ndarray, ...]:
-    """Return ``(probabilities, embeddings)`` of ``held_x``; with ``flip`` the probabilities are
-    averaged with those of the mirror images."""
-    probs, emb = model.predict(held_x, batch_size=256, verbose=0)  # type: ignore[attr-defined]
-    if flip:
-        mirrored = model.predict(held_x[:, :, ::-1], batch_size=256, verbose=0)[0]  # type: ignore[attr-defined]
-        probs = (probs + mirrored) / 2
-    return probs, emb
+def _floats(pixels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return the photos ``rows`` (sorted) of uint8 ``pixels`` as one float32 batch."""
+    return pixels[rows].astype(np.float32)
 
 
-def _snapshot_callback(
-    model: object, held_x: np.ndarray, first_epoch: int, flip: bool, taken: list
-) -> object:
-    """Return a Keras callback appending :func:`_predict_held_out` to ``taken`` after every
-    epoch from ``first_epoch`` (0-based) on."""
-    import keras
+def _predict_held_out(
+    model: object, pixels: np.ndarray, rows: np.ndarray, flip: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(probabilities, embeddings)`` of the photos ``rows`` (sorted), predicted
+    :data:`PREDICT_BATCH` at a time; with ``flip`` the probabilities are averaged with those of
+    the mirror images."""
+    probs, embs = [], []
+    for start in range(0, len(rows), PREDICT_BATCH):
+        batch = _floats(pixels, rows[start : start + PREDICT_BATCH])
+        p, emb = model.predict_on_batch(batch)  # type: ignore[attr-defined]
+        if flip:
+            mirrored = np.ascontiguousarray(batch[:, :, ::-1])
+            p = (p + model.predict_on_batch(mirrored)[0]) / 2  # type: ignore[attr-defined]
+        probs.append(np.asarray(p))
+        embs.append(np.asarray(emb))
+    return np.concatenate(probs), np.concatenate(embs)
 
-    def on_epoch_end(epoch: int, logs: object = None) -> None:
-        if epoch >= first_epoch:
-            taken.append(_predict_held_out(model, held_x, flip))
 
-    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+def pixel_buffer(count: int, size: int, in_memory_bytes: int | None = None) -> np.ndarray:
+    """Return a zeroed ``(count, size, size, 3)`` uint8 array for photos' pixels.
+
+    It is held in memory when it takes at most ``in_memory_bytes`` (default
+    :data:`PIXELS_IN_MEMORY_BYTES`), else mapped onto a
+    temporary file (in ``$TMPDIR``, already unlinked, so it goes with the array and never
+    outlives the process), whose pages the kernel writes out and drops as memory runs short.
+    Raises :class:`CarscoutError` when the temporary folder has no room for it.
+    """
+    shape = (count, size, size, 3)
+    nbytes = count * size * size * 3
+    if nbytes <= (PIXELS_IN_MEMORY_BYTES if in_memory_bytes is None else in_memory_bytes):
+        return np.zeros(shape, np.uint8)
+    try:
+        with tempfile.TemporaryFile(prefix="carscout-pixels-") as handle:
+            # Reserved up front: a mapped write that finds the disk full kills the process.
+            os.posix_fallocate(handle.fileno(), 0, nbytes)
+            mapping = mmap.mmap(handle.fileno(), nbytes)
+    except OSError as exc:
+        raise CarscoutError(
+            f"cannot keep {nbytes / 2**30:.1f} GiB of photo pixels in {tempfile.gettempdir()} "
+            f"({exc.strerror or exc}); set TMPDIR to a folder with more free space"
+        ) from exc
+    return np.ndarray(shape, np.uint8, buffer=mapping)
+
+
+def release_pages(pixels: np.ndarray) -> None:
+    """Drop the pages of a file-backed :func:`pixel_buffer` from this process's memory (the
+    file keeps them; they are read back when used again). Does nothing to an in-memory array."""
+    base = pixels
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    if isinstance(base, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)
 
 
 def load_pixels(
-    paths: Sequence[Path], size: int = CNN_SIZE, progress: Callable[[int], None] | None = None
+    paths: Sequence[Path],
+    size: int = CNN_SIZE,
+    progress: Callable[[int], None] | None = None,
+    in_memory_bytes: int | None = None,
 ) -> np.ndarray:
-    """Return the photos as a ``(N, size, size, 3)`` uint8 array."""
-    out = np.zeros((len(paths), size, size, 3), np.uint8)
+    """Return the photos as a ``(N, size, size, 3)`` uint8 array (:func:`pixel_buffer`: on a
+    temporary file beyond ``in_memory_bytes``), decoding one photo at a time."""
+    out = pixel_buffer(len(paths), size, in_memory_bytes)
     for i, path in enumerate(paths):
         out[i] = load_rgb(path, size)
         if progress is not None:
             progress(i + 1)
+        if (i + 1) % RELEASE_EVERY == 0:
+            release_pages(out)
+    release_pages(out)
     return out
 
 
@@ -131,14 +182,17 @@ def out_of_fold_cnn(
 ) -> OutOfFoldCnn:
     """Train one CNN per fold on the other folds; return its predictions on the held-out photos.
 
-    ``pixels`` is ``(N, S, S, 3)`` uint8. Folds are lowered to the smallest label's count (at
-    least 2). ``flip`` trains on randomly mirrored photos and averages the held-out predictions
-    of each photo and its mirror image; ``seeds`` > 1 trains that many models per fold (same
-    split, different initial weights) and averages their probabilities (the embeddings come from
-    the first). ``snapshots`` > 1 averages the held-out predictions made after each of the last
-    that many epochs (snapshots along the decaying learning rate, at the cost of one held-out
-    prediction per epoch). Raises :class:`CarscoutError` with fewer than two labels or a label
-    of one photo.
+    ``pixels`` is ``(N, S, S, 3)`` uint8, in memory or file-backed (:func:`load_pixels`): the
+    folds index into it and only one batch at a time is converted to float, so memory beyond
+    ``pixels`` stays a few batches whatever N. The same inputs and ``seed`` give the same
+    results. Folds are lowered to the smallest label's count (at least 2). ``flip`` trains on
+    randomly mirrored photos and averages the held-out predictions of each photo and its
+    mirror image; ``seeds`` > 1 trains that many models per fold (same split, different
+    initial weights) and averages their probabilities (the embeddings come from the first).
+    ``snapshots`` > 1 averages the held-out predictions made after each of the last that many
+    epochs (snapshots along the decaying learning rate, at the cost of one held-out prediction
+    per epoch). Raises :class:`CarscoutError` with fewer than two labels or a label of one
+    photo.
     """
     import keras
     from sklearn.model_selection import StratifiedKFold
@@ -151,9 +205,7 @@ def out_of_fold_cnn(
     fold_of = np.zeros(len(y), np.int32)
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     seeds = max(1, seeds)
-    for k, (train, held_out) in enumerate(cv.split(pixels, y)):
-        train_x = pixels[train].astype(np.float32)
-        held_x = pixels[held_out].astype(np.float32)
+    for k, (train, held_out) in enumerate(cv.split(np.zeros(len(y)), y)):
         for s in range(seeds):
             model = _build(size, len(classes), seed + k + 1000 * s, flip)
             steps = epochs * int(np.ceil(len(train) / batch_size))
@@ -162,17 +214,19 @@ def out_of_fold_cnn(
             schedule = keras.optimizers.schedules.CosineDecay(3e-3, max(steps, 1))
             model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
             both = keras.Model(model.input, [model.output, model.get_layer("embedding").output])
-            taken: list[tuple[np.ndarray, ...]] = []
+            taken: list[tuple[np.ndarray, np.ndarray]] = []
             first = max(0, epochs - max(1, snapshots))
-            model.fit(
-                train_x,
-                y[train],
-                batch_size=batch_size,
-                epochs=epochs,
-                shuffle=True,
-                verbose=0,
-                callbacks=[_snapshot_callback(both, held_x, first, flip, taken)],
-            )
+            shuffler = np.random.default_rng([seed, k, s])
+            for epoch in range(epochs):
+                order = shuffler.permutation(train)
+                for start in range(0, len(order), batch_size):
+                    # Sorted within the batch: the same batch, read in file order.
+                    rows = np.sort(order[start : start + batch_size])
+                    model.train_on_batch(_floats(pixels, rows), y[rows])
+                release_pages(pixels)
+                if epoch >= first:
+                    taken.append(_predict_held_out(both, pixels, held_out, flip))
+            release_pages(pixels)
             probs = np.mean([p for p, _ in taken], axis=0)
             emb = taken[-1][1]
             if embeddings is None:

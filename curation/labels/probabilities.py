@@ -17,18 +17,11 @@ from curation.labels.oof_cnn import (
 )
 from pipeline.errors import CarscoutError
 
-
-def _classifier(regularization: float, components: int, seed: int) -> object:
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(
-        StandardScaler(),
-        PCA(n_components=components, random_state=seed),
-        LogisticRegression(C=regularization, max_iter=2000),
-    )
+# Standardizing and PCA of a fold are fit on at most this many of its rows (a seeded sample),
+# then applied a chunk at a time, so memory beyond the feature matrix stays bounded; folds of
+# up to this size give exactly the scikit-learn pipeline's results.
+FIT_ROWS = 20_000
+CHUNK_ROWS = 4096
 
 
 def out_of_fold_probabilities(
@@ -44,7 +37,8 @@ def out_of_fold_probabilities(
     The number of folds is lowered to the size of the smallest label (at least 2). Raises
     :class:`CarscoutError` when there are fewer than two labels or a label has one image.
     """
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
 
     classes, y = np.unique(np.asarray(labels), return_inverse=True)
     if len(classes) < 2:
@@ -62,10 +56,37 @@ def out_of_fold_probabilities(
     # PCA can keep at most as many components as the smallest training fold has rows.
     train_rows = len(y) - len(y) // n_splits - 1
     components = max(1, min(components, features.shape[1], train_rows))
-    model = _classifier(regularization, components, seed)
+    probabilities = np.zeros((len(y), len(classes)))
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    probabilities = cross_val_predict(model, features, y, cv=cv, method="predict_proba")
-    return np.asarray(probabilities, dtype=np.float64), [str(c) for c in classes]
+    rng = np.random.default_rng(seed)
+    for train, held_out in cv.split(np.zeros(len(y)), y):
+        reduce = _reducer(components, seed)
+        fit = train
+        if len(train) > FIT_ROWS:
+            fit = np.sort(rng.choice(train, FIT_ROWS, replace=False))
+        reduce.fit(features[fit])
+        model = LogisticRegression(C=regularization, max_iter=2000)
+        model.fit(_transform(reduce, features, train), y[train])
+        probabilities[held_out] = model.predict_proba(_transform(reduce, features, held_out))
+    return probabilities, [str(c) for c in classes]
+
+
+def _reducer(components: int, seed: int) -> object:
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), PCA(n_components=components, random_state=seed))
+
+
+def _transform(reduce: object, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return ``features[rows]`` standardized and projected, a chunk of rows at a time (no copy
+    of the selected rows at full width)."""
+    parts = [
+        reduce.transform(features[rows[start : start + CHUNK_ROWS]])  # type: ignore[attr-defined]
+        for start in range(0, len(rows), CHUNK_ROWS)
+    ]
+    return np.concatenate(parts)
 
 
 def shape_out_of_fold(

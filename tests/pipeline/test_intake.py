@@ -4,8 +4,11 @@ and nothing else in the catalog changes."""
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +16,9 @@ import sqlalchemy as sa
 from PIL import Image
 
 from pipeline import schema as t
-from pipeline.intake import Provenance, intake_image
+from pipeline.intake import Provenance, intake_files, intake_image
 from pipeline.settings import IntakeLimits
+from pipeline.store import sha256_of
 from pipeline.workspace import Workspace
 
 RNG = np.random.default_rng(7)
@@ -205,3 +209,126 @@ def test_same_bytes_twice_is_one_image_with_two_sources(workspace: Workspace) ->
 def test_missing_label_is_rejected(workspace: Workspace) -> None:
     result = intake_image(workspace.catalog, workspace.store, _jpeg(), Provenance(label="  "))
     assert (result.outcome, result.reason) == ("rejected", "no_label")
+
+
+def _files(folder: Path, count: int) -> list[tuple[str, Provenance]]:
+    folder.mkdir(exist_ok=True)
+    files = []
+    for i in range(count):
+        path = folder / f"{i}.jpg"
+        path.write_bytes(_jpeg())
+        files.append((str(path), Provenance("swift", source_path=str(path))))
+    return files
+
+
+def test_a_batch_is_flushed_in_order_files_then_folders_then_one_durable_commit(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _files(tmp_path / "in", 6)
+    broken = tmp_path / "in" / "broken.jpg"
+    broken.write_bytes(_truncated_jpeg())
+    files.insert(2, (str(broken), Provenance("swift", source_path=str(broken))))
+    files.append(files[0])  # the same file twice in one batch: one image
+    events: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        events.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    def on_commit(conn: sa.engine.Connection) -> None:
+        mode = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        events.append(f"commit synchronous={mode}")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    sa.event.listen(workspace.catalog.engine, "commit", on_commit)
+    results = intake_files(workspace.catalog, workspace.store, files, LIMITS)
+    sa.event.remove(workspace.catalog.engine, "commit", on_commit)
+
+    outcomes = [r.outcome for r in results]
+    assert outcomes == ["stored", "stored", "rejected", "stored", "stored", "stored", "stored"] + [
+        "known"
+    ]
+    assert (
+        results[2].reason == "truncated_or_corrupt" and results[-1].image_id == results[0].image_id
+    )
+    folders = {workspace.store.path(p).parent for p in workspace.store.iter_files()}
+    # Six file flushes, then each folder and the store root, then one commit at FULL (2).
+    assert events == ["file"] * 6 + ["folder"] * (len(folders) + 1) + ["commit synchronous=2"]
+    counts = _table_counts(workspace)
+    assert (counts["images"], counts["image_sources"], counts["failures"]) == (6, 6, 1)
+    assert list(workspace.store.iter_temporaries()) == []
+    with workspace.catalog.atomic() as conn:  # the pooled connection is back at NORMAL (1)
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+
+
+def test_files_of_an_unfinished_batch_are_adopted_by_the_rerun(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    files = _files(tmp_path / "in", 4)
+    # What a crash before the commit leaves: the files in the store, no rows.
+    for path, _ in files[:3]:
+        data = Path(path).read_bytes()
+        workspace.store.write(data, workspace.store.relative_path(sha256_of(data), "jpg"))
+    assert _table_counts(workspace)["images"] == 0
+    results = intake_files(workspace.catalog, workspace.store, files, LIMITS)
+    assert [r.outcome for r in results] == ["stored"] * 4
+    with workspace.catalog.reading() as conn:
+        stored = set(conn.execute(sa.select(t.images.c.store_path)).scalars())
+    assert stored == set(workspace.store.iter_files())
+
+
+def test_a_row_that_cannot_be_written_fails_alone_and_leaves_no_file(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    files = _files(tmp_path / "in", 3)
+    # A listing that does not exist: the foreign key refuses this photo's row.
+    path, provenance = files[1]
+    files[1] = (path, Provenance("swift", source_path=path, listing_id=999))
+    results = intake_files(workspace.catalog, workspace.store, files, LIMITS)
+    assert [r.outcome for r in results] == ["stored", "rejected", "stored"]
+    assert results[1].reason == "internal_error" and "IntegrityError" in results[1].detail
+    assert len(list(workspace.store.iter_files())) == 2
+    assert _table_counts(workspace)["images"] == 2
+
+
+def test_a_batch_writes_the_same_rows_as_one_photo_at_a_time(tmp_path: Path) -> None:
+    from pipeline.intake import intake_file
+
+    files = _files(tmp_path / "in", 5)
+    text = tmp_path / "in" / "notes.jpg"
+    text.write_bytes(b"<html>not a photo</html>")
+    files += [(str(text), Provenance("swift")), files[1], files[3]]
+    files.append((files[2][0], Provenance("wagon r", source_url="http://127.0.0.1/2.jpg")))
+
+    def rows(ws: Workspace) -> tuple[list, list, list]:
+        with ws.catalog.reading() as conn:
+            images = conn.execute(
+                sa.select(t.images.c.sha256, t.images.c.store_path, t.images.c.label).order_by(
+                    t.images.c.id
+                )
+            ).all()
+            sources = conn.execute(
+                sa.select(
+                    t.images.c.sha256, t.image_sources.c.source_path, t.image_sources.c.source_url
+                )
+                .join(t.images, t.images.c.id == t.image_sources.c.image_id)
+                .order_by(t.image_sources.c.id)
+            ).all()
+            failures = conn.execute(sa.select(t.failures.c.target, t.failures.c.reason)).all()
+        return images, sorted(sources, key=repr), failures
+
+    outcomes = []
+    for name, one_by_one in (("batch", False), ("single", True)):
+        with Workspace.open(home=tmp_path / name) as ws:
+            # One photo is in the catalog already.
+            intake_image(ws.catalog, ws.store, Path(files[4][0]).read_bytes(), Provenance("x"))
+            if one_by_one:
+                results = [intake_file(ws.catalog, ws.store, p, prov, LIMITS) for p, prov in files]
+            else:
+                results = intake_files(ws.catalog, ws.store, files, LIMITS)
+            outcomes.append(([(r.outcome, r.image_id, r.reason) for r in results], rows(ws)))
+    assert outcomes[0] == outcomes[1]
+    assert [o for o, _, _ in outcomes[0][0]] == ["stored"] * 4 + ["known", "rejected"] + [
+        "known"
+    ] * 3

@@ -287,7 +287,11 @@ def test_import_goes_on_after_damaged_multiframe_files(
     _assert_store_consistent(workspace)
 
 
-def test_an_interrupted_import_is_not_left_running(workspace: Workspace, tmp_path: Path) -> None:
+def test_an_interrupted_import_is_not_left_running(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of two: the interruption lands after the first batch's commit.
+    monkeypatch.setattr("pipeline.importer.IMPORT_BATCH", 2)
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(3):
