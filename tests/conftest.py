@@ -27,6 +27,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test away from the developer's ./data and ~/.cache."""
     monkeypatch.delenv("CARSCOUT_HOME", raising=False)
     monkeypatch.delenv("CARSCOUT_CATALOG_URL", raising=False)
+    # No test may download ImageNet weights (tests that do serve them on 127.0.0.1 themselves).
+    monkeypatch.setenv("CARSCOUT_WEIGHTS_BASE_URL", "off")
 
 
 from collections.abc import Callable  # noqa: E402

@@ -30,8 +30,20 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from pipeline.errors import ConfigError  # noqa: E402
+from pipeline.weights import (  # noqa: E402
+    WeightsUnavailable,
+    cached_imagenet_weights,
+    efficientnet_input_rescale,
+    fetch_imagenet_weights,
+)
 
 BN_MOMENTUM = 0.9
+# Transfer model -> its keras.applications base, whose ImageNet weights pipeline.weights fetches.
+KERAS_APPLICATIONS = {
+    "vgg16": "VGG16",
+    "efficientnet_b0": "EfficientNetB0",
+    "mobilenet_v3_small": "MobileNetV3Small",
+}
 
 
 @keras.saving.register_keras_serializable(package="carscout")
@@ -139,25 +151,40 @@ def _application(name: str, image_size: int, weights: str | None) -> tuple[keras
     return base, layers.Identity()
 
 
+def _imagenet_weights(name: str) -> Path:
+    """Return the no-top ImageNet weights of transfer model ``name`` from the Keras cache,
+    downloaded there first if missing; a failed download is a :class:`ConfigError` naming
+    ``--weights none`` or a file (a training run never switches weights by itself)."""
+    application = KERAS_APPLICATIONS[name]
+    try:
+        return fetch_imagenet_weights(application)
+    except WeightsUnavailable as exc:
+        raise ConfigError(
+            f"cannot get ImageNet weights for {name} ({exc.reason}); pass --weights PATH to a "
+            f"saved no-top file, put {cached_imagenet_weights(application)} in place, or use "
+            "--weights none"
+        ) from exc
+
+
+def _normalization_mean(base: keras.Model) -> list[float]:
+    """Return the per-channel mean of the first Normalization layer of ``base``."""
+    layer = next(layer for layer in base.layers if isinstance(layer, layers.Normalization))
+    return [float(v) for v in keras.ops.convert_to_numpy(layer.weights[0]).reshape(-1)]
+
+
 def _transfer(name: str, image_size: int, num_classes: int, weights: str) -> keras.Model:
-    if weights in ("imagenet", "none"):
-        keras_weights = "imagenet" if weights == "imagenet" else None
+    if weights == "imagenet":
+        weights_file: Path | None = _imagenet_weights(name)
+    elif weights == "none":
         weights_file = None
     else:
-        keras_weights, weights_file = None, Path(weights)
+        weights_file = Path(weights)
         if not weights_file.is_file():
             raise ConfigError(
                 f"weights file {weights_file} does not exist; use imagenet, none or a path"
             )
-    try:
-        base, preprocess = _application(name, image_size, keras_weights)
-    except Exception as exc:  # the download of ImageNet weights failed (offline machine)
-        if keras_weights != "imagenet":
-            raise
-        raise ConfigError(
-            f"cannot get ImageNet weights for {name} ({exc}); put the weights file in "
-            "~/.keras/models, pass --weights PATH to a local file, or --weights none"
-        ) from exc
+    # The weights are loaded from the file, never by Keras' own download (it has no timeout).
+    base, preprocess = _application(name, image_size, None)
     if weights_file is not None:
         try:
             base.load_weights(weights_file)
@@ -166,6 +193,8 @@ def _transfer(name: str, image_size: int, num_classes: int, weights: str) -> ker
                 f"{weights_file} does not fit {name} without its top ({exc}); "
                 "use a no-top weights file for this model"
             ) from exc
+        if name == "efficientnet_b0":
+            preprocess = layers.Rescaling(*efficientnet_input_rescale(_normalization_mean(base)))
     base.trainable = False
     inputs = keras.Input((image_size, image_size, 3), name="image")
     # training=False keeps the base's batch-norm statistics frozen, also while fine-tuning.

@@ -28,7 +28,8 @@ def score_command(
         str,
         typer.Option(
             "--features",
-            help="Feature source: auto (backbone if its weights are on disk, else offline), "
+            help="Feature source: auto (backbone if its ImageNet weights are on disk or "
+            "downloadable, else offline), "
             "offline (an out-of-fold CNN trained on the photos), shape (gradient-orientation "
             "grids; better on real photos, worse on drawn ones), combined (offline and shape "
             "averaged), backbone, or handmade (colour/edge features, fast and weak).",
