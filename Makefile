@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	if nvidia-smi >/dev/null 2>&1; then extra=gpu; else extra=cpu; fi; \
-	  $(VENV)/bin/python -m pip install -q -e ".[$$extra,dev,postgres]"
+	  $(VENV)/bin/python -m pip install -q -e ".[$$extra,dev,postgres,dask]"
 	touch $@
 
 chromium:

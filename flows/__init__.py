@@ -10,4 +10,6 @@ Flows hold no domain logic or SQL of their own; each calls ``scrapers``, ``curat
 - ``main_job``: what ``carscout run`` does: the demo marketplace (or a real site) to a model.
 - ``schedules``: deployments that serve the flows on a cron schedule.
 - ``progress``, ``reporting``: stage progress display and Prefect artifacts.
+- ``importing``: ``carscout import`` as a flow; ``sharding``: photo shards as tasks, so a
+  ``DaskTaskRunner`` spreads hashing, feature reading and import checks over its workers.
 """

@@ -12,15 +12,25 @@ import os
 import stat
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.catalog import finish_run, start_run
 from pipeline.errors import ConfigError
-from pipeline.intake import Provenance, intake_file, printable
+from pipeline.intake import (
+    Provenance,
+    _prepare_file,
+    _take_in,
+    intake_files,
+    printable,
+)
+from pipeline.intake import _Photo as PreparedPhoto
+from pipeline.settings import IntakeLimits
+from pipeline.shards import ShardMap, check_shared, split
 from pipeline.workspace import Workspace
 
 # Files with these names are always taken in, so one that is not an image gets a failure row
@@ -52,6 +62,10 @@ SKIP_REASONS = {
     "sub_folder": "not searched",
     "not_in_a_label_folder": "next to the label folders",
 }
+# Files per catalog transaction (and per flush of the store folders) without a shard map.
+IMPORT_BATCH = 256
+# Files per shard when an import reads its files through a shard map (see import_files).
+IMPORT_SHARD_SIZE = 64
 
 
 @dataclass
@@ -201,12 +215,20 @@ def import_files(
     workspace: Workspace,
     plan: ImportPlan,
     progress: Callable[[int, int], None] | None = None,
+    map_shards: ShardMap | None = None,
 ) -> ImportSummary:
     """Import the files of ``plan`` and return an :class:`ImportSummary`.
 
-    Each file is its own transaction, so an interrupted import keeps what it finished and a
-    rerun adds only the rest (known bytes are not duplicated). The run row ends ``ok``, or
-    ``interrupted``/``failed`` when the import stops early; it is never left ``running``.
+    Each batch of :data:`IMPORT_BATCH` files is one durable transaction
+    (:func:`pipeline.intake.intake_files`), so an interrupted import keeps the batches it
+    finished and a rerun adds only the rest (known bytes are not duplicated). The run row
+    ends ``ok``, or ``interrupted``/``failed`` when the import stops early; it is never left
+    ``running``.
+
+    With ``map_shards`` (:mod:`pipeline.shards`) the files are read and validated by
+    :func:`prepare_files` in shards of :data:`IMPORT_SHARD_SIZE` wherever it runs them (the
+    folder's path must be readable there); the store and the catalog are written here, a
+    shard a transaction in plan order, with the same rows as without it.
     """
     summary = ImportSummary(skipped=Counter(plan.skipped))
     files = plan.files
@@ -216,26 +238,10 @@ def import_files(
         )
     status = "failed"
     try:
-        for index, (path, file_label) in enumerate(files, start=1):
-            result = intake_file(
-                workspace.catalog,
-                workspace.store,
-                str(path),
-                Provenance(
-                    label=file_label,
-                    source_path=str(path.absolute()),
-                    run_id=summary.run_id,
-                    stage="import",
-                ),
-                workspace.settings.intake,
-            )
-            if result.outcome == "rejected":
-                summary.rejected[result.reason or "unknown"] += 1
-            else:
-                setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
-                summary.by_label[file_label] += 1
-            if progress:
-                progress(index, len(files))
+        if map_shards is None:
+            _import_in_batches(workspace, files, summary, progress)
+        else:
+            _import_in_shards(workspace, files, summary, progress, map_shards)
         status = "ok"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -254,3 +260,92 @@ def import_files(
                 status=status,
             )
     return summary
+
+
+def prepare_files(
+    files: Sequence[tuple[str, Provenance]], limits: IntakeLimits
+) -> list[PreparedPhoto]:
+    """Return each ``(path, provenance)`` file read, validated and hashed here, in order.
+
+    The work of one shard of an import (see :func:`import_files`): it reads the files and
+    writes nothing, so it can run on a worker that has no catalog; the photos come back with
+    their bytes, or the reason each is rejected.
+    """
+    return [_prepare_file(path, provenance, limits) for path, provenance in files]
+
+
+def _import_in_shards(
+    workspace: Workspace,
+    files: Sequence[tuple[Path, str]],
+    summary: ImportSummary,
+    progress: Callable[[int, int], None] | None,
+    map_shards: ShardMap,
+) -> None:
+    """Read ``files`` through ``map_shards`` (:func:`prepare_files`, :data:`IMPORT_SHARD_SIZE`
+    a shard) and take each shard in here, in order, counting each result in ``summary``."""
+    pairs = [
+        (
+            str(path),
+            Provenance(
+                label=file_label,
+                source_path=str(path.absolute()),
+                run_id=summary.run_id,
+                stage="import",
+            ),
+        )
+        for path, file_label in files
+    ]
+    shards = split(pairs, IMPORT_SHARD_SIZE)
+    work = partial(prepare_files, limits=workspace.settings.intake)
+    done = 0
+    for shard, photos in zip(shards, map_shards(work, shards), strict=True):
+        if len(photos) != len(shard):
+            raise RuntimeError(f"an import shard of {len(shard)} files returned {len(photos)}")
+        for (path, _), photo in zip(shard, photos, strict=True):
+            if photo.reason == "unreadable":
+                check_shared(path)
+        results = _take_in(workspace.catalog, workspace.store, photos)
+        for (_, provenance), result in zip(shard, results, strict=True):
+            if result.outcome == "rejected":
+                summary.rejected[result.reason or "unknown"] += 1
+            else:
+                setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
+                summary.by_label[provenance.label] += 1
+            done += 1
+            if progress:
+                progress(done, len(files))
+
+
+def _import_in_batches(
+    workspace: Workspace,
+    files: Sequence[tuple[Path, str]],
+    summary: ImportSummary,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Take ``files`` in :data:`IMPORT_BATCH` at a time (:func:`pipeline.intake.intake_files`),
+    counting each result in ``summary``."""
+    for first in range(0, len(files), IMPORT_BATCH):
+        batch = files[first : first + IMPORT_BATCH]
+        provenances = [
+            Provenance(
+                label=file_label,
+                source_path=str(path.absolute()),
+                run_id=summary.run_id,
+                stage="import",
+            )
+            for path, file_label in batch
+        ]
+        results = intake_files(
+            workspace.catalog,
+            workspace.store,
+            [(str(path), prov) for (path, _), prov in zip(batch, provenances, strict=True)],
+            workspace.settings.intake,
+        )
+        for offset, ((_, file_label), result) in enumerate(zip(batch, results, strict=True)):
+            if result.outcome == "rejected":
+                summary.rejected[result.reason or "unknown"] += 1
+            else:
+                setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
+                summary.by_label[file_label] += 1
+            if progress:
+                progress(first + offset + 1, len(files))

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import imagehash
@@ -29,6 +31,7 @@ from sqlalchemy.engine import Connection
 from curation.dedup.near_duplicates import COLOUR_KIND, colour_signature
 from pipeline import schema as t
 from pipeline.catalog import Catalog, record_failure
+from pipeline.shards import ShardMap, check_shared, split
 from pipeline.store import ImageStore
 
 # The pHash of the mirror image: a mirrored repost sits 26-34 bits from its original's pHash
@@ -41,6 +44,9 @@ KNOWN_KINDS: tuple[str, ...] = (*HASH_KINDS, MIRROR_KIND)
 DEFAULT_DRAFT_SIZE = 64
 SERIAL_BELOW = 32  # fewer files than this are hashed in-process: a pool costs more
 _WRITE_BATCH = 500
+# Photos per shard handed to a worker: a few seconds of hashing, so a task's overhead
+# (tens of milliseconds through Prefect and Dask) stays small.
+SHARD_SIZE = 500
 
 _GREY_HASHERS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
     "phash": imagehash.phash,
@@ -129,6 +135,32 @@ def _hash_one(args: tuple[str, tuple[str, ...], int | None]) -> FileHashes:
         return FileHashes(path, None, f"{type(exc).__name__}: {exc}", "undecodable")
 
 
+def iter_hashes(
+    paths: Sequence[str | Path],
+    kinds: Sequence[str] = HASH_KINDS,
+    *,
+    workers: int | None = None,
+    draft_size: int | None = DEFAULT_DRAFT_SIZE,
+) -> Iterator[FileHashes]:
+    """Yield the :class:`FileHashes` of each path, in order, hashed on ``workers`` processes
+    (default: every core) of one pool that lives as long as the iteration."""
+    kinds = _check_kinds(kinds)
+    workers = workers or os.cpu_count() or 1
+    tasks = [(str(p), kinds, draft_size) for p in paths]
+    if workers == 1 or len(tasks) < SERIAL_BELOW:
+        yield from map(_hash_one, tasks)
+        return
+    chunksize = max(1, min(64, len(tasks) // (workers * 4)))
+    # forkserver: safe when the parent already runs threads (Prefect) or TensorFlow.
+    context = multiprocessing.get_context("forkserver")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        yield from pool.map(_hash_one, tasks, chunksize=chunksize)
+    finally:
+        # A consumer that stops early (an error while writing) must not wait for the rest.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def hash_files(
     paths: Sequence[str | Path],
     kinds: Sequence[str] = HASH_KINDS,
@@ -142,26 +174,43 @@ def hash_files(
     A file that cannot be read comes back with ``hashes=None`` and its error, never dropped.
     ``progress`` is called with the number of files finished since the last call.
     """
-    kinds = _check_kinds(kinds)
-    workers = workers or os.cpu_count() or 1
-    tasks = [(str(p), kinds, draft_size) for p in paths]
-    if workers == 1 or len(tasks) < SERIAL_BELOW:
-        results = []
-        for task in tasks:
-            results.append(_hash_one(task))
-            if progress:
-                progress(1)
-        return results
-    chunksize = max(1, min(64, len(tasks) // (workers * 4)))
-    # forkserver: safe when the parent already runs threads (Prefect) or TensorFlow.
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        results = []
-        for result in pool.map(_hash_one, tasks, chunksize=chunksize):
-            results.append(result)
-            if progress:
-                progress(1)
+    results = []
+    for result in iter_hashes(paths, kinds, workers=workers, draft_size=draft_size):
+        results.append(result)
+        if progress:
+            progress(1)
     return results
+
+
+def hash_shard(
+    paths: Sequence[str], kinds: Sequence[str], draft_size: int | None
+) -> list[FileHashes]:
+    """Return the :class:`FileHashes` of ``paths`` hashed in this process, in order.
+
+    The work of one shard on a worker (see :mod:`pipeline.shards`): it reads the files and
+    nothing else, and starts no processes (a Dask worker may not have children).
+    """
+    return [_hash_one((str(p), tuple(kinds), draft_size)) for p in paths]
+
+
+def _sharded_hashes(
+    paths: list[str],
+    kinds: tuple[str, ...],
+    draft_size: int | None,
+    map_shards: ShardMap,
+    progress: Callable[[int], None] | None,
+) -> Iterator[FileHashes]:
+    shards = split(paths, SHARD_SIZE)
+    work = partial(hash_shard, kinds=kinds, draft_size=draft_size)
+    for shard, results in zip(shards, map_shards(work, shards), strict=True):
+        if len(results) != len(shard):
+            raise RuntimeError(f"a hash shard of {len(shard)} files returned {len(results)}")
+        for path, result in zip(shard, results, strict=True):
+            if result.reason == "missing_file":
+                check_shared(path)
+        yield from results
+        if progress:
+            progress(len(shard))
 
 
 def stored_hashes(conn: Connection, kind: str) -> dict[int, str]:
@@ -203,12 +252,16 @@ def hash_catalog(
     run_id: int | None = None,
     progress: Callable[[int], None] | None = None,
     statuses: Sequence[str] = ("active",),
+    map_shards: ShardMap | None = None,
 ) -> HashSummary:
     """Hash every image in ``statuses`` that lacks a hash of ``kinds`` and store the hashes.
 
     Only the missing kinds are written (an image hashed before a kind existed gets just the
     new one). Returns a :class:`HashSummary`. Failures go to the ``failures`` table (stage
-    ``hash``) and are tried again on the next run.
+    ``hash``) and are tried again on the next run. The files are hashed by one process pool
+    for the whole run, or with ``map_shards`` in shards of :data:`SHARD_SIZE` wherever it runs
+    them (the store's path must then be readable there); either way the hashes are written
+    here, every few thousand files.
     """
     kinds = _check_kinds(kinds)
     todo = missing_hashes(catalog, kinds, statuses)
@@ -217,15 +270,17 @@ def hash_catalog(
             sa.select(sa.func.count()).where(t.images.c.status.in_(list(statuses)))
         ).scalar_one()
     hashed = failed = 0
-    for start in range(0, len(todo), _WRITE_BATCH * 4):
-        batch = todo[start : start + _WRITE_BATCH * 4]
-        results = hash_files(
-            [store.path(p) for _, p in batch],
-            kinds,
-            workers=workers,
-            draft_size=draft_size,
-            progress=progress,
-        )
+    paths = [str(store.path(relative)) for _, relative in todo]
+    if map_shards is None:
+        stream = iter_hashes(paths, kinds, workers=workers, draft_size=draft_size)
+        if progress:
+            stream = _counted(stream, progress)
+    else:
+        stream = _sharded_hashes(paths, kinds, draft_size, map_shards, progress)
+    pending = zip(todo, stream, strict=True)
+    while batch_results := list(islice(pending, _WRITE_BATCH * 4)):
+        batch = [item for item, _ in batch_results]
+        results = [result for _, result in batch_results]
         with catalog.atomic() as conn:
             ids = [image_id for image_id, _ in batch]
             present = {
@@ -258,3 +313,9 @@ def hash_catalog(
             if rows:
                 conn.execute(sa.insert(t.image_hashes), rows)
     return HashSummary(hashed=hashed, failed=failed, already=int(total_active) - len(todo))
+
+
+def _counted(stream: Iterable[FileHashes], progress: Callable[[int], None]) -> Iterator[FileHashes]:
+    for result in stream:
+        yield result
+        progress(1)

@@ -39,6 +39,7 @@ from curation.review.queue import LABEL_CONFLICT
 from pipeline import schema as t
 from pipeline.catalog import Catalog, change_image, finish_run, start_run
 from pipeline.errors import ConfigError
+from pipeline.shards import ShardMap
 from pipeline.store import ImageStore
 
 # Chosen with benchmarks/dedup.py on the demo marketplace's reposts (see
@@ -298,11 +299,14 @@ def run_dedup(
     store: ImageStore,
     config: DedupConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    map_shards: ShardMap | None = None,
 ) -> DedupSummary:
     """Hash, search, group and resolve near-duplicates; return a :class:`DedupSummary`.
 
     With ``dry_run`` the hashes are still computed and stored (they are a cache, not a
-    decision) but no status, group or review item is written.
+    decision) but no status, group or review item is written. ``map_shards`` (see
+    :mod:`pipeline.shards`) hashes the files in shards wherever it runs them; the search,
+    the groups and every catalog write stay in this process.
     """
     config = config or DedupConfig()
     config.validate()
@@ -331,6 +335,7 @@ def run_dedup(
         run_id=run_id,
         progress=progress,
         statuses=("active", "duplicate"),
+        map_shards=map_shards,
     )
     searched_until = t.utcnow()
     with catalog.reading() as conn:
