@@ -1,13 +1,18 @@
 """``collect_and_retrain``: new photos in, a challenger trained, promoted only if better.
 
 Scrape new listings, curate the new photos against everything already collected, grow the
-split (the test set stays the same), train a challenger, score it and the current champion on
-that same test set, and promote the challenger only if it wins.
+split (the test set stays the same, photo for photo: its fingerprint does not change), train a
+challenger and evaluate it once on the fixed test set. The champion is measured again on the
+challenger's validation photos (same split version), and the challenger is promoted only if it
+wins on validation and is not significantly worse on the shared test set (paired McNemar, from
+both runs' stored test predictions: the champion's test set is not looked at again). See
+:mod:`training.registry` for the rules.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -19,10 +24,17 @@ from flows.reporting import markdown_table, publish
 from flows.scrape import scrape_flow
 from flows.split import split_flow
 from flows.train import evaluate_flow, train_flow
+from pipeline.errors import CarscoutError
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
-from training.registry import current_champion, list_models, promote_if_better
+from training.registry import (
+    ModelRecord,
+    current_champion,
+    list_models,
+    promote,
+    short_fingerprint,
+)
 
 
 def pending_reviews(settings: Settings) -> int:
@@ -30,6 +42,27 @@ def pending_reviews(settings: Settings) -> int:
     with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
         progress = queue_progress(conn)
     return progress["pending"] + progress["skipped"]
+
+
+def champion_on_validation(
+    settings: Settings, champion: ModelRecord, config: TrainConfig, split_id: int | None
+) -> float | None:
+    """Return the champion's accuracy on the challenger's validation photos, or None when the
+    two were trained on different split versions (the champion may have trained on those
+    photos) or on other classes; the decision then uses the champion's recorded figure."""
+    if split_id is None or champion.split_id != split_id:
+        return None
+    from training.evaluation import validation_metrics
+    from training.sources import resolve_data
+
+    with Workspace.open(settings) as ws:
+        data = resolve_data(config.data, ws)
+    if data.split_id != split_id:
+        return None
+    try:
+        return float(validation_metrics(Path(champion.run_dir), data)["accuracy"])
+    except CarscoutError:
+        return None
 
 
 @flow(name="collect-and-retrain", log_prints=True)
@@ -53,7 +86,11 @@ def collect_and_retrain(
     ``split_sizes``/``split_fractions``/``split_seed`` only apply when the split does not exist
     yet; afterwards the stored split grows and its test set stays as it is. ``features`` is the
     label-scoring feature source (see :func:`flows.curate.curate_flow`). The report holds the
-    stage results, ``promoted`` (bool), the ``champion`` run name and ``pending_review``.
+    stage results, ``promoted`` (bool), ``decision`` (why, with the validation figures and the
+    paired test or why there is none), ``champion_validation`` (the champion's validation
+    accuracy the challenger had to beat), ``p_value`` (None without a paired test), the
+    challenger's ``test_fingerprint`` and ``test_count``, the ``champion`` run name and
+    ``pending_review``.
     """
     scraped = scrape_flow(settings, site, labels, base_url, max_listings, max_pages)
     curated = curate_flow(settings, review_budget=review_budget, features=features)
@@ -73,25 +110,53 @@ def collect_and_retrain(
         champion = current_champion(conn)
     trained = train_flow(settings, config)
     challenger_metrics = evaluate_flow(settings, trained["run_dir"])
+    champion_validation = None
     if champion is not None:
-        # Same test set (it never changes without --reshuffle), but score the champion again so
-        # both numbers come from the same code and data.
-        evaluate_flow(settings, champion.run_dir)
+        champion_validation = champion_on_validation(
+            settings, champion, config, split.get("split_id")
+        )
     with Workspace.open(settings) as ws:
         with ws.catalog.atomic() as conn:
-            promoted = promote_if_better(conn, int(trained["run_id"]))
+            decision = promote(
+                conn, int(trained["run_id"]), champion_validation=champion_validation
+            )
         with ws.catalog.reading() as conn:
             models = list_models(conn)
             now_champion = current_champion(conn)
+    print(decision.describe())
     waiting = pending_reviews(settings)
     publish(
         "models",
         "Champion and challengers",
         markdown_table(
-            ["run", "model", "role", "test accuracy", "validation accuracy"],
-            [(m.name, m.model, m.role, m.test_accuracy, m.validation_accuracy) for m in models],
+            [
+                "run",
+                "model",
+                "role",
+                "split",
+                "validation accuracy",
+                "test set",
+                "test photos",
+                "test accuracy",
+                "looks",
+            ],
+            [
+                (
+                    m.name,
+                    m.model,
+                    m.role,
+                    m.split,
+                    m.validation_accuracy,
+                    short_fingerprint(m.test_fingerprint),
+                    m.test_count,
+                    m.test_accuracy,
+                    m.test_looks,
+                )
+                for m in models
+            ],
         )
-        + f"\n\n{waiting} photos wait for review: run `carscout review`.",
+        + f"\n\n{decision.describe()}\n\n{waiting} photos wait for review: run "
+        "`carscout review`.",
     )
     return {
         "scrape": scraped,
@@ -99,7 +164,12 @@ def collect_and_retrain(
         "split": split,
         "train": trained,
         "test_accuracy": challenger_metrics["accuracy"],
-        "promoted": promoted,
+        "test_fingerprint": challenger_metrics["test_fingerprint"],
+        "test_count": challenger_metrics["count"],
+        "promoted": decision.promoted,
+        "decision": decision.describe(),
+        "champion_validation": decision.champion_validation,
+        "p_value": decision.paired.p_value if decision.paired else None,
         "champion": now_champion.name if now_champion else None,
         "champion_run_dir": now_champion.run_dir if now_champion else None,
         "pending_review": waiting,

@@ -111,6 +111,7 @@ image_sources = sa.Table(
     sa.UniqueConstraint("image_id", "source_url", "source_path", name="uq_image_sources_origin"),
 )
 sa.Index("ix_image_sources_source_url", image_sources.c.source_url)
+sa.Index("ix_images_label_status", images.c.label, images.c.status)
 
 failures = sa.Table(
     "failures",
@@ -146,6 +147,7 @@ image_hashes = sa.Table(
     sa.Column("value", sa.String(64), nullable=False, index=True),
     _created(),
 )
+sa.Index("ix_image_hashes_kind_created", image_hashes.c.kind, image_hashes.c.created_at)
 
 duplicate_groups = sa.Table(
     "duplicate_groups",
@@ -182,6 +184,7 @@ label_scores = sa.Table(
     sa.Column("probabilities", sa.JSON, nullable=False, default=dict),
     _created(),
 )
+sa.Index("ix_label_scores_run_image", label_scores.c.run_id, label_scores.c.image_id)
 
 review_items = sa.Table(
     "review_items",
@@ -221,6 +224,10 @@ splits = sa.Table(
     sa.Column("params", sa.JSON, nullable=False, default=dict),
     _created(),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, default=utcnow),
+    # The test subset as built, fixed for the version's life: sha256 over its sorted
+    # (image sha256, label) lines, and how many photos it holds.
+    sa.Column("test_fingerprint", sa.String(64)),
+    sa.Column("test_count", sa.Integer),
     sa.UniqueConstraint("name", "version", name="uq_splits_name_version"),
 )
 
@@ -249,6 +256,10 @@ training_runs = sa.Table(
     sa.Column("role", sa.String(16), nullable=False, default="challenger"),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, default=utcnow),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # The test set the run's test metrics were measured on, and how often it was looked at.
+    sa.Column("test_fingerprint", sa.String(64)),
+    sa.Column("test_count", sa.Integer),
+    sa.Column("test_looks", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
 run_metrics = sa.Table(

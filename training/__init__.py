@@ -14,5 +14,7 @@ Above ``pipeline`` and ``curation``, below ``flows`` and ``cli``; nothing here r
 - ``metrics``, ``reports``: classification metrics, plots and the model card.
 - ``experiments``: the data-size learning curve.
 - ``records``: the catalog rows of each run and its metrics, as training writes them.
-- ``registry``: champion and challengers: listing models, comparing and promoting them.
+- ``registry``: champion and challengers: listing models, comparing them (validation, then a
+  paired McNemar test on the same test set) and promoting them.
+- ``truth``: a run's test accuracy against the truth, where the truth is known (benchmarks).
 """

@@ -230,9 +230,11 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
 
     Uses the split stage's own reader, so training sees what ``carscout export`` writes: only
     images still usable (active, not pending review), each under its current label (review may
-    have corrected it). Class indices follow the sorted training labels.
+    have corrected it). The test subset is the version's fixed test set instead, as built
+    (:func:`curation.splits.stored.read_test_set`). Class indices follow the sorted training
+    labels.
     """
-    from curation.splits.stored import read_split, split_versions  # the split stage's rules
+    from curation.splits.stored import read_split, read_test_set, split_versions
 
     if not split_versions(workspace, split_name):
         named = "" if split_name == "default" else f" --name {split_name}"
@@ -242,10 +244,11 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
             "--source folder|stanford --data PATH"
         )
     split = read_split(workspace, split_name)
-    assignments = split.assignments
+    test = read_test_set(workspace, split.info.split_id).members
+    assignments = [a for a in split.assignments if a.subset != "test"]
     class_names = sorted({a.label for a in assignments if a.subset == "train"})
     index = {name: i for i, name in enumerate(class_names)}
-    unknown = sorted({a.label for a in assignments} - set(index))
+    unknown = sorted(({a.label for a in assignments} | {m.label for m in test}) - set(index))
     if unknown:
         raise CarscoutError(
             f"split {split_name!r} has validation/test labels with no training photos "
@@ -258,6 +261,7 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
     subsets: dict[str, list[Sample]] = {name: [] for name in SUBSET_NAMES}
     for a in assignments:
         subsets[a.subset].append(Sample(a.path, index[a.label], None, a.image_id))
+    subsets["test"] = [Sample(m.path, index[m.label], None, m.image_id) for m in test]
     return LabelledFiles(
         class_names,
         subsets,

@@ -89,3 +89,71 @@ def record_metrics(
                     for k, v in values.items()
                 ],
             )
+
+
+def looks_recorded(workspace: Workspace, run_id: int) -> int:
+    """Return how many times run ``run_id``'s test set was looked at (``carscout evaluate``)."""
+    with workspace.catalog.reading() as conn:
+        looks = conn.execute(
+            sa.select(t.training_runs.c.test_looks).where(t.training_runs.c.id == run_id)
+        ).scalar()
+    return int(looks or 0)
+
+
+def run_name(workspace: Workspace, run_id: int) -> str | None:
+    """Return the name of training run ``run_id``, or None when there is no such run."""
+    with workspace.catalog.reading() as conn:
+        return conn.execute(
+            sa.select(t.training_runs.c.name).where(t.training_runs.c.id == run_id)
+        ).scalar()
+
+
+def record_test(
+    workspace: Workspace,
+    run_id: int,
+    values: dict[str, float],
+    *,
+    fingerprint: str,
+    count: int,
+) -> int:
+    """Replace run ``run_id``'s test metrics with ``values``, store the fingerprint and photo
+    count of the test set they were measured on, count one more look; return the looks so far.
+
+    All in one transaction: metrics never stand next to another test set's fingerprint.
+    """
+    with workspace.catalog.atomic() as conn:
+        conn.execute(
+            sa.delete(t.run_metrics).where(
+                (t.run_metrics.c.run_id == run_id) & (t.run_metrics.c.subset == "test")
+            )
+        )
+        if values:
+            conn.execute(
+                sa.insert(t.run_metrics),
+                [
+                    {"run_id": run_id, "subset": "test", "name": k[:64], "value": v}
+                    for k, v in values.items()
+                ],
+            )
+        conn.execute(
+            sa.update(t.training_runs)
+            .where(t.training_runs.c.id == run_id)
+            .values(
+                test_fingerprint=fingerprint,
+                test_count=count,
+                test_looks=t.training_runs.c.test_looks + 1,
+            )
+        )
+        looks = conn.execute(
+            sa.select(t.training_runs.c.test_looks).where(t.training_runs.c.id == run_id)
+        ).scalar()
+    return int(looks or 0)
+
+
+def split_id_of(workspace: Workspace, run_dir: str) -> int | None:
+    """Return the split version id the run in ``run_dir`` was trained on, or None."""
+    with workspace.catalog.reading() as conn:
+        found = conn.execute(
+            sa.select(t.training_runs.c.split_id).where(t.training_runs.c.run_dir == run_dir)
+        ).scalar()
+    return int(found) if found is not None else None

@@ -1,16 +1,29 @@
 """The model registry: which trained model is the one to use, kept in the catalog.
 
 Reads every training run with its metrics (:func:`list_models`, :func:`current_champion`) and
-changes roles (:func:`promote_if_better`); :mod:`training.records` writes the runs themselves.
-Roles in ``training_runs.role``: ``champion`` (at most one), ``challenger`` (trained, not
-promoted) and ``retired`` (a former champion). Models are compared on the test subset's
-accuracy (loss breaks ties), measured on the same test set. A run that ended at chance level
-(:func:`chance_level`) or failed is never promoted, whatever its test accuracy.
+changes roles (:func:`promote`); :mod:`training.records` writes the runs themselves. Roles in
+``training_runs.role``: ``champion`` (at most one), ``challenger`` (trained, not promoted) and
+``retired`` (a former champion).
+
+The rules of promotion (:func:`decide`):
+
+* the choice is made on **validation**: the challenger must beat the champion's validation
+  accuracy (a tie is not a win), measured on the same validation photos when the caller
+  passes the champion's figure on them (``collect-and-retrain`` does);
+* the test set only guards: when both runs were scored on the same test set (same
+  fingerprint), a paired exact McNemar test on the identical photos must not find the
+  challenger significantly worse (p < :data:`ALPHA`). Runs scored on different test sets
+  (another split version, or a run evaluated before test sets had fingerprints) are not
+  compared on test at all, and the decision says so;
+* a run that failed or ended at chance level (:func:`chance_level`) is never promoted; nor is
+  a run never evaluated on its test set.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,6 +37,9 @@ CHANCE_MARGIN = 0.02
 # Below this many validation photos one photo moves accuracy by 5+ points: too few to tell a
 # model at chance from an unlucky one, so the guard does not judge them.
 CHANCE_MIN_PHOTOS = 20
+# The significance level of the test-set guard: a challenger worse on test with p below this
+# is not promoted, whatever its validation accuracy.
+ALPHA = 0.05
 
 
 def chance_level(accuracy: float, majority_share: float, photos: int) -> bool:
@@ -43,9 +59,19 @@ def chance_level_hint(accuracy: float, majority_share: float) -> str:
     )
 
 
+def short_fingerprint(fingerprint: str | None) -> str:
+    """Return the first 8 characters of a test-set fingerprint, or ``-`` when unknown."""
+    return fingerprint[:8] if fingerprint else "-"
+
+
 @dataclass(frozen=True)
 class ModelRecord:
-    """One trained model with its test metrics (None where it was never evaluated)."""
+    """One trained model with its metrics (None where never measured).
+
+    ``test_fingerprint`` and ``test_count`` describe the test set its test metrics were
+    measured on, ``test_looks`` how many times that test set was looked at; ``split_name`` and
+    ``split_version`` the split version it was trained on.
+    """
 
     run_id: int
     name: str
@@ -59,6 +85,11 @@ class ModelRecord:
     validation_accuracy: float | None
     validation_majority_share: float | None = None
     validation_count: float | None = None
+    split_name: str | None = None
+    split_version: int | None = None
+    test_fingerprint: str | None = None
+    test_count: int | None = None
+    test_looks: int = 0
 
     @property
     def at_chance(self) -> bool:
@@ -73,20 +104,35 @@ class ModelRecord:
             int(self.validation_count or CHANCE_MIN_PHOTOS),
         )
 
+    @property
+    def split(self) -> str:
+        """Return ``name vN`` of the split version the run was trained on, or ``-``."""
+        return f"{self.split_name} v{self.split_version}" if self.split_name else "-"
 
-def _metric(conn: Connection, run_id: int, subset: str, name: str) -> float | None:
-    return conn.execute(
-        sa.select(t.run_metrics.c.value).where(
-            t.run_metrics.c.run_id == run_id,
-            t.run_metrics.c.subset == subset,
-            t.run_metrics.c.name == name,
+
+def _metrics(conn: Connection) -> dict[tuple[int, str, str], float]:
+    rows = conn.execute(
+        sa.select(
+            t.run_metrics.c.run_id,
+            t.run_metrics.c.subset,
+            t.run_metrics.c.name,
+            t.run_metrics.c.value,
+        ).where(
+            t.run_metrics.c.subset.in_(("test", "validation")),
+            t.run_metrics.c.name.in_(("accuracy", "loss", "majority_share", "count")),
         )
-    ).scalar()
+    )
+    return {(int(r.run_id), r.subset, r.name): float(r.value) for r in rows}
 
 
 def list_models(conn: Connection) -> list[ModelRecord]:
     """Return every training run, champion first, then newest first."""
-    rows = conn.execute(sa.select(t.training_runs).order_by(t.training_runs.c.id.desc())).all()
+    rows = conn.execute(
+        sa.select(t.training_runs, t.splits.c.name.label("split_name"), t.splits.c.version)
+        .outerjoin(t.splits, t.splits.c.id == t.training_runs.c.split_id)
+        .order_by(t.training_runs.c.id.desc())
+    ).all()
+    metrics = _metrics(conn)
     records = [
         ModelRecord(
             run_id=row.id,
@@ -96,11 +142,16 @@ def list_models(conn: Connection) -> list[ModelRecord]:
             status=row.status,
             run_dir=row.run_dir,
             split_id=row.split_id,
-            test_accuracy=_metric(conn, row.id, "test", "accuracy"),
-            test_loss=_metric(conn, row.id, "test", "loss"),
-            validation_accuracy=_metric(conn, row.id, "validation", "accuracy"),
-            validation_majority_share=_metric(conn, row.id, "validation", "majority_share"),
-            validation_count=_metric(conn, row.id, "validation", "count"),
+            test_accuracy=metrics.get((row.id, "test", "accuracy")),
+            test_loss=metrics.get((row.id, "test", "loss")),
+            validation_accuracy=metrics.get((row.id, "validation", "accuracy")),
+            validation_majority_share=metrics.get((row.id, "validation", "majority_share")),
+            validation_count=metrics.get((row.id, "validation", "count")),
+            split_name=row.split_name,
+            split_version=row.version,
+            test_fingerprint=row.test_fingerprint,
+            test_count=row.test_count,
+            test_looks=int(row.test_looks or 0),
         )
         for row in rows
     ]
@@ -112,35 +163,217 @@ def current_champion(conn: Connection) -> ModelRecord | None:
     return next((r for r in list_models(conn) if r.role == "champion"), None)
 
 
-def is_better(challenger: ModelRecord, champion: ModelRecord | None) -> bool:
-    """Return True when ``challenger`` beats ``champion`` on test accuracy (then lower loss)."""
+def mcnemar_p(challenger_only: int, champion_only: int) -> float:
+    """Return the two-sided exact McNemar p-value of a paired comparison.
+
+    ``challenger_only``: photos only the challenger got right; ``champion_only``: photos only
+    the champion got right (photos both or neither got right carry no information). Under the
+    hypothesis of equal accuracy each such discordant photo is a fair coin, so the p-value is
+    the exact binomial test of ``champion_only`` successes in all discordant photos at 0.5;
+    1.0 when there is none.
+    """
+    from scipy.stats import binomtest
+
+    discordant = challenger_only + champion_only
+    if discordant == 0:
+        return 1.0
+    return float(binomtest(champion_only, discordant, 0.5, alternative="two-sided").pvalue)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Two runs scored on the identical test photos, photo by photo."""
+
+    photos: int
+    challenger_correct: int
+    champion_correct: int
+    challenger_only: int
+    champion_only: int
+    p_value: float
+
+    @property
+    def significantly_worse(self) -> bool:
+        """True when the challenger got fewer photos right and McNemar's p < :data:`ALPHA`."""
+        return self.champion_only > self.challenger_only and self.p_value < ALPHA
+
+    def describe(self) -> str:
+        """Return e.g. ``test on the same 47 photos: 0.745 vs 0.702, only challenger right 4,
+        only champion right 2, McNemar p = 0.688``."""
+        return (
+            f"test on the same {self.photos} photos: "
+            f"{self.challenger_correct / self.photos:.3f} vs "
+            f"{self.champion_correct / self.photos:.3f}, only challenger right "
+            f"{self.challenger_only}, only champion right {self.champion_only}, "
+            f"McNemar p = {self.p_value:.3g}"
+        )
+
+
+def paired_test(challenger_correct: list[bool], champion_correct: list[bool]) -> PairedTest:
+    """Return the :class:`PairedTest` of two runs' per-photo correctness on the same photos
+    (same order)."""
+    if len(challenger_correct) != len(champion_correct) or not challenger_correct:
+        raise CarscoutError("a paired test needs both runs' results on the same photos")
+    pairs = list(zip(challenger_correct, champion_correct, strict=True))
+    challenger_only = sum(1 for a, b in pairs if a and not b)
+    champion_only = sum(1 for a, b in pairs if b and not a)
+    return PairedTest(
+        photos=len(pairs),
+        challenger_correct=sum(challenger_correct),
+        champion_correct=sum(champion_correct),
+        challenger_only=challenger_only,
+        champion_only=champion_only,
+        p_value=mcnemar_p(challenger_only, champion_only),
+    )
+
+
+def pair_on_test(challenger: ModelRecord, champion: ModelRecord) -> PairedTest | None:
+    """Return the paired test of two runs from their ``predictions_test.csv``, or None when
+    they were not scored on the same test set (fingerprints differ or are unknown) or a run's
+    per-photo predictions are missing."""
+    if (
+        challenger.test_fingerprint is None
+        or challenger.test_fingerprint != champion.test_fingerprint
+    ):
+        return None
+    from training.run_folder import read_test_predictions
+
+    ours = read_test_predictions(Path(challenger.run_dir))
+    theirs = read_test_predictions(Path(champion.run_dir))
+    if not ours or not theirs:
+        return None
+    # The same fingerprint means the same (photo, label) pairs; a photo listed twice is paired
+    # occurrence by occurrence.
+    by_key: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for p in theirs:
+        by_key[(p.sha256, p.true)].append(p.correct)
+    challenger_correct, champion_correct = [], []
+    for p in ours:
+        matches = by_key.get((p.sha256, p.true))
+        if not matches:
+            return None
+        challenger_correct.append(p.correct)
+        champion_correct.append(matches.pop())
+    if any(by_key.values()):
+        return None
+    return paired_test(challenger_correct, champion_correct)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a challenger becomes champion, and why (see the module docstring)."""
+
+    promoted: bool
+    reason: str
+    challenger: ModelRecord
+    champion: ModelRecord | None
+    champion_validation: float | None = None
+    paired: PairedTest | None = None
+
+    def describe(self) -> str:
+        """Return the decision as a few sentences for a report: the reason, the validation
+        figures compared, and the test comparison or why there is none."""
+        parts = [("promoted: " if self.promoted else "not promoted: ") + self.reason]
+        if self.champion is not None:
+            parts.append(
+                f"validation {_acc(self.challenger.validation_accuracy)} vs "
+                f"{_acc(self.champion_validation)}"
+            )
+            if self.paired is not None:
+                parts.append(self.paired.describe())
+            else:
+                parts.append(not_compared_on_test(self.challenger, self.champion))
+        return "; ".join(parts)
+
+
+def _acc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def not_compared_on_test(challenger: ModelRecord, champion: ModelRecord) -> str:
+    """Return why two runs are not compared on test (different or unknown test sets)."""
+    if challenger.test_fingerprint and challenger.test_fingerprint == champion.test_fingerprint:
+        return "not compared on test: a run's per-photo test predictions are missing"
+    return (
+        "not compared on test: different test sets "
+        f"({short_fingerprint(challenger.test_fingerprint)}, {challenger.test_count or '?'} "
+        f"photos vs {short_fingerprint(champion.test_fingerprint)}, "
+        f"{champion.test_count or '?'} photos)"
+    )
+
+
+def decide(
+    challenger: ModelRecord,
+    champion: ModelRecord | None,
+    *,
+    champion_validation: float | None = None,
+    paired: PairedTest | None = None,
+) -> Decision:
+    """Return the :class:`Decision` on ``challenger`` against ``champion`` (pure: reads and
+    writes nothing).
+
+    ``champion_validation`` is the champion's validation accuracy on the challenger's
+    validation photos (default: the champion's own recorded figure); ``paired`` the paired
+    test on the shared test set, if the two were scored on one. Raises
+    :class:`CarscoutError` when the challenger was never evaluated on its test set.
+    """
+    if champion is not None and champion.run_id == challenger.run_id:
+        return Decision(False, "it is the champion already", challenger, None)
+    if challenger.at_chance:
+        return Decision(
+            False, "the run failed or ended at chance level on validation", challenger, champion
+        )
     if challenger.test_accuracy is None:
         raise CarscoutError(
             f"run {challenger.name} has no test metrics; run `carscout evaluate` on it first"
         )
-    if champion is None or champion.test_accuracy is None:
-        return True
-    if challenger.test_accuracy != champion.test_accuracy:
-        return challenger.test_accuracy > champion.test_accuracy
-    return (challenger.test_loss or 0.0) < (champion.test_loss or 0.0)
+    if challenger.validation_accuracy is None:
+        return Decision(False, "the run has no validation accuracy", challenger, champion)
+    if champion is None:
+        return Decision(True, "there is no champion yet", challenger, None)
+    theirs = (
+        champion_validation if champion_validation is not None else champion.validation_accuracy
+    )
+    if theirs is not None and challenger.validation_accuracy <= theirs:
+        return Decision(
+            False,
+            "no better on validation (a tie is not a win)"
+            if challenger.validation_accuracy == theirs
+            else "worse on validation",
+            challenger,
+            champion,
+            theirs,
+            paired,
+        )
+    if paired is not None and paired.significantly_worse:
+        return Decision(
+            False,
+            f"better on validation but significantly worse on test (p < {ALPHA})",
+            challenger,
+            champion,
+            theirs,
+            paired,
+        )
+    return Decision(True, "better on validation", challenger, champion, theirs, paired)
 
 
-def promote_if_better(conn: Connection, run_id: int) -> bool:
-    """Make run ``run_id`` the champion if it beats the current one; return True if promoted.
+def promote(conn: Connection, run_id: int, *, champion_validation: float | None = None) -> Decision:
+    """Decide on run ``run_id`` against the current champion and apply the decision.
 
-    The former champion becomes ``retired``; a losing challenger keeps the role ``challenger``,
-    and so does a run that failed or ended at chance level (:attr:`ModelRecord.at_chance`).
+    The paired test comes from both runs' ``predictions_test.csv`` when they share a test
+    fingerprint (:func:`pair_on_test`). On promotion the former champion becomes ``retired``;
+    otherwise the run keeps the role ``challenger``. Returns the :class:`Decision`.
     """
     records = {r.run_id: r for r in list_models(conn)}
     if run_id not in records:
         raise CarscoutError(f"training run {run_id} is not in the catalog; see `carscout models`")
-    challenger, champion = records[run_id], current_champion(conn)
-    if champion is not None and champion.run_id == run_id:
-        return False
-    if challenger.at_chance:
-        return False
-    if not is_better(challenger, champion):
-        return False
+    challenger = records[run_id]
+    champion = next((r for r in records.values() if r.role == "champion"), None)
+    paired = None
+    if champion is not None and champion.run_id != run_id:
+        paired = pair_on_test(challenger, champion)
+    decision = decide(challenger, champion, champion_validation=champion_validation, paired=paired)
+    if not decision.promoted:
+        return decision
     if champion is not None:
         conn.execute(
             sa.update(t.training_runs)
@@ -150,4 +383,10 @@ def promote_if_better(conn: Connection, run_id: int) -> bool:
     conn.execute(
         sa.update(t.training_runs).where(t.training_runs.c.id == run_id).values(role="champion")
     )
-    return True
+    return decision
+
+
+def promote_if_better(conn: Connection, run_id: int) -> bool:
+    """Apply :func:`promote` with the recorded figures; return True if run ``run_id`` became
+    the champion."""
+    return promote(conn, run_id).promoted

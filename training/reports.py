@@ -134,6 +134,34 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _test_lines(test: dict[str, Any] | None) -> list[str]:
+    if not test:
+        return ["Not measured yet: run `carscout evaluate` once, after all choices are made."]
+    fingerprint = test.get("test_fingerprint")
+    looks = int(test.get("test_looks") or 1)
+    lines = [
+        f"Accuracy {_fmt(test['accuracy'])} on {test['count']} held-out photos"
+        + (f" of {test['test_set']}" if test.get("test_set") else "")
+        + (f", test set fingerprint `{fingerprint[:12]}`" if fingerprint else "")
+        + ".  ",
+        (
+            "Looked at once, by `carscout evaluate`."
+            if looks == 1
+            else f"Looked at {looks} times (`carscout evaluate --again`): a choice made after "
+            "the first look has seen the test set, so this figure is optimistic."
+        ),
+    ]
+    changed = {k: v for k, v in (test.get("test_changed") or {}).items() if v}
+    if changed:
+        lines.append(
+            "Since the split was built, test photos were "
+            + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in changed.items())
+            + "; they are scored under the labels the test set was built with (a new split "
+            "version applies the decisions)."
+        )
+    return lines
+
+
 def model_card(
     *,
     name: str,
@@ -179,17 +207,8 @@ def model_card(
         gap = train["accuracy"] - validation.get("accuracy", 0.0)
         lines.append(f"| train accuracy (no augmentation) | {_fmt(train['accuracy'])} |")
         lines.append(f"| train − validation gap | {_fmt(gap)} |")
-    test = metrics.get("test")
+    lines += ["", "## Test results", *_test_lines(metrics.get("test")), ""]
     lines += [
-        "",
-        "## Test results",
-        (
-            f"Accuracy {_fmt(test['accuracy'])} on {test['count']} held-out photos "
-            "(measured once, by `carscout evaluate`)."
-            if test
-            else "Not measured yet: run `carscout evaluate` once, after all choices are made."
-        ),
-        "",
         "## Training",
         f"- Runtime: {runtime}; best epoch {metrics.get('best_epoch')} of "
         f"{metrics.get('epochs_run')}; {metrics.get('train_seconds', 0):.0f} s",

@@ -5,6 +5,7 @@ A run folder holds::
     config.json  class_names.json  data.json   history.csv   model.keras
     metrics.json model_card.md     curves.png  confusion_matrix.png  worst_mistakes.png
     checkpoints/best.weights.h5    backup/     logs/ (TensorBoard)
+    predictions_test.csv  confusion_matrix_test.png   (written by ``carscout evaluate``)
 
 Training a folder that holds an unfinished run resumes it (see :mod:`training.trainer`);
 :func:`prepare_run_dir` checks that the resumed run has the same configuration and classes.
@@ -13,17 +14,23 @@ Training a folder that holds an unfinished run resumes it (see :mod:`training.tr
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from pipeline.errors import CarscoutError
+from pipeline.workspace import Workspace
+from training import records
 from training.config import TrainConfig
 from training.data_sources import LabelledFiles, Sample
 from training.quantize import prepare_files
 
 HISTORY_FILE = "history.csv"
+PREDICTIONS_TEST = "predictions_test.csv"
+PREDICTION_FIELDS = ("path", "image_id", "sha256", "true", "predicted", "confidence")
 BEST_WEIGHTS = "checkpoints/best.weights.h5"
 FROZEN_DONE = "checkpoints/frozen_phase.done"
 
@@ -118,3 +125,87 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, data: LabelledFiles) -> 
         + "\n"
     )
     return False
+
+
+class ScoredPhoto(NamedTuple):
+    """One test photo as ``predictions_test.csv`` holds it: the file, its catalog image id (None
+    off the catalog), the sha256 of its bytes, the label it is scored against (``true``), the
+    predicted label and the model's confidence in it."""
+
+    path: Path
+    image_id: int | None
+    sha256: str
+    true: str
+    predicted: str
+    confidence: float
+
+    @property
+    def correct(self) -> bool:
+        """True when the prediction matches the label the photo is scored against."""
+        return self.true == self.predicted
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex sha256 of the file's bytes (how the catalog names a photo)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_test_predictions(run_dir: Path, predictions: Sequence[ScoredPhoto]) -> Path:
+    """Write ``predictions_test.csv`` (:data:`PREDICTION_FIELDS`) and return its path."""
+    path = Path(run_dir) / PREDICTIONS_TEST
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(PREDICTION_FIELDS)
+        for p in predictions:
+            writer.writerow(
+                [
+                    p.path,
+                    "" if p.image_id is None else p.image_id,
+                    p.sha256,
+                    p.true,
+                    p.predicted,
+                    f"{p.confidence:.6f}",
+                ]
+            )
+    return path
+
+
+def read_test_predictions(run_dir: Path) -> list[ScoredPhoto] | None:
+    """Return the rows of the run's ``predictions_test.csv``, or None when the run was never
+    evaluated or evaluated before predictions carried each photo's sha256."""
+    path = Path(run_dir) / PREDICTIONS_TEST
+    if not path.is_file():
+        return None
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if "sha256" not in (reader.fieldnames or []):
+            return None
+        return [
+            ScoredPhoto(
+                Path(row["path"]),
+                int(row["image_id"]) if row["image_id"] else None,
+                row["sha256"],
+                row["true"],
+                row["predicted"],
+                float(row["confidence"]),
+            )
+            for row in reader
+        ]
+
+
+def looks_so_far(run_dir: Path, workspace: Workspace | None = None) -> int:
+    """Return how many times the run in ``run_dir`` was evaluated on its test set: the larger
+    of what its ``metrics.json`` and (with a ``workspace``) the catalog say."""
+    run_dir = Path(run_dir).resolve()
+    metrics_path = run_dir / "metrics.json"
+    summary = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    looks = int(summary.get("test_looks") or (1 if "test" in summary else 0))
+    if workspace is not None:
+        run_id = records.find_training_run(workspace, run_dir=str(run_dir))
+        if run_id is not None:
+            looks = max(looks, records.looks_recorded(workspace, run_id))
+    return looks

@@ -45,6 +45,12 @@ def print_split_result(result: SplitResult) -> None:
         )
     )
     console.print(f"{result.newly_placed} images placed by this run.")
+    if result.test_fingerprint:
+        console.print(
+            f"Test set {result.test_fingerprint[:8]}: {result.test_count} photos, fixed for "
+            "this version (`carscout evaluate` scores all of them, whatever review decides later).",
+            highlight=False,
+        )
     if result.surplus:
         console.print(f"{result.surplus} usable images were not needed for the requested sizes.")
     if result.withheld:
@@ -56,7 +62,8 @@ def print_split_result(result: SplitResult) -> None:
     if result.stale:
         console.print(
             f"{len(result.stale)} assigned images are no longer usable (rejected, duplicate or "
-            "in review); they stay recorded but are left out of exports."
+            "in review); they stay recorded but are left out of training and exports (test "
+            "photos among them stay in the fixed test set)."
         )
     if result.unhashed:
         console.print(

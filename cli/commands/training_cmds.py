@@ -252,16 +252,48 @@ def _is_run_folder(run: str) -> bool:
 def evaluate_command(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="Run folder or run name.")],
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Look at the test set of a run already evaluated once more (counted, and "
+            "shown by `carscout models`).",
+        ),
+    ] = False,
 ) -> None:
-    """Measure a finished run on the test set, once, after every choice is made."""
-    from training.run_folder import require_finished
+    """Measure a finished run on its fixed test set, once, after every choice is made."""
+    from training.run_folder import looks_so_far, require_finished
 
     with workspace_from(ctx, create=_is_run_folder(run)) as workspace:
         run_dir = require_finished(_run_dir(workspace, run))
+        looks = looks_so_far(run_dir, workspace)
+        if looks and not again:
+            raise CarscoutError(
+                f"run {run_dir.name} was already evaluated on its test set ({looks} look(s)); "
+                f"the test set is for one look — `{hint(ctx, f'evaluate {run} --again')}` "
+                "looks once more and is counted"
+            )
         from training.evaluation import evaluate
 
-        metrics = evaluate(run_dir, workspace=workspace)
+        metrics = evaluate(run_dir, workspace=workspace, again=again)
     console.print(_metrics_table(f"Test results of {run_dir.name}", {"test": metrics}))
+    console.print(
+        f"Test set: {metrics['test_set']}, fingerprint {metrics['test_fingerprint'][:8]}, "
+        f"{metrics['count']} photos; looked at {metrics['test_looks']} time(s).",
+        soft_wrap=True,
+        highlight=False,
+    )
+    changed = {k: v for k, v in metrics.get("test_changed", {}).items() if v}
+    if changed:
+        console.print(
+            "[yellow]note:[/] since the split was built, test photos were "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changed.items())
+            + "; they are scored under the labels the test set was built with. "
+            f"`{hint(ctx, 'split --reshuffle')}` builds a new version that applies the "
+            "decisions (a new test set, compared with no earlier run).",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:

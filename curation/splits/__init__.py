@@ -3,6 +3,7 @@
 * ``units`` — leakage units: images tied by a listing, a duplicate group or near-duplicates;
 * ``plan`` — target counts per subset and label, and the seeded placement of units (pure);
 * ``build`` — create a split version or grow the latest one, stored in the catalog;
-* ``stored`` — read stored versions and their assignments (what training and export use);
+* ``stored`` — read stored versions and their assignments (what training and export use), and
+  each version's fixed test set with its fingerprint;
 * ``export`` — write a version as a folder-per-class tree with a manifest.
 """

@@ -15,10 +15,14 @@ Run again on a grown catalog it keeps every assignment and places only the new i
   proportion per label. The test set never changes, so models trained months apart are scored
   on the same photos; ``reshuffle=True`` builds version N+1 from scratch and keeps version N.
 
+Each version stores its test set's fingerprint and photo count when it is built
+(:func:`curation.splits.stored.fingerprint_of`); evaluation scores exactly those photos.
+
 Images that stop being usable after they were assigned (rejected, marked duplicate, sent to
 review) keep their assignment rows, so the history stays intact, but they are reported as
 *stale* and left out of :func:`curation.splits.stored.load_split` (by default) and of the
-export.
+export — except for evaluation, which reads the whole fixed test set
+(:func:`curation.splits.stored.read_test_set`).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from curation.splits.plan import (
     place_new_units,
     plan_targets,
 )
-from curation.splits.stored import DEFAULT_NAME, latest_split, usable_labels
+from curation.splits.stored import DEFAULT_NAME, fingerprint_of, latest_split, usable_labels
 from curation.splits.units import DEFAULT_PHASH_THRESHOLD, DEFAULT_VERIFY, find_units, unit_decision
 from pipeline import schema as t
 from pipeline.catalog import finish_run, start_run
@@ -75,6 +79,8 @@ class SplitResult:
     stale: list[int] = field(default_factory=list)
     surplus: int = 0
     unhashed: int = 0
+    test_fingerprint: str | None = None
+    test_count: int | None = None
 
     def total(self, subset: str) -> int:
         """Return the number of usable images assigned to ``subset``."""
@@ -97,6 +103,8 @@ class SplitResult:
             "withheld": len(self.withheld),
             "stale": len(self.stale),
             "surplus": self.surplus,
+            "test_fingerprint": self.test_fingerprint,
+            "test_count": self.test_count,
         }
 
 
@@ -244,6 +252,7 @@ def _build_fresh(
     )
     if rows:
         conn.execute(sa.insert(t.split_assignments), [{"split_id": split_id, **r} for r in rows])
+    fingerprint, test_count = _store_test_fingerprint(conn, split_id)
     counts = _counts_of((r["subset"], r["label"]) for r in rows)
     result = SplitResult(
         split_id=split_id,
@@ -256,9 +265,28 @@ def _build_fresh(
         newly_placed=len(rows),
         surplus=len(surplus),
         unhashed=len(usable) - graph.hashed,
+        test_fingerprint=fingerprint,
+        test_count=test_count,
     )
     finish_run(conn, run_id, result.summary())
     return result
+
+
+def _store_test_fingerprint(conn: Connection, split_id: int) -> tuple[str, int]:
+    """Compute the fingerprint of a new version's test assignments, store it with the version
+    and return ``(fingerprint, photo count)``."""
+    members = conn.execute(
+        sa.select(t.images.c.sha256, t.split_assignments.c.label)
+        .join(t.images, t.images.c.id == t.split_assignments.c.image_id)
+        .where(t.split_assignments.c.split_id == split_id, t.split_assignments.c.subset == "test")
+    ).all()
+    fingerprint = fingerprint_of((row.sha256, row.label) for row in members)
+    conn.execute(
+        sa.update(t.splits)
+        .where(t.splits.c.id == split_id)
+        .values(test_fingerprint=fingerprint, test_count=len(members))
+    )
+    return fingerprint, len(members)
 
 
 def _grow(conn: Connection, split: Any, store: ImageStore) -> SplitResult:
@@ -333,6 +361,8 @@ def _grow(conn: Connection, split: Any, store: ImageStore) -> SplitResult:
         stale=stale,
         surplus=len(surplus & set(usable)),
         unhashed=len(graph.image_ids) - graph.hashed,
+        test_fingerprint=split.test_fingerprint,
+        test_count=split.test_count,
     )
     finish_run(conn, run_id, result.summary())
     return result

@@ -7,10 +7,20 @@ under the image's current label and with its file in the store; :func:`load_spli
 
 Usable images: ``status == 'active'`` and no ``pending`` review item (unless the version was
 built with ``include_pending``).
+
+The test subset is different: it is fixed when a version is built, and :func:`read_test_set`
+returns all of it, under the labels it was built with, whatever happened to its photos since
+(sent to review, relabelled, rejected, marked duplicate). Its fingerprint
+(:func:`fingerprint_of`, stored with the version) names exactly those photos and labels, so
+two runs scored on the same fingerprint were scored on the same test. A person's later
+decisions about test photos are reported as :attr:`FixedTestSet.changed` and reach a test set only
+through a new version (``carscout split --reshuffle``), which has its own fingerprint.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +65,8 @@ class SplitInfo:
     params: dict[str, Any]
     created_at: Any
     updated_at: Any
+    test_fingerprint: str | None = None
+    test_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,8 @@ def _info(row: Any) -> SplitInfo:
         params=dict(row.params),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        test_fingerprint=row.test_fingerprint,
+        test_count=row.test_count,
     )
 
 
@@ -209,3 +223,116 @@ def split_versions(workspace: Workspace, name: str = DEFAULT_NAME) -> list[int]:
                 .order_by(t.splits.c.version)
             ).scalars()
         ]
+
+
+def fingerprint_of(members: Iterable[tuple[str, str]]) -> str:
+    """Return the fingerprint of a test set given as ``(image sha256, label)`` pairs: the hex
+    sha256 over the sorted lines ``"<sha256>\\t<label>\\n"`` (order of ``members`` does not
+    matter; the same photo under another label gives another fingerprint)."""
+    digest = hashlib.sha256()
+    for sha256, label in sorted(members):
+        digest.update(f"{sha256}\t{label}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FixedTestMember:
+    """One photo of a fixed test set, under the label it was built with (``label``).
+
+    ``label_now``, ``status_now`` and ``pending`` say what happened to it since: a reviewer's
+    relabel, a rejection or duplicate mark, a review item still waiting. None of them changes
+    the test set.
+    """
+
+    image_id: int
+    sha256: str
+    label: str
+    path: Path
+    label_now: str
+    status_now: str
+    pending: bool
+
+
+@dataclass(frozen=True)
+class FixedTestSet:
+    """The fixed test subset of one split version (see :func:`read_test_set`)."""
+
+    split_id: int
+    name: str
+    version: int
+    fingerprint: str
+    members: list[FixedTestMember]
+
+    @property
+    def count(self) -> int:
+        """Return the number of test photos."""
+        return len(self.members)
+
+    def changed(self) -> dict[str, int]:
+        """Return how many test photos a person or a curate run touched since the build:
+        ``{"relabelled": n, "not_active": n, "pending": n}`` (a photo may count twice)."""
+        return {
+            "relabelled": sum(1 for m in self.members if m.label_now != m.label),
+            "not_active": sum(1 for m in self.members if m.status_now != "active"),
+            "pending": sum(1 for m in self.members if m.pending),
+        }
+
+
+def read_test_set(workspace: Workspace, split_id: int) -> FixedTestSet:
+    """Return the fixed test subset of the split version with id ``split_id``.
+
+    Every test assignment is in it, under its assigned label, whatever the photo's review
+    state or status now. Raises :class:`CarscoutError` when the version does not exist, or when
+    its assignments no longer match the fingerprint stored with it (rows were removed by hand).
+    """
+    with workspace.catalog.reading() as conn:
+        split = conn.execute(sa.select(t.splits).where(t.splits.c.id == split_id)).first()
+        if split is None:
+            raise CarscoutError(
+                f"split version id {split_id} is not in the catalog; the run was trained on a "
+                "split that is gone — train again on an existing split"
+            )
+        pending = (
+            sa.select(t.review_items.c.id)
+            .where(t.review_items.c.image_id == t.images.c.id, t.review_items.c.state == "pending")
+            .exists()
+            .label("pending")
+        )
+        rows = conn.execute(
+            sa.select(
+                t.split_assignments.c.image_id,
+                t.split_assignments.c.label,
+                t.images.c.sha256,
+                t.images.c.store_path,
+                t.images.c.label.label("label_now"),
+                t.images.c.status,
+                pending,
+            )
+            .join(t.images, t.images.c.id == t.split_assignments.c.image_id)
+            .where(
+                t.split_assignments.c.split_id == split_id,
+                t.split_assignments.c.subset == "test",
+            )
+            .order_by(t.split_assignments.c.label, t.split_assignments.c.image_id)
+        ).all()
+    members = [
+        FixedTestMember(
+            image_id=int(row.image_id),
+            sha256=row.sha256,
+            label=row.label,
+            path=workspace.store.path(row.store_path),
+            label_now=row.label_now,
+            status_now=row.status,
+            pending=bool(row.pending),
+        )
+        for row in rows
+    ]
+    fingerprint = fingerprint_of((m.sha256, m.label) for m in members)
+    if split.test_fingerprint is not None and fingerprint != split.test_fingerprint:
+        raise CarscoutError(
+            f"the test set of split {split.name!r} version {split.version} no longer matches "
+            f"the fingerprint it was built with ({split.test_fingerprint[:12]}, "
+            f"{split.test_count} photos; now {len(members)}); its assignments were changed "
+            "outside carscout — build a new version with `carscout split --reshuffle`"
+        )
+    return FixedTestSet(int(split.id), split.name, int(split.version), fingerprint, members)

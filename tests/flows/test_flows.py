@@ -105,9 +105,13 @@ def test_collect_and_retrain_twice_keeps_the_test_set_and_promotes_only_the_bett
     challenger = next(m for m in models if m.name == second["train"]["name"])
     original = next(m for m in models if m.name == first["train"]["name"])
     assert challenger.test_accuracy is not None and original.test_accuracy is not None
-    challenger_wins = (challenger.test_accuracy, -(challenger.test_loss or 0)) > (
-        original.test_accuracy,
-        -(original.test_loss or 0),
+    # Both on the same fixed test set; the champion's was not looked at again.
+    assert challenger.test_fingerprint == original.test_fingerprint is not None
+    assert challenger.test_count == original.test_count and original.test_looks == 1
+    # Chosen on validation (a tie is not a win), guarded by McNemar on the same test photos.
+    assert second["p_value"] is not None and "McNemar p = " in second["decision"]
+    challenger_wins = challenger.validation_accuracy > second["champion_validation"] and (
+        "significantly worse" not in second["decision"]
     )
     assert second["promoted"] is challenger_wins
     assert champions[0].name == (challenger.name if challenger_wins else original.name)

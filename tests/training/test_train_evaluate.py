@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from curation.splits.build import build_split
+from curation.splits.stored import get_split
 from pipeline import schema as t
 from pipeline.errors import CarscoutError
 from pipeline.intake import Provenance, intake_file
@@ -20,7 +21,7 @@ from pipeline.workspace import Workspace
 from training.config import TrainConfig
 from training.data_sources import LabelledFiles, from_catalog_split
 from training.evaluation import evaluate, predict
-from training.run_folder import cache_dir_for
+from training.run_folder import cache_dir_for, file_sha256, looks_so_far
 from training.trainer import TrainResult, train
 
 CONFIG = TrainConfig(
@@ -148,6 +149,41 @@ def test_evaluate_then_predict_agrees(trained) -> None:  # noqa: ANN001
     for row, prediction in zip(rows, predictions, strict=True):
         assert prediction.label == row["predicted"]
         assert prediction.confidence == pytest.approx(float(row["confidence"]), abs=1e-4)
+        assert row["sha256"] == file_sha256(Path(row["path"])) and int(row["image_id"]) > 0
+    # The fingerprint of the photos scored is the split's, stored with the run's metrics.
+    split = get_split(workspace)
+    assert metrics["test_fingerprint"] == split.test_fingerprint
+    assert metrics["count"] == split.test_count and metrics["test_looks"] == 1
+    with workspace.catalog.reading() as conn:
+        row = conn.execute(
+            sa.select(t.training_runs).where(t.training_runs.c.id == result.run_id)
+        ).one()
+    assert (row.test_fingerprint, row.test_count, row.test_looks) == (
+        split.test_fingerprint,
+        split.test_count,
+        1,
+    )
+    card = (result.run_dir / "model_card.md").read_text()
+    assert "Not measured yet" not in card
+    assert f"Accuracy {metrics['accuracy']:.4f} on {metrics['count']} held-out photos" in card
+    assert split.test_fingerprint[:12] in card and "Looked at once" in card
+
+
+def test_a_second_look_at_the_test_set_needs_again_and_is_counted(trained) -> None:  # noqa: ANN001
+    workspace, result, _ = trained
+    looks = looks_so_far(result.run_dir, workspace)
+    if looks == 0:
+        evaluate(result.run_dir, workspace=workspace)
+        looks = 1
+    metrics_before = (result.run_dir / "metrics.json").read_text()
+    with pytest.raises(CarscoutError, match="already evaluated.*--again"):
+        evaluate(result.run_dir, workspace=workspace)
+    assert (result.run_dir / "metrics.json").read_text() == metrics_before  # nothing rewritten
+    again = evaluate(result.run_dir, workspace=workspace, again=True)
+    assert again["test_looks"] == looks + 1 == looks_so_far(result.run_dir, workspace)
+    saved = json.loads((result.run_dir / "metrics.json").read_text())
+    assert saved["test_looks"] == saved["test"]["test_looks"] == looks + 1
+    assert f"Looked at {looks + 1} times" in (result.run_dir / "model_card.md").read_text()
 
 
 def test_predict_names_each_photo_it_cannot_read(trained, tmp_path: Path) -> None:  # noqa: ANN001
