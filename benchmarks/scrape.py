@@ -3,9 +3,12 @@
 Both runs scrape the same generated site, each into a fresh data home, through the real
 pipeline (headless Chromium for pages, the requests session and intake for photos). The demo
 server's ``slow`` fault adds latency to a share of responses, standing in for a real network;
-the baseline is the same scrape with a single download worker.
+the baseline is the same scrape with a single download worker. The politeness delay between
+two requests to the host is ``--delay`` (default 0, stated in the table's title): with a real
+site's delay the requests wait on it and extra workers add little.
 
     .venv/bin/python benchmarks/scrape.py [--listings 24] [--slow-share 0.3] [--slow-delay 0.2]
+        [--delay 0]
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ def main() -> None:
     parser.add_argument("--slow-share", type=float, default=0.3, help="share of slow responses")
     parser.add_argument("--slow-delay", type=float, default=0.2, help="seconds a slow one takes")
     parser.add_argument("--cache", type=Path, default=None, help="demo-site cache folder")
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        help="politeness delay between two requests to the host, seconds (a real site's spec "
+        "has one; with it, extra workers add little)",
+    )
     args = parser.parse_args()
 
     config = SiteConfig(
@@ -51,8 +61,9 @@ def main() -> None:
     rows = []
     with DemoSite(site, faults=faults) as demo:
         spec = load_spec("demo", base_url=demo.base_url)
+        spec_delay = spec.politeness.delay_seconds
         spec = dataclasses.replace(
-            spec, politeness=dataclasses.replace(spec.politeness, delay_seconds=0.0)
+            spec, politeness=dataclasses.replace(spec.politeness, delay_seconds=args.delay)
         )
         for workers in [int(w) for w in args.workers.split(",")]:
             with tempfile.TemporaryDirectory() as home, Workspace.open(home=Path(home)) as ws:
@@ -62,7 +73,9 @@ def main() -> None:
 
     baseline = rows[0][1] / rows[0][2]
     table = Table(
-        title=f"scrape: demo site, {args.slow_share:.0%} of responses +{args.slow_delay:g} s"
+        title=f"scrape: demo site, {args.slow_share:.0%} of responses +{args.slow_delay:g} s; "
+        f"politeness delay {args.delay:g} s per host (the demo spec's is {spec_delay:g} s; "
+        "--delay sets it)"
     )
     for column in ("download workers", "photos", "seconds", "photos/s", "vs 1 worker", "failed"):
         table.add_column(column, justify="right")

@@ -1,5 +1,5 @@
 """The ``tf.data`` input pipeline: parallel decode, crop and resize, cache, shuffle, augment,
-batch and prefetch.
+batch and prefetch, built from the pieces ``keras.utils.image_dataset_from_directory`` uses.
 
 Images leave the pipeline as float32 in 0–255; each model does its own rescaling inside the
 network, so ``predict`` only needs this same decode-and-resize step. Augmentation runs here, on
@@ -41,13 +41,34 @@ def augmentation(seed: int) -> keras.Sequential:
     )
 
 
+# A cache of finished float32 photos saves a cast per batch every epoch but takes four times
+# the memory of uint8; up to this size the speed wins.
+FLOAT_CACHE_BYTES = 1 << 30
+
+
+def _decode(path: tf.Tensor) -> tf.Tensor:
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def _resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    # Bilinear without antialiasing, as keras.utils.image_dataset_from_directory resizes: the
+    # antialiasing filter halved the photos decoded per second (benchmarks/train.py).
+    resized = tf.image.resize(image, (image_size, image_size))
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def decode_whole(path: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Return the photo at ``path`` resized to a ``(image_size, image_size, 3)`` uint8 tensor."""
+    return _resize(_decode(path), image_size)
+
+
 def decode_and_resize(path: tf.Tensor, bbox: tf.Tensor, image_size: int) -> tf.Tensor:
     """Return one photo as a ``(image_size, image_size, 3)`` uint8 tensor.
 
     ``bbox`` is ``[x1, y1, x2, y2]``; ``[-1, -1, -1, -1]`` means "no box". The box is clamped
     to the image before cropping.
     """
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image = _decode(path)
 
     def crop() -> tf.Tensor:
         shape = tf.shape(image)
@@ -58,9 +79,7 @@ def decode_and_resize(path: tf.Tensor, bbox: tf.Tensor, image_size: int) -> tf.T
         y2 = tf.clip_by_value(bbox[3], y1 + 1, height)
         return image[y1:y2, x1:x2, :]
 
-    image = tf.cond(bbox[0] >= 0, crop, lambda: image)
-    resized = tf.image.resize(image, (image_size, image_size), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    return _resize(tf.cond(bbox[0] >= 0, crop, lambda: image), image_size)
 
 
 def _tensors(samples: Sequence[Sample]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -86,8 +105,12 @@ def make_dataset(
     int32 ``(B,)``.
 
     With ``training`` the photos are shuffled every epoch (seeded) and, with ``augment``,
-    augmented; otherwise the order is the order of ``samples``. Decoded photos are cached in
-    memory as uint8 when ``cache`` is set, so each file is read once per run.
+    augmented; otherwise the order is the order of ``samples``. With ``cache`` each file is
+    read once per run: a training set keeps its decoded photos in memory (the shuffle needs
+    single photos), any other set its finished batches, since their order never changes. Both
+    are kept as float32 (no cast per epoch, as ``image_dataset_from_directory(...).cache()``)
+    while that takes at most ``FLOAT_CACHE_BYTES``, else as uint8 (a quarter of the memory).
+    Photos without a box skip the crop step.
     """
     if not samples:
         raise ValueError("make_dataset needs at least one sample")
@@ -97,21 +120,42 @@ def make_dataset(
         # buffer after it then only has to mix locally.
         order = np.random.default_rng(seed).permutation(len(paths))
         paths, labels, boxes = [paths[i] for i in order], labels[order], boxes[order]
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels, boxes))
-    dataset = dataset.map(
-        lambda p, y, b: (decode_and_resize(p, b, image_size), y),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    )
-    if cache:
-        dataset = dataset.cache()
+    float_cache = cache and len(paths) * image_size * image_size * 3 * 4 <= FLOAT_CACHE_BYTES
+    if (boxes >= 0).any():
+        dataset = tf.data.Dataset.from_tensor_slices((paths, labels, boxes)).map(
+            lambda p, y, b: (decode_and_resize(p, b, image_size), y),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+            lambda p, y: (decode_whole(p, image_size), y),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
     if training:
+        if float_cache:
+            dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y)).cache()
+        elif cache:
+            dataset = dataset.cache()
         dataset = dataset.shuffle(
             min(len(paths), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True
+        ).batch(batch_size)
+        if not float_cache:
+            dataset = dataset.map(
+                lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=AUTOTUNE
+            )
+    else:
+        dataset = dataset.batch(batch_size)
+        if cache and not float_cache:
+            dataset = dataset.cache()
+        dataset = dataset.map(
+            lambda x, y: (tf.cast(x, tf.float32), y),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
         )
-    dataset = dataset.batch(batch_size).map(
-        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=AUTOTUNE
-    )
+        if float_cache:
+            dataset = dataset.cache()
     if training and augment:
         layers = augmentation(seed)
         dataset = dataset.map(
