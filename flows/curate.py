@@ -9,14 +9,21 @@ from prefect.cache_policies import NO_CACHE
 
 from curation.dedup.run import DedupConfig, run_dedup
 from curation.labels.issues import ScoreConfig, score_catalog
-from curation.review.queue import QueueConfig, build_queue
-from flows.progress import reporter
+from curation.labels.reuse import ReusedScoreRun
+from curation.review.queue import LABEL_CONFLICT, QueueConfig, build_queue, queue_progress
+from flows.progress import reporter, retry_unless_user_error
 from flows.reporting import markdown_table, publish
+from flows.sharding import shard_map
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_unless_user_error,
+    cache_policy=NO_CACHE,
+)
 def remove_duplicates(settings: Settings, threshold: int | None = None) -> dict[str, Any]:
     """Hash the photos that have no hash yet and resolve duplicate groups; return counts."""
     config = DedupConfig() if threshold is None else DedupConfig(threshold=threshold)
@@ -30,10 +37,17 @@ def remove_duplicates(settings: Settings, threshold: int | None = None) -> dict[
         display.update(hashed, None, "hashed")
 
     with Workspace.open(settings) as ws:
-        summary = run_dedup(ws.catalog, ws.store, config, progress=advance)
+        summary = run_dedup(
+            ws.catalog, ws.store, config, progress=advance, map_shards=shard_map("hash")
+        )
+        with ws.catalog.reading() as conn:
+            queue = queue_progress(conn)
+        waiting = sum(queue.get(f"{state}/{LABEL_CONFLICT}", 0) for state in ("pending", "skipped"))
+    # The queue's total, as `carscout status` shows it: a run finds conflicts among new photos
+    # only, while earlier ones may still wait.
     display.finish(
-        f"{len(summary.groups)} groups, {summary.marked} marked duplicate, "
-        f"{summary.conflicts} label conflicts"
+        f"{len(summary.groups)} groups, {summary.marked} marked duplicate; label conflicts: "
+        f"{summary.conflicts} new group(s), {waiting} photo(s) waiting for review"
     )
     return {
         "hashed": summary.hashed,
@@ -46,7 +60,12 @@ def remove_duplicates(settings: Settings, threshold: int | None = None) -> dict[
     }
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_unless_user_error,
+    cache_policy=NO_CACHE,
+)
 def score_and_queue(
     settings: Settings, review_budget: float, features: str = "auto"
 ) -> dict[str, Any]:
@@ -57,14 +76,26 @@ def score_and_queue(
     display = reporter()
     display.stage("score")
     with Workspace.open(settings) as ws:
-        scored = score_catalog(ws, ScoreConfig(source=features), progress=display.update)
+        scored = score_catalog(
+            ws,
+            ScoreConfig(source=features),
+            progress=display.update,
+            map_shards=shard_map("features"),
+        )
         queued = build_queue(ws.catalog, QueueConfig(budget=review_budget, run_id=scored.run_id))
-    display.finish(
-        f"{sum(scored.images.values())} photos scored ({scored.feature_source} features), "
-        f"{queued.added} queued for review"
+        with ws.catalog.reading() as conn:
+            queue = queue_progress(conn)
+        waiting = queue["pending"] + queue["skipped"]
+    done = (
+        f"scores reused, nothing new since run {scored.run_id}"
+        if isinstance(scored, ReusedScoreRun)
+        else f"{sum(scored.images.values())} photos scored ({scored.feature_source} features)"
     )
+    display.finish(f"{done}; waiting for review: {waiting} ({queued.added} newly queued)")
     return {
         "feature_source": scored.feature_source,
+        "scores_reused": isinstance(scored, ReusedScoreRun),
+        "waiting_for_review": waiting,
         "scored": scored.images,
         "queued_added": queued.added,
         "queued_refreshed": queued.refreshed,
@@ -80,7 +111,12 @@ def curate_flow(
     review_budget: float = 0.12,
     features: str = "auto",
 ) -> dict[str, Any]:
-    """Run dedup, then label scoring and the review queue; return both summaries."""
+    """Run dedup, then label scoring and the review queue; return both summaries.
+
+    Under a distributed task runner (``curate_flow.with_options(task_runner=DaskTaskRunner(
+    ...))``) the hashing and the scoring's photo reading run as shard tasks on its workers
+    (see :mod:`flows.sharding`); the catalog is written here.
+    """
     dedup = remove_duplicates(settings, threshold)
     review = score_and_queue(settings, review_budget, features)
     publish(

@@ -2,7 +2,9 @@
 
 Without a site it serves the built-in demo marketplace on 127.0.0.1, then runs
 :func:`flows.retrain.collect_and_retrain` with a 2400/800/800 split (``quick``: a small site, a
-60/20/20 split and a short training) and returns a :class:`MainJobReport`.
+60/20/20 split and a short training) and returns a :class:`MainJobReport`. On a real site with
+no split option the split is sized to fit what was collected: 2400/800/800 scaled down to the
+usable photos per label (:func:`curation.splits.plan.fit_sizes`).
 """
 
 from __future__ import annotations
@@ -13,26 +15,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curation.splits.plan import FULL_SIZES
+from curation.splits.stored import latest_split
 from flows.progress import reporter
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
+from pipeline.workspace import Workspace
 from training.config import DEFAULT_MODEL, DataSpec, TrainConfig
 
-FULL_SPLIT_SIZES = [2400, 800, 800]
+FULL_SPLIT_SIZES = list(FULL_SIZES)
 QUICK_SPLIT_FRACTIONS = [0.6, 0.2, 0.2]
+SPLIT_NAME = "default"  # the split collect_and_retrain creates and grows
 
 
 @dataclass(frozen=True)
 class MainJobOptions:
-    """What ``carscout run`` was asked to do. ``site`` None means the demo marketplace."""
+    """What ``carscout run`` was asked to do. ``site`` None means the demo marketplace.
+
+    ``sizes``/``fractions`` size a new split (None for both: 2400/800/800 on the demo site,
+    fitted to the photos on a real one); ``include_pending`` also splits photos waiting for
+    review.
+    """
 
     quick: bool = False
     site: str | None = None
     labels: tuple[str, ...] = ()
+    base_url: str | None = None
+    sizes: tuple[int, int, int] | None = None
+    fractions: tuple[float, float, float] | None = None
+    include_pending: bool = False
     max_listings: int | None = None
     model: str | None = None
     epochs: int | None = None
     image_size: int | None = None
+    learning_rate: float | None = None
     weights: str = "none"
     seed: int = 0
 
@@ -69,7 +85,8 @@ def demo_site_config(quick: bool) -> Any:
 def train_config(options: MainJobOptions) -> TrainConfig:
     """Return the training configuration the main job uses (CPU-friendly sizes).
 
-    ``options.model``, ``epochs`` and ``image_size`` override the defaults where given.
+    ``options.model``, ``epochs``, ``image_size`` and ``learning_rate`` override the defaults
+    where given.
     """
     quick = options.quick
     return TrainConfig(
@@ -81,6 +98,9 @@ def train_config(options: MainJobOptions) -> TrainConfig:
         epochs=options.epochs or (8 if quick else 12),
         batch_size=32,
         patience=5,
+        learning_rate=(
+            TrainConfig.learning_rate if options.learning_rate is None else options.learning_rate
+        ),
         weights=options.weights,
         # options.seed seeds the split; training keeps TrainConfig's seed, as `carscout train`.
         tensorboard=not quick,
@@ -88,19 +108,74 @@ def train_config(options: MainJobOptions) -> TrainConfig:
     )
 
 
+def split_choice(options: MainJobOptions) -> tuple[list[int] | None, list[float] | None, bool]:
+    """Return ``(sizes, fractions, fit)`` for a new split: the options' own, else 2400/800/800
+    on the demo site (60/20/20 with ``quick``), else ``fit`` (sized to what was collected)."""
+    if options.sizes is not None or options.fractions is not None:
+        sizes = list(options.sizes) if options.sizes is not None else None
+        fractions = list(options.fractions) if options.fractions is not None else None
+        return sizes, fractions, False
+    if options.quick:
+        return None, QUICK_SPLIT_FRACTIONS, False
+    if options.site is None:
+        return FULL_SPLIT_SIZES, None, False
+    return None, None, True
+
+
+def check_existing_split(settings: Settings, options: MainJobOptions) -> None:
+    """Raise :class:`ConfigError` when split options differ from the catalog's split.
+
+    ``run`` grows an existing split (its test set stays), so ``--sizes``, ``--fractions`` or
+    ``--include-pending`` that differ from the ones it was built with cannot apply; said
+    before the first stage rather than ignored.
+    """
+    with Workspace.open(settings, create=True) as ws, ws.catalog.reading() as conn:
+        split = latest_split(conn, SPLIT_NAME)
+    if split is None:
+        return
+    params = dict(split.params or {})
+    stored_sizes = tuple(params["sizes"]) if params.get("sizes") else None
+    stored_fractions = tuple(params["fractions"]) if params.get("fractions") else None
+    built = (
+        f"--sizes {','.join(map(str, stored_sizes))}"
+        if stored_sizes
+        else f"--fractions {','.join(map(str, stored_fractions or ()))}"
+    )
+    if params.get("include_pending"):
+        built += " --include-pending"
+    asked = []
+    if options.sizes is not None and tuple(options.sizes) != stored_sizes:
+        asked.append(f"--sizes {','.join(map(str, options.sizes))}")
+    if options.fractions is not None and tuple(options.fractions) != stored_fractions:
+        asked.append(f"--fractions {','.join(map(str, options.fractions))}")
+    if options.include_pending and not params.get("include_pending"):
+        asked.append("--include-pending")
+    if asked:
+        raise ConfigError(
+            f"the catalog's split {SPLIT_NAME!r} (version {split.version}) was built with "
+            f"{built}, and run grows it with the same test set; drop {' and '.join(asked)}, or "
+            f"build a new version first with `carscout split --reshuffle {' '.join(asked)}`"
+        )
+
+
 def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
     """Run the main job and return where its results are.
 
-    Raises :class:`ConfigError` when a real ``site`` is given without ``labels``.
+    Raises :class:`ConfigError` when a real ``site`` is given without ``labels`` or split
+    options disagree with the catalog's split (:func:`check_existing_split`), before any stage.
     """
     from flows.retrain import collect_and_retrain
+    from flows.split import SplitRequest, split_request
 
     if options.site is not None and not options.labels:
         raise ConfigError("--site needs --labels, e.g. --labels swift,wagonr")
+    check_existing_split(settings, options)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # A fresh Prefect home builds its database on the first call: more than Prefect's default
     # 20 s on two busy cores.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    sizes, fractions, fit = split_choice(options)
+    request = SplitRequest(fit=fit, include_pending=True if options.include_pending else None)
     with ExitStack() as stack:
         if options.site is None:
             from scrapers.demo_site.server import DemoSite
@@ -112,7 +187,8 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
             reporter().finish(f"{photos} photos served on {demo.base_url}")
             site, base_url, labels = "demo", demo.base_url, list(config.models)
         else:
-            site, base_url, labels = options.site, None, list(options.labels)
+            site, base_url, labels = options.site, options.base_url, list(options.labels)
+        stack.enter_context(split_request(request))
         result = collect_and_retrain(
             settings,
             site,
@@ -120,8 +196,9 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
             train_config(options),
             base_url=base_url,
             max_listings=options.max_listings,
-            split_sizes=None if options.quick else FULL_SPLIT_SIZES,
-            split_fractions=QUICK_SPLIT_FRACTIONS if options.quick else None,
+            split_name=SPLIT_NAME,
+            split_sizes=sizes,
+            split_fractions=fractions,
             split_seed=options.seed,
         )
     run_dir = Path(result["train"]["run_dir"])

@@ -8,9 +8,8 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.progress import reporter
+from flows.progress import reporter, retry_unless_user_error
 from flows.reporting import markdown_table, publish
-from pipeline.errors import CarscoutError
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 from scrapers.crawl import LabelSummary, ScrapeSummary, scrape
@@ -20,7 +19,7 @@ from scrapers.spec import load_spec
 def retry_unless_config_error(task: Any, task_run: Any, state: Any) -> bool:
     """Return False when the task failed with a CarscoutError (a bad spec or a missing base URL:
     retrying cannot fix it), True for anything else (network trouble is worth a retry)."""
-    return not isinstance(state.result(raise_on_failure=False), CarscoutError)
+    return retry_unless_user_error(task, task_run, state)
 
 
 @task(

@@ -1,21 +1,84 @@
-"""The ``split`` flow: create or grow the leakage-free split, test set fixed."""
+"""The ``split`` flow: create or grow the leakage-free split, test set fixed.
+
+A caller that composes the split stage inside a larger flow (``carscout run`` through
+:func:`flows.retrain.collect_and_retrain`) may install a :class:`SplitRequest` with
+:func:`split_request`: a new split given neither sizes nor fractions is then sized to fit the
+photos collected (:func:`curation.splits.plan.fit_sizes`), and photos waiting for review may
+count. Like the stage display (:mod:`flows.progress`), it holds for this process while the
+block runs.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.splits.build import build_split
-from curation.splits.plan import SUBSETS
-from flows.progress import reporter
+from curation.splits.plan import FULL_SIZES, SUBSETS, fit_sizes
+from curation.splits.stored import latest_split, usable_labels
+from flows.progress import reporter, retry_unless_user_error
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@dataclass(frozen=True)
+class SplitRequest:
+    """How the split stage treats a split it creates when the flow passes no sizes.
+
+    ``fit``: sizes in the proportions of :data:`FULL_SIZES`, scaled down to the usable photos
+    per label. ``include_pending``: also use photos waiting for review (None keeps a grown
+    split's own setting, False for a new one).
+    """
+
+    fit: bool = False
+    include_pending: bool | None = None
+
+
+_request = SplitRequest()
+
+
+@contextmanager
+def split_request(request: SplitRequest) -> Iterator[SplitRequest]:
+    """Install ``request`` for the split stages run inside the block."""
+    global _request
+    previous, _request = _request, request
+    try:
+        yield request
+    finally:
+        _request = previous
+
+
+def fitted_sizes(ws: Workspace, include_pending: bool) -> tuple[tuple[int, int, int], str]:
+    """Return sizes fitted to ``ws``'s usable photos and a one-line note saying how.
+
+    Raises :class:`pipeline.errors.CarscoutError` when some label is too small to split.
+    """
+    with ws.catalog.reading() as conn:
+        available = dict(Counter(usable_labels(conn, include_pending).values()))
+    sizes = fit_sizes(available)
+    counts = ", ".join(f"{label} {available[label]}" for label in sorted(available))
+    full = ",".join(map(str, FULL_SIZES))
+    if tuple(sizes) == FULL_SIZES:
+        return sizes, f"split sizes {full} (usable photos: {counts})"
+    return sizes, (
+        f"split sizes {','.join(map(str, sizes))}: {full} scaled down to the usable photos "
+        f"({counts}); --sizes or --fractions choose others"
+    )
+
+
+@task(
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_unless_user_error,
+    cache_policy=NO_CACHE,
+)
 def assign_split(
     settings: Settings,
     name: str = "default",
@@ -24,13 +87,32 @@ def assign_split(
     seed: int | None = None,
     reshuffle: bool = False,
 ) -> dict[str, Any]:
-    """Run :func:`curation.splits.build.build_split`; return its result as plain data."""
-    reporter().stage("split")
+    """Run :func:`curation.splits.build.build_split`; return its result as plain data.
+
+    Under a :class:`SplitRequest` with ``fit``, a new split with no ``sizes`` or ``fractions``
+    gets :func:`fitted_sizes` (the stage display says which).
+    """
+    display = reporter()
+    display.stage("split")
+    request = _request
     with Workspace.open(settings) as ws:
+        if request.fit and sizes is None and fractions is None:
+            with ws.catalog.reading() as conn:
+                creating = reshuffle or latest_split(conn, name) is None
+            if creating:
+                fitted, note = fitted_sizes(ws, bool(request.include_pending))
+                sizes = list(fitted)
+                display.note(note)
         result = build_split(
-            ws, name=name, sizes=sizes, fractions=fractions, seed=seed, reshuffle=reshuffle
+            ws,
+            name=name,
+            sizes=sizes,
+            fractions=fractions,
+            seed=seed,
+            reshuffle=reshuffle,
+            include_pending=request.include_pending,
         )
-    reporter().finish(
+    display.finish(
         f"{result.name} v{result.version}: "
         + ", ".join(f"{s} {result.total(s)}" for s in SUBSETS)
         + f" ({result.newly_placed} placed now)"

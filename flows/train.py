@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.progress import reporter
+from flows.progress import reporter, retry_unless_user_error
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
@@ -27,7 +27,12 @@ def _epoch_display() -> Any:
     return EpochDisplay()
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_unless_user_error,
+    cache_policy=NO_CACHE,
+)
 def fit_model(settings: Settings, config: TrainConfig, name: str | None = None) -> dict[str, Any]:
     """Train on the configured data; a retry resumes the same run folder from its last epoch.
 
@@ -80,7 +85,12 @@ def train_flow(settings: Settings, config: TrainConfig, name: str | None = None)
     return result
 
 
-@task(retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_unless_user_error,
+    cache_policy=NO_CACHE,
+)
 def score_on_test(settings: Settings, run_dir: str) -> dict[str, Any]:
     """Evaluate a finished run on its test subset; return the metrics dict."""
     from training.evaluation import evaluate

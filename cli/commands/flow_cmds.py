@@ -15,6 +15,7 @@ from pipeline.errors import CarscoutError, ConfigError
 
 if TYPE_CHECKING:
     from flows.main_job import MainJobOptions
+    from training.registry import ModelRecord
 
 console = Console()
 
@@ -24,6 +25,9 @@ def _quiet_prefect(verbose: bool) -> None:
         # A failed stage is reported once, by the stage display and the error line; Prefect's
         # own ERROR records would add a traceback per failed task and flow.
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+        # Prefect also prints other libraries' warnings (TensorFlow's retracing notes) through
+        # its root logger configuration.
+        os.environ.setdefault("PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Read when Prefect is imported: a fresh Prefect home needs more than the default 20 s.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
@@ -42,6 +46,12 @@ def run_command(
     labels: Annotated[
         str | None, typer.Option("--labels", help="Comma-separated labels to collect with --site.")
     ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", help="Site root for a spec whose URLs use {base_url} (http://HOST:PORT)."
+        ),
+    ] = None,
     max_listings: Annotated[
         int | None,
         typer.Option("--max-listings", help="At most this many listings per label.", min=1),
@@ -50,28 +60,65 @@ def run_command(
         str | None, typer.Option("--model", help="Model variant to train (see carscout train).")
     ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.", min=1)] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option("--image-size", help="Training image side in pixels (default 64).", min=32),
+    ] = None,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option("--learning-rate", help="Adam learning rate (default 0.001)."),
+    ] = None,
     weights: Annotated[
         str, typer.Option("--weights", help="imagenet, none or a weights file (transfer models).")
     ] = "none",
+    sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--sizes",
+            help="A new split's total images per subset as train,validation,test (e.g. "
+            "2400,800,800; default: that on the demo site, scaled down to fit a real one).",
+        ),
+    ] = None,
+    fractions: Annotated[
+        str | None,
+        typer.Option(
+            "--fractions",
+            help="A new split's share of each label's images as train,validation,test "
+            "(e.g. 0.6,0.2,0.2), instead of --sizes.",
+        ),
+    ] = None,
+    include_pending: Annotated[
+        bool,
+        typer.Option("--include-pending", help="Also split photos waiting in the review queue."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's own logs.")] = False,
 ) -> None:
     """Run the whole pipeline: scrape, curate, split, train, evaluate; print where results are."""
-    from flows.main_job import MainJobOptions, run_main_job
+    _quiet_prefect(verbose)  # before anything imports Prefect, which reads them once
+    from curation.splits.plan import parse_split_options
+    from flows.main_job import MainJobOptions, check_existing_split, run_main_job
     from flows.progress import RichStageReporter, reporting
 
-    _quiet_prefect(verbose)
+    split_sizes, split_fractions = parse_split_options(sizes, fractions)
     options = MainJobOptions(
         quick=quick,
         site=site,
         labels=tuple(comma_list(labels)),
+        base_url=base_url,
         max_listings=max_listings,
         model=model,
         epochs=epochs,
+        image_size=image_size,
+        learning_rate=learning_rate,
         weights=weights,
+        sizes=split_sizes,
+        fractions=split_fractions,
+        include_pending=include_pending,
     )
     validate_run_options(options)
     with workspace_from(ctx, create=True) as ws:  # a home that cannot be written fails here
         settings = ws.settings
+    check_existing_split(settings, options)
     console.rule("carscout run" + (" --quick" if quick else ""))
     try:
         with reporting(RichStageReporter(console)) as display, display:
@@ -104,20 +151,31 @@ def validate_run_options(options: MainJobOptions) -> None:
     """Check every option of ``carscout run`` before the first stage starts.
 
     Raises :class:`ConfigError` for an unknown model, a weights file that does not exist, a
-    site spec that does not load, or labels without a site (and a site without labels), so that
-    a mistake costs seconds, not a scrape.
+    site spec that does not load or lacks its base URL, labels without a site (and a site
+    without labels, or with fewer than two or repeated ones), so that a mistake costs seconds,
+    not a scrape. Split options are parsed by the caller and checked against the catalog's
+    split by :func:`flows.main_job.check_existing_split`.
     """
     from cli.commands.training_cmds import check_model
     from flows.main_job import train_config
 
-    if options.site is None and options.labels:
-        raise ConfigError("--labels goes with --site SPEC; the demo marketplace has its own")
+    if options.site is None and (options.labels or options.base_url):
+        option = "--labels" if options.labels else "--base-url"
+        raise ConfigError(f"{option} goes with --site SPEC; the demo marketplace has its own")
     if options.site is not None:
         from scrapers.spec import load_spec
 
         if not options.labels:
             raise ConfigError("--site needs --labels, e.g. --labels swift,wagonr")
-        load_spec(options.site)
+        spec = load_spec(options.site, base_url=options.base_url)
+        if len(set(options.labels)) != len(options.labels):
+            raise ConfigError(f"--labels repeats a label ({','.join(options.labels)})")
+        if len(options.labels) < 2:
+            raise ConfigError(
+                f"--labels {options.labels[0]}: a classifier needs two labels or more, e.g. "
+                f"--labels {options.labels[0]},other"
+            )
+        spec.start_url_for(options.labels[0])  # a {base_url} spec without one fails here
     config = train_config(options)  # validates sizes and epochs
     check_model(config.model)
     if config.weights not in ("imagenet", "none") and not Path(config.weights).is_file():
@@ -139,13 +197,59 @@ def models_command(ctx: typer.Context) -> None:
     # Run names are what a person copies into `evaluate` and `predict`: never wrapped. The
     # folder column only appears for runs kept outside runs/ (it is runs/NAME otherwise).
     elsewhere = [m for m in models if Path(m.run_dir) != runs_dir / m.name]
-    table = Table(title="Models")
+    if console.width < 140:
+        _print_model_blocks(models, elsewhere)
+    else:
+        _print_model_table(models, elsewhere)
+    test_sets = {m.test_fingerprint for m in models if m.test_accuracy is not None}
+    if len(test_sets) > 1:
+        console.print(
+            "Runs on different test sets (fingerprints; '-' is unknown) are not comparable "
+            "on test: compare test accuracy only within one test set.",
+            soft_wrap=True,
+        )
+    console.print(f"Run folders: {runs_dir}/<run>", soft_wrap=True)
+
+
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _print_model_blocks(models: list[ModelRecord], elsewhere: list[ModelRecord]) -> None:
+    """Two lines a run, for terminals too narrow for the table: names are never cut."""
+    from training.registry import short_fingerprint
+
+    for m in models:
+        status = "" if m.status == "finished" else f" ({m.status})"
+        console.print(f"{m.name}  {m.model}  {m.role}{status}", soft_wrap=True, highlight=False)
+        test_set = (
+            f"test set {short_fingerprint(m.test_fingerprint)} ({m.test_count} photos)"
+            if m.test_fingerprint
+            else "an unknown test set"
+        )
+        console.print(
+            f"  split {m.split} · validation {_accuracy(m.validation_accuracy)} · test "
+            f"{_accuracy(m.test_accuracy)} on {test_set} · looked at {m.test_looks}×"
+            + (f" · {m.run_dir}" if m in elsewhere else ""),
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+def _print_model_table(models: list[ModelRecord], elsewhere: list[ModelRecord]) -> None:
+    from training.registry import short_fingerprint
+
+    table = Table(title="Models (chosen on validation; test only compared on the same test set)")
     table.add_column("run", no_wrap=True)
     table.add_column("model", overflow="fold")
     table.add_column("role")
     table.add_column("status")
-    table.add_column("test acc", justify="right")
+    table.add_column("split", no_wrap=True)
     table.add_column("val acc", justify="right")
+    table.add_column("test set", no_wrap=True)
+    table.add_column("photos", justify="right")
+    table.add_column("test acc", justify="right")
+    table.add_column("looks", justify="right")
     if elsewhere:
         table.add_column("folder", overflow="fold")
     for m in models:
@@ -154,12 +258,15 @@ def models_command(ctx: typer.Context) -> None:
             m.model,
             m.role,
             m.status,
-            "-" if m.test_accuracy is None else f"{m.test_accuracy:.4f}",
-            "-" if m.validation_accuracy is None else f"{m.validation_accuracy:.4f}",
+            m.split,
+            _accuracy(m.validation_accuracy),
+            short_fingerprint(m.test_fingerprint),
+            "-" if m.test_count is None else str(m.test_count),
+            _accuracy(m.test_accuracy),
+            str(m.test_looks),
         ]
         table.add_row(*row, *([m.run_dir] if elsewhere else []))
     console.print(table)
-    console.print(f"Run folders: {runs_dir}/<run>", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

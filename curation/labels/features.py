@@ -1,11 +1,12 @@
-"""Image features for label-issue scoring: an ImageNet backbone when its weights are on disk,
-or hand-made features that need no download.
+"""Image features for label-issue scoring: an ImageNet backbone when its weights are on disk or
+downloadable, or hand-made features that need no download.
 
 Two sources:
 
 * ``backbone`` — a ``keras.applications`` network (``include_top=False, pooling="avg"``) whose
-  weights come from ``--weights PATH`` or the Keras cache (``~/.keras/models/<file>``). Nothing is
-  ever downloaded: without a file the source is unavailable.
+  weights come from ``--weights PATH`` or the Keras cache (``~/.keras/models/<file>``), where
+  :func:`fetch_backbone_weights` (``auto``) downloads them when the network allows
+  (:mod:`pipeline.weights`); ``backbone`` itself never downloads.
 * ``handmade`` — hand-made features computed with NumPy: a joint colour histogram, a grid of
   gradient-orientation histograms (HOG-like, for shape) and a tiny grey thumbnail. On this
   project's 2-core machines they cost about 4 ms per image, against about 5 s per epoch per
@@ -16,12 +17,13 @@ Two sources:
   features at 128 px with a finer 16×16 grid, for the photo and its mirror image: on real
   photos these separate body shapes better than a small CNN trained from scratch.
 
-:func:`compute_features` picks ``backbone`` when available, else ``handmade``, and says which.
+:func:`compute_features` picks ``backbone`` when available (or downloadable), else ``handmade``,
+and says which.
 """
 
 from __future__ import annotations
 
-import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,15 @@ import numpy as np
 from PIL import Image
 
 from pipeline.errors import ConfigError
+from pipeline.weights import (
+    WeightsUnavailable,
+    cached_imagenet_weights,
+    efficientnet_input_rescale,
+    fetch_imagenet_weights,
+    imagenet_file,
+    keras_cache_dir,
+    weights_url,
+)
 
 OFFLINE_SIZE = 64
 # Shape features: gradient-orientation grids down to 8x8-pixel cells need 128 px to show a
@@ -40,8 +51,8 @@ SHAPE_GRIDS = (4, 8, 16)
 FEATURE_VERSION = 3
 # Backbones we know the Keras cache file name of: name -> (no-top weights file, input size).
 BACKBONES: dict[str, tuple[str, int]] = {
-    "MobileNetV3Small": ("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", 224),
-    "EfficientNetB0": ("efficientnetb0_notop.h5", 224),
+    "MobileNetV3Small": (imagenet_file("MobileNetV3Small").name, 224),
+    "EfficientNetB0": (imagenet_file("EfficientNetB0").name, 224),
 }
 DEFAULT_BACKBONE = "MobileNetV3Small"
 # Sources of a feature matrix; scoring also knows "offline" (the out-of-fold CNN, which makes
@@ -61,12 +72,6 @@ class FeatureMatrix:
     source: str
 
 
-def keras_cache_dir() -> Path:
-    """Return the folder Keras keeps downloaded weights in (``$KERAS_HOME/models``)."""
-    home = os.environ.get("KERAS_HOME") or str(Path.home() / ".keras")
-    return Path(home) / "models"
-
-
 def find_backbone_weights(
     weights: Path | None = None, backbone: str = DEFAULT_BACKBONE
 ) -> Path | None:
@@ -84,8 +89,32 @@ def find_backbone_weights(
                 f"{backbone} .h5/.weights.h5 file, or use --features offline"
             )
         return Path(weights)
-    cached = keras_cache_dir() / BACKBONES[backbone][0]
+    cached = cached_imagenet_weights(backbone)
     return cached if cached.is_file() else None
+
+
+def fetch_backbone_weights(
+    weights: Path | None = None,
+    backbone: str = DEFAULT_BACKBONE,
+    fallback: str = "the offline CNN",
+) -> Path | None:
+    """Return :func:`find_backbone_weights`, else the ImageNet weights just downloaded into the
+    Keras cache (saying so on stderr), else None after one stderr line that names the reason
+    and ``fallback``, the source used instead; None without a line when downloads are ``off``
+    (``$CARSCOUT_WEIGHTS_BASE_URL``). Never raises for a failed download."""
+    found = find_backbone_weights(weights, backbone)
+    # Downloads off: the user asked for the offline path, so no fallback line each run.
+    if found is not None or weights_url(backbone) is None:
+        return found
+    try:
+        return fetch_imagenet_weights(backbone)
+    except WeightsUnavailable as exc:
+        print(
+            f"{exc}; scoring with {fallback} — pass --weights FILE to use a saved file",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
 
 
 def load_rgb(path: Path, size: int) -> np.ndarray:
@@ -206,11 +235,18 @@ def backbone_features(
         weights=str(weights) if weights is not None else None,
         input_shape=(input_size, input_size, 3),
     )
+    scale, offset = np.float32(1.0), np.float32(0.0)
+    if backbone == "EfficientNetB0" and weights is not None:
+        norm = next(x for x in model.layers if isinstance(x, keras.layers.Normalization))
+        mean = keras.ops.convert_to_numpy(norm.weights[0]).reshape(-1)
+        scale, offset = (np.asarray(v, np.float32) for v in efficientnet_input_rescale(mean))
     chunks = []
     for start in range(0, len(paths), batch_size):
         batch = np.stack([load_rgb(p, input_size) for p in paths[start : start + batch_size]])
-        # Both MobileNetV3 and EfficientNet rescale inside the model: feed raw 0..255 pixels.
-        chunks.append(np.asarray(model.predict_on_batch(batch.astype(np.float32))))
+        # Both MobileNetV3 and EfficientNet rescale inside the model: feed raw 0..255 pixels
+        # (EfficientNet's, loaded from a file, with the step its "imagenet" build adds).
+        pixels = batch.astype(np.float32) * scale + offset
+        chunks.append(np.asarray(model.predict_on_batch(pixels)))
         if progress is not None:
             progress(min(start + batch_size, len(paths)))
     matrix = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
@@ -227,14 +263,18 @@ def compute_features(
 ) -> FeatureMatrix:
     """Return features of ``paths`` from ``source`` (``auto``, ``backbone`` or ``handmade``).
 
-    ``auto`` uses the backbone when ``weights`` is given or its file is in the Keras cache,
-    else the hand-made features; the returned ``source`` says which was used.
+    ``auto`` uses the backbone when ``weights`` is given, its file is in the Keras cache or can
+    be downloaded there (:func:`fetch_backbone_weights`), else the hand-made features; the
+    returned ``source`` says which was used.
     """
     if source not in SOURCES:
         raise ConfigError(f"unknown feature source {source!r}; use one of {', '.join(SOURCES)}")
     if source == "handmade":
         return offline_features(paths, progress=progress)
-    found = find_backbone_weights(weights, backbone)
+    if source == "auto":
+        found = fetch_backbone_weights(weights, backbone, fallback="the hand-made features")
+    else:
+        found = find_backbone_weights(weights, backbone)
     if found is None:
         if source == "backbone":
             raise ConfigError(
@@ -244,3 +284,78 @@ def compute_features(
             )
         return offline_features(paths, progress=progress)
     return backbone_features(paths, found, backbone, progress=progress)
+
+
+@dataclass(frozen=True)
+class ImageInputs:
+    """What label scoring reads from N photos for one scoring ``source`` (``offline``,
+    ``shape``, ``combined``, ``backbone`` or ``handmade``), one row per photo:
+
+    ``pixels`` ``(N, S, S, 3)`` uint8 for the out-of-fold CNN (offline, combined); ``shape`` and
+    ``mirrored`` ``(N, D)`` float32 from :func:`shape_features` (shape, combined); ``matrix``
+    the :class:`FeatureMatrix` of :func:`compute_features` (backbone, handmade). Unused ones
+    are None.
+    """
+
+    source: str
+    pixels: np.ndarray | None = None
+    shape: np.ndarray | None = None
+    mirrored: np.ndarray | None = None
+    matrix: FeatureMatrix | None = None
+
+
+def image_inputs(
+    paths: Sequence[Path],
+    source: str,
+    cnn_size: int = OFFLINE_SIZE,
+    weights: Path | None = None,
+    backbone: str = DEFAULT_BACKBONE,
+    progress: Callable[[int], None] | None = None,
+) -> ImageInputs:
+    """Return the :class:`ImageInputs` of ``paths`` for the resolved scoring ``source``.
+
+    Reads only the files (a worker can compute a shard of them); ``progress`` gets the number
+    of photos done so far, by the first kind of input made of them. Raises
+    :class:`ConfigError` for an unknown source, or a backbone whose weights are missing.
+    """
+    if source not in ("offline", "shape", "combined", "backbone", "handmade"):
+        raise ConfigError(f"unknown scoring source {source!r} for image inputs")
+    pixels = shape = mirrored = matrix = None
+    if source in ("offline", "combined"):
+        # On a temporary file beyond 512 MB (oof_cnn imports this module: imported here).
+        from curation.labels.oof_cnn import load_pixels
+
+        pixels = load_pixels(paths, cnn_size, progress)
+    if source in ("shape", "combined"):
+        larger = np.zeros((len(paths), SHAPE_SIZE, SHAPE_SIZE, 3), np.uint8)
+        for i, path in enumerate(paths):
+            larger[i] = load_rgb(path, SHAPE_SIZE)
+        shape, mirrored = shape_features(larger, progress if source == "shape" else None)
+    if source in ("backbone", "handmade"):
+        matrix = compute_features(paths, source, weights, backbone, progress)
+    return ImageInputs(source, pixels, shape, mirrored, matrix)
+
+
+def join_inputs(parts: Sequence[ImageInputs]) -> ImageInputs:
+    """Return the :class:`ImageInputs` of several shards stacked in order (one source)."""
+    if not parts:
+        raise ValueError("no image inputs to join")
+    sources = {part.source for part in parts}
+    if len(sources) != 1:
+        raise ValueError(f"image inputs of different sources: {sorted(sources)}")
+
+    def stack(arrays: list[np.ndarray | None]) -> np.ndarray | None:
+        present = [a for a in arrays if a is not None and len(a)]
+        return np.concatenate(present) if present else arrays[0]
+
+    matrices = [part.matrix for part in parts if part.matrix is not None]
+    matrix = None
+    if matrices:
+        matrix = FeatureMatrix(np.concatenate([m.matrix for m in matrices]), matrices[0].source)
+    return ImageInputs(
+        parts[0].source,
+        stack([p.pixels for p in parts]),
+        stack([p.shape for p in parts]),
+        stack([p.mirrored for p in parts]),
+        matrix,
+    )

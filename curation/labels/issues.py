@@ -13,7 +13,8 @@ Scoring sources (``ScoreConfig.source``):
 * ``combined`` — the mean of ``offline``'s and ``shape``'s probabilities.
 * ``backbone`` / ``handmade`` — a feature matrix (:mod:`curation.labels.features`) and a
   linear model fit out of fold on it.
-* ``auto`` (default) — ``backbone`` when its weights are on disk, else ``offline`` (which stays
+* ``auto`` (default) — ``backbone`` when its weights are on disk or downloadable
+  (:mod:`pipeline.weights`), else ``offline`` (which stays
   the offline default because ``shape`` and ``combined`` lose on the demo site); the stored
   ``feature_source`` says which was used.
 
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -56,23 +58,28 @@ from curation.labels.config import (
 from curation.labels.features import (
     SHAPE_GRIDS,
     SHAPE_SIZE,
-    compute_features,
+    fetch_backbone_weights,
     find_backbone_weights,
-    shape_features,
+    image_inputs,
+    join_inputs,
 )
 from curation.labels.oof_cnn import (
     OutOfFoldCnn,
-    load_pixels,
 )
 from curation.labels.probabilities import (
     cnn_out_of_fold,
     out_of_fold_probabilities,
     shape_out_of_fold,
 )
+from curation.labels.reuse import config_key, reusable_run
 from pipeline import schema as t
 from pipeline.catalog import finish_run, start_run
 from pipeline.errors import CarscoutError, ConfigError
+from pipeline.shards import ShardMap, check_shared, split
 from pipeline.workspace import Workspace
+
+# Photos per shard when scoring reads them through a shard map: a few seconds of decoding.
+SCORE_SHARD_SIZE = 500
 
 
 def label_issue_scores(
@@ -104,6 +111,61 @@ def label_issue_scores(
     return issue, suggested
 
 
+# The outlier score's neighbours are sought among at most this many rows of each label (a
+# seeded sample beyond): k stays the same share of them, so the score keeps its meaning (mean
+# distance to the nearest ``neighbour_share`` of the label) while its cost grows linearly with
+# the label. Labels and CNN folds of the demo site and realcars-dev are smaller, so their
+# scores are exact.
+OUTLIER_REFERENCE_ROWS = 2000
+# Standardizing and PCA are fit on at most this many rows, then applied in chunks.
+OUTLIER_FIT_ROWS = 20_000
+OUTLIER_CHUNK_ROWS = 1024
+
+
+def _reduced(features: np.ndarray, components: int, fit_rows: int, seed: int) -> np.ndarray:
+    """Return ``(N, components)`` float64: ``features`` standardized and projected by a PCA,
+    both fit on at most ``fit_rows`` rows (a seeded sample) and applied a chunk at a time."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n = features.shape[0]
+    fit = features
+    if n > fit_rows:
+        fit = features[np.sort(np.random.default_rng(seed).choice(n, fit_rows, replace=False))]
+    components = max(1, min(components, fit.shape[0], fit.shape[1]))
+    model = make_pipeline(StandardScaler(), PCA(n_components=components, random_state=0))
+    model.fit(fit)
+    reduced = np.empty((n, components))
+    for start in range(0, n, OUTLIER_CHUNK_ROWS):
+        reduced[start : start + OUTLIER_CHUNK_ROWS] = model.transform(
+            features[start : start + OUTLIER_CHUNK_ROWS]
+        )
+    return reduced
+
+
+def _mean_neighbour_distance(points: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    """Return ``(N,)``: each row's mean Euclidean distance to its ``k`` nearest rows among
+    ``points[reference]``, itself left out. Distances are computed a chunk of rows at a time
+    and only their mean is kept, so memory stays ``chunk × len(reference)``."""
+    ref = points[reference]
+    ref_norms = np.einsum("ij,ij->i", ref, ref)
+    position = np.full(len(points), -1)
+    position[reference] = np.arange(len(reference))
+    out = np.empty(len(points))
+    for start in range(0, len(points), OUTLIER_CHUNK_ROWS):
+        chunk = points[start : start + OUTLIER_CHUNK_ROWS]
+        squared = np.einsum("ij,ij->i", chunk, chunk)[:, None] + ref_norms[None, :]
+        squared -= 2.0 * (chunk @ ref.T)
+        distances = np.sqrt(np.maximum(squared, 0.0, out=squared), out=squared)
+        own = position[start : start + len(chunk)]
+        inside = np.flatnonzero(own >= 0)
+        distances[inside, own[inside]] = np.inf
+        nearest = np.partition(distances, k - 1, axis=1)[:, :k]
+        out[start : start + len(chunk)] = nearest.mean(axis=1)
+    return out
+
+
 def outlier_scores(
     features: np.ndarray,
     labels: list[str],
@@ -111,34 +173,34 @@ def outlier_scores(
     components: int = 64,
     neighbour_share: float = 0.15,
     groups: np.ndarray | None = None,
+    reference_rows: int = OUTLIER_REFERENCE_ROWS,
+    seed: int = 0,
 ) -> np.ndarray:
     """Return ``(N,)`` outlier scores: mean distance to the k nearest images of the same label
     (after standardizing and PCA), divided by the label's median of that distance.
 
-    ``k = max(neighbours, ceil(neighbour_share × label size))``, at most the label size - 1.
-    With ``groups`` (e.g. the CNN fold of each image) neighbours are only sought within the
-    same label *and* group.
+    Neighbours are sought among the label's images, or a seeded sample of ``reference_rows`` of
+    them in a larger label; ``k = max(neighbours, ceil(neighbour_share × reference size))``, at
+    most the reference size - 1 (an image is never its own neighbour). Time and memory grow
+    linearly with the number of images. With ``groups`` (e.g. the CNN fold of each image)
+    neighbours are only sought within the same label *and* group.
     """
-    from sklearn.decomposition import PCA
-    from sklearn.neighbors import NearestNeighbors
-    from sklearn.preprocessing import StandardScaler
-
-    scaled = StandardScaler().fit_transform(features)
-    components = max(1, min(components, scaled.shape[0], scaled.shape[1]))
-    reduced = PCA(n_components=components, random_state=0).fit_transform(scaled)
+    reduced = _reduced(np.asarray(features), components, OUTLIER_FIT_ROWS, seed)
     label_array = np.asarray(labels).astype(str)
     if groups is not None:
         label_array = np.char.add(np.char.add(label_array, "\x00"), np.asarray(groups).astype(str))
+    rng = np.random.default_rng(seed)
     scores = np.zeros(len(labels))
     for label in np.unique(label_array):
         rows = np.flatnonzero(label_array == label)
         if len(rows) < 2:
             scores[rows] = 1.0
             continue
-        k = min(max(neighbours, math.ceil(neighbour_share * len(rows))), len(rows) - 1)
-        # kneighbors() without a query leaves each point out of its own neighbours.
-        distances, _ = NearestNeighbors(n_neighbors=k).fit(reduced[rows]).kneighbors()
-        mean_distance = distances.mean(axis=1)
+        reference = np.arange(len(rows))
+        if len(rows) > max(reference_rows, 2):
+            reference = np.sort(rng.choice(len(rows), max(reference_rows, 2), replace=False))
+        k = min(max(neighbours, math.ceil(neighbour_share * len(reference))), len(reference) - 1)
+        mean_distance = _mean_neighbour_distance(reduced[rows], reference, k)
         scores[rows] = mean_distance / max(float(np.median(mean_distance)), 1e-9)
     return scores
 
@@ -231,14 +293,16 @@ def combine_scores(cnn: Scores, shape: Scores, shape_weight: float = 0.5) -> Sco
 
 def resolve_source(config: ScoreConfig) -> str:
     """Return the source ``config`` will use: ``auto`` becomes ``backbone`` when its weights are
-    given or in the Keras cache, else ``offline``. Raises :class:`ConfigError` on an unknown one."""
+    given, in the Keras cache or downloadable into it (saying so on stderr, see
+    :func:`fetch_backbone_weights`), else ``offline``. Raises :class:`ConfigError` on an unknown
+    one."""
     if config.source not in SCORE_SOURCES:
         raise ConfigError(
             f"unknown feature source {config.source!r}; use one of {', '.join(SCORE_SOURCES)}"
         )
     if config.source != "auto":
         return config.source
-    found = find_backbone_weights(config.weights, config.backbone)
+    found = fetch_backbone_weights(config.weights, config.backbone)
     return "backbone" if found is not None else "offline"
 
 
@@ -247,32 +311,69 @@ def score_paths(
     labels: list[str],
     config: ScoreConfig,
     progress: Callable[[int], None] | None = None,
+    map_shards: ShardMap | None = None,
 ) -> Scores:
     """Return :class:`Scores` of the image files ``paths`` from the source ``config`` resolves to
-    (see :func:`resolve_source`); ``Scores.feature_source`` says which was used."""
+    (see :func:`resolve_source`); ``Scores.feature_source`` says which was used.
+
+    The photos are read here, or with ``map_shards`` (:mod:`pipeline.shards`) in shards of
+    :data:`SCORE_SHARD_SIZE` wherever it runs them; the models are always fit here.
+    """
     source = resolve_source(config)
+    weights = config.weights
+    if source == "backbone" and map_shards is not None:
+        # Resolved here so that every worker loads the same file (its path must be shared).
+        weights = find_backbone_weights(config.weights, config.backbone) or config.weights
+    read = partial(
+        image_inputs,
+        source=source,
+        cnn_size=config.cnn_size,
+        weights=weights,
+        backbone=config.backbone,
+    )
+    if map_shards is None:
+        inputs = read(paths, progress=progress)
+    else:
+        shards = split(paths, SCORE_SHARD_SIZE)
+        parts, done = [], 0
+        try:
+            for shard, part in zip(shards, map_shards(read, shards), strict=True):
+                parts.append(part)
+                done += len(shard)
+                if progress is not None:
+                    progress(done)
+        except FileNotFoundError:
+            for path in shards[len(parts)]:  # the shard that failed: are its files here?
+                check_shared(str(path))
+            raise
+        inputs = join_inputs(parts) if parts else read([])
     if source == "offline":
-        return score_pixels(load_pixels(paths, config.cnn_size, progress), labels, config)
+        return score_pixels(inputs.pixels, labels, config)
     if source == "shape":
-        features, mirrored = shape_features(load_pixels(paths, SHAPE_SIZE, progress))
-        return score_shape(features, mirrored, labels, config)
+        return score_shape(inputs.shape, inputs.mirrored, labels, config)
     if source == "combined":
-        cnn = score_pixels(load_pixels(paths, config.cnn_size, progress), labels, config)
-        features, mirrored = shape_features(load_pixels(paths, SHAPE_SIZE))
-        return combine_scores(cnn, score_shape(features, mirrored, labels, config))
-    features = compute_features(paths, source, config.weights, config.backbone, progress)
-    return score_features(features.matrix, labels, config, features.source)
+        cnn = score_pixels(inputs.pixels, labels, config)
+        return combine_scores(cnn, score_shape(inputs.shape, inputs.mirrored, labels, config))
+    assert inputs.matrix is not None
+    return score_features(inputs.matrix.matrix, labels, config, inputs.matrix.source)
 
 
 def score_catalog(
     ws: Workspace,
     config: ScoreConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    map_shards: ShardMap | None = None,
+    reuse: bool = True,
 ) -> ScoreRun:
     """Score every active image of ``ws`` and store one ``label_scores`` row per image.
 
+    With ``reuse``, when the newest run scored the same photos with the same labels and
+    ``config``, nothing is computed and that run comes back as a
+    :class:`curation.labels.reuse.ReusedScoreRun`.
+
     Returns the :class:`ScoreRun`. Raises :class:`CarscoutError` when an image file is missing
-    from the store (run ``carscout status``) or labels are too few to score.
+    from the store (run ``carscout status``) or labels are too few to score. ``map_shards``:
+    see :func:`score_paths` (the store's path must be readable where it runs the shards).
     """
     config = config or ScoreConfig()
     with ws.catalog.reading() as conn:
@@ -281,6 +382,9 @@ def score_catalog(
             .where(t.images.c.status == "active")
             .order_by(t.images.c.id)
         ).all()
+        reused = reusable_run(conn, [(r.id, r.label) for r in rows], config) if reuse else None
+    if reused is not None:
+        return reused
     paths = [ws.store.path(r.store_path) for r in rows]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -294,6 +398,7 @@ def score_catalog(
         labels,
         config,
         progress=(lambda done: progress(done, len(paths))) if progress else None,
+        map_shards=map_shards,
     )
     params = {
         "source": config.source,
@@ -303,6 +408,7 @@ def score_catalog(
         "seed": config.seed,
         "neighbours": config.neighbours,
         "neighbour_share": config.neighbour_share,
+        "config": config_key(config),
     }
     with ws.catalog.atomic() as conn:
         run_id = start_run(conn, "score", params)

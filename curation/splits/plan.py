@@ -19,6 +19,8 @@ from pipeline.errors import CarscoutError, ConfigError
 
 SUBSETS: tuple[str, str, str] = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.6, 0.2, 0.2)
+# The main job's split on the demo marketplace; :func:`fit_sizes` scales it down to a catalog.
+FULL_SIZES = (2400, 800, 800)
 GROWING_SUBSETS = ("train", "validation")
 
 # subset -> label -> number of images
@@ -54,6 +56,19 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
             "to 1, such as 0.6,0.2,0.2"
         )
     return values
+
+
+def parse_split_options(
+    sizes: str | None, fractions: str | None
+) -> tuple[tuple[int, int, int] | None, tuple[float, float, float] | None]:
+    """Parse the ``--sizes`` and ``--fractions`` options of a command (either may be None);
+    return ``(sizes, fractions)``. Raises :class:`ConfigError` for a bad value or both given."""
+    if sizes is not None and fractions is not None:
+        raise ConfigError("give either --sizes or --fractions, not both")
+    return (
+        parse_sizes(sizes) if sizes is not None else None,
+        parse_fractions(fractions) if fractions is not None else None,
+    )
 
 
 def _fraction_targets(n: int, fractions: Sequence[float]) -> list[int]:
@@ -103,12 +118,7 @@ def plan_targets(
             )
         return targets
     fractions = tuple(fractions or DEFAULT_FRACTIONS)
-    minimum = 1
-    while any(
-        f > 0 and c == 0
-        for f, c in zip(fractions, _fraction_targets(minimum, fractions), strict=True)
-    ):
-        minimum += 1
+    minimum = _minimum_per_label(fractions)
     short = [label for label in labels if available[label] < minimum]
     if short:
         detail = ", ".join(f"{label} has {available[label]}" for label in labels)
@@ -123,6 +133,48 @@ def plan_targets(
         ):
             targets[subset][label] = count
     return targets
+
+
+def _minimum_per_label(fractions: Sequence[float]) -> int:
+    """Return the fewest images a label needs for every positive fraction to get one."""
+    minimum = 1
+    while any(
+        f > 0 and c == 0
+        for f, c in zip(fractions, _fraction_targets(minimum, fractions), strict=True)
+    ):
+        minimum += 1
+    return minimum
+
+
+def fit_sizes(available: dict[str, int], full: Sequence[int] = FULL_SIZES) -> tuple[int, int, int]:
+    """Return split sizes in the proportions of ``full``, scaled down to fit ``available``.
+
+    Each label gets the same share (as with any ``sizes``): ``full`` divided over the labels,
+    or, when the label with the fewest usable images has less than that, all of that label's
+    images split in ``full``'s proportions. E.g. ``{"a": 25, "b": 40}`` gives ``(30, 10, 10)``
+    (15/5/5 per label); ``{"a": 5000, "b": 9000}`` gives ``full``. Raises
+    :class:`CarscoutError` when some label has too few images for every subset to get one.
+    """
+    labels = sorted(available)
+    if not labels:
+        plan_targets(available)  # raises the "no usable images" error
+    total = sum(full)
+    proportions = [size / total for size in full]
+    per_label_full = total // len(labels)
+    smallest = min(labels, key=lambda label: (available[label], label))
+    fewest = available[smallest]
+    if fewest >= per_label_full and all(size % len(labels) == 0 for size in full):
+        return (int(full[0]), int(full[1]), int(full[2]))
+    minimum = _minimum_per_label(proportions)
+    if fewest < minimum:
+        detail = ", ".join(f"{label} has {available[label]}" for label in labels)
+        raise CarscoutError(
+            f"too few usable images to split: every label needs at least {minimum} ({detail}); "
+            f"add images for {smallest} or pass --include-pending"
+        )
+    per_label = _fraction_targets(min(fewest, per_label_full), proportions)
+    train, validation, test = (count * len(labels) for count in per_label)
+    return (train, validation, test)
 
 
 # --- assigning units --------------------------------------------------------------------------

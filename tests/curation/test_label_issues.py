@@ -235,3 +235,145 @@ def test_combined_scores_average_the_probabilities_and_refuse_other_images() -> 
     )
     with pytest.raises(CarscoutError, match="same images"):
         combine_scores(cnn, relabelled)
+
+
+def _brute_force_outliers(reduced: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """The outlier score by definition: every pairwise distance within each label."""
+    scores = np.zeros(len(labels))
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        points = reduced[rows]
+        distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+        np.fill_diagonal(distances, np.inf)
+        mean = np.sort(distances, axis=1)[:, :k].mean(axis=1)
+        scores[rows] = mean / np.median(mean)
+    return scores
+
+
+def test_outlier_score_is_the_mean_distance_to_the_nearest_share_of_the_label() -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    features = rng.normal(0.0, 1.0, (2600, 12))
+    labels = np.array(["swift"] * 1500 + ["wagonr"] * 1100)
+    reduced = PCA(n_components=6, random_state=0).fit_transform(
+        StandardScaler().fit_transform(features)
+    )
+    # Labels below the reference size are scored exactly (k = 15 % of 1,500 and of 1,100),
+    # and the chunked queries (1,024 rows each) change nothing.
+    expected = _brute_force_outliers(reduced, labels, 225)
+    expected[1500:] = _brute_force_outliers(reduced[1500:], labels[1500:], 165)
+    scores = outlier_scores(features, list(labels), components=6)
+    assert np.allclose(scores, expected, atol=1e-6)
+
+
+def test_outlier_score_of_a_large_label_samples_its_neighbours_and_keeps_the_ranking() -> None:
+    rng = np.random.default_rng(4)
+    cars = rng.normal(0.0, 1.0, (3000, 16))
+    # 150 near-identical documents (5 %): a fixed small k would let them vouch for each other.
+    documents = rng.normal(5.0, 0.05, (150, 16))
+    features = np.concatenate([cars, documents])
+    labels = ["swift"] * len(features)
+    exact = outlier_scores(features, labels, components=8, reference_rows=len(features))
+    sampled = outlier_scores(features, labels, components=8, reference_rows=400)
+    assert sampled[3000:].min() > sampled[:3000].max()
+    assert exact[3000:].min() > exact[:3000].max()
+    ranks = np.argsort(np.argsort(sampled)), np.argsort(np.argsort(exact))
+    assert np.corrcoef(*ranks)[0, 1] > 0.97
+    # Seeded: the same inputs give the same scores.
+    assert np.array_equal(
+        sampled, outlier_scores(features, labels, components=8, reference_rows=400)
+    )
+
+
+def test_outlier_score_memory_grows_linearly_with_the_label() -> None:
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+
+    def peak(n: int) -> int:
+        features = rng.normal(0.0, 1.0, (n, 16)).astype(np.float32)
+        tracemalloc.start()
+        outlier_scores(features, ["swift"] * n, components=8, reference_rows=500)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak_bytes
+
+    small, large = peak(4000), peak(16000)
+    # Linear would be 4x; a full neighbour matrix (k = 15 % of the label) would be 16x.
+    assert large < 6 * small, (small, large)
+
+
+def _photo_files(folder: Path, per_label: int = 10) -> tuple[list[Path], list[str]]:
+    paths, labels = [], []
+    for i in range(2 * per_label):
+        kind, label = ("wide", "swift") if i % 2 else ("tall", "wagonr")
+        path = folder / f"{i}.png"
+        path.write_bytes(_photo(kind, i))
+        paths.append(path)
+        labels.append(label)
+    return paths, labels
+
+
+def test_cnn_streams_file_backed_pixels_and_repeats_itself_for_a_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mmap
+    import tempfile
+
+    from curation.labels.oof_cnn import load_pixels, out_of_fold_cnn
+
+    paths, labels = _photo_files(tmp_path, per_label=8)
+    in_memory = load_pixels(paths, 16)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "pixels"))
+    (tmp_path / "pixels").mkdir()
+    on_file = load_pixels(paths, 16, in_memory_bytes=0)
+    assert isinstance(on_file.base, mmap.mmap) and not isinstance(in_memory.base, mmap.mmap)
+    assert np.array_equal(on_file, in_memory)
+    assert list((tmp_path / "pixels").iterdir()) == []  # unlinked: nothing outlives the array
+
+    def run(pixels: np.ndarray, seed: int = 0) -> object:
+        return out_of_fold_cnn(pixels, labels, folds=2, epochs=2, seed=seed, batch_size=8)
+
+    # The same seed gives the same results, from memory or streamed from the file.
+    first, streamed, other = run(in_memory), run(on_file), run(on_file, 1)
+    assert np.allclose(streamed.probabilities, first.probabilities, atol=1e-5)
+    assert np.allclose(streamed.embeddings, first.embeddings, atol=1e-4)
+    assert np.array_equal(streamed.fold, first.fold)
+    assert not np.allclose(other.probabilities, first.probabilities, atol=1e-5)
+
+
+def test_pixels_without_room_for_their_file_say_how_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from curation.labels.oof_cnn import pixel_buffer
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with pytest.raises(CarscoutError, match="set TMPDIR to a folder with more free space"):
+        pixel_buffer(10, 16, in_memory_bytes=0)
+
+
+def test_scoring_the_catalog_reads_pixels_into_a_file_beyond_the_memory_limit(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mmap
+    import tempfile
+
+    from curation.labels import oof_cnn
+    from curation.labels.features import image_inputs
+
+    paths, _ = _photo_files(tmp_path, per_label=3)
+    monkeypatch.setattr(oof_cnn, "PIXELS_IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "pixels"))
+    (tmp_path / "pixels").mkdir()
+    inputs = image_inputs(paths, source="offline", cnn_size=16)
+    assert inputs.pixels is not None and isinstance(inputs.pixels.base, mmap.mmap)
+    assert np.array_equal(inputs.pixels, oof_cnn.load_pixels(paths, 16, in_memory_bytes=10**9))
+    populate(workspace, correct=4)
+    config = ScoreConfig(source="offline", cnn_epochs=1, cnn_size=16, cnn_folds=2)
+    run = score_catalog(workspace, config)
+    assert len(stored_scores(workspace, run.run_id)) == 4 * 2 + 8
+    assert list((tmp_path / "pixels").iterdir()) == []

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from pipeline import schema as t
@@ -52,3 +53,26 @@ def test_run_quick_goes_from_demo_site_to_an_evaluated_model(tmp_path: Path) -> 
     assert subsets == {"train", "validation", "test"}
     assert roles == ["champion"]
     assert test_metrics > 0
+
+
+def test_a_new_split_keeps_2400_800_800_on_the_demo_site_and_fits_a_real_one() -> None:
+    from curation.splits.plan import fit_sizes, plan_targets
+    from flows.main_job import MainJobOptions, split_choice
+    from pipeline.errors import CarscoutError
+
+    assert split_choice(MainJobOptions()) == ([2400, 800, 800], None, False)
+    assert split_choice(MainJobOptions(quick=True)) == (None, [0.6, 0.2, 0.2], False)
+    site = MainJobOptions(site="my.toml", labels=("sedan", "suv"))
+    assert split_choice(site) == (None, None, True)
+    chosen = MainJobOptions(site="my.toml", labels=("sedan", "suv"), sizes=(60, 20, 20))
+    assert split_choice(chosen) == ([60, 20, 20], None, False)
+
+    # The catalog: 1,139 usable sedans were too few for 2400/800/800.
+    available = {"sedan": 1139, "suv": 1300}
+    sizes = fit_sizes(available)
+    assert sizes == (1366, 456, 456)
+    targets = plan_targets(available, sizes=sizes)  # feasible: no error
+    assert sum(targets[s]["sedan"] for s in targets) <= 1139
+    assert fit_sizes({"sedan": 5000, "suv": 9000}) == (2400, 800, 800)
+    with pytest.raises(CarscoutError, match="every label needs at least 4.*--include-pending"):
+        fit_sizes({"sedan": 3, "suv": 50})
