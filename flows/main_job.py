@@ -165,7 +165,6 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
     options disagree with the catalog's split (:func:`check_existing_split`), before any stage.
     """
     from flows.retrain import collect_and_retrain
-    from flows.split import SplitRequest, split_request
 
     if options.site is not None and not options.labels:
         raise ConfigError("--site needs --labels, e.g. --labels swift,wagonr")
@@ -175,7 +174,6 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
     # 20 s on two busy cores.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     sizes, fractions, fit = split_choice(options)
-    request = SplitRequest(fit=fit, include_pending=True if options.include_pending else None)
     with ExitStack() as stack:
         if options.site is None:
             from scrapers.demo_site.server import DemoSite
@@ -188,7 +186,6 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
             site, base_url, labels = "demo", demo.base_url, list(config.models)
         else:
             site, base_url, labels = options.site, options.base_url, list(options.labels)
-        stack.enter_context(split_request(request))
         result = collect_and_retrain(
             settings,
             site,
@@ -200,6 +197,8 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
             split_sizes=sizes,
             split_fractions=fractions,
             split_seed=options.seed,
+            fit_split_sizes=fit,
+            include_pending=True if options.include_pending else None,
         )
     run_dir = Path(result["train"]["run_dir"])
     return MainJobReport(

@@ -80,12 +80,17 @@ def collect_and_retrain(
     split_seed: int = 0,
     review_budget: float = 0.12,
     features: str = "auto",
+    fit_split_sizes: bool = False,
+    include_pending: bool | None = None,
 ) -> dict[str, Any]:
     """Run the whole loop once and return a report dict.
 
     ``split_sizes``/``split_fractions``/``split_seed`` only apply when the split does not exist
     yet; afterwards the stored split grows and its test set stays as it is. ``features`` is the
-    label-scoring feature source (see :func:`flows.curate.curate_flow`). The report holds the
+    label-scoring feature source (see :func:`flows.curate.curate_flow`). ``fit_split_sizes``:
+    a new split given neither sizes nor fractions is sized to the photos collected;
+    ``include_pending``: photos waiting for review count (see :func:`flows.split.assign_split`).
+    The report holds the
     stage results, ``promoted`` (bool), ``decision`` (why, with the validation figures and the
     paired test or why there is none), ``champion_validation`` (the champion's validation
     accuracy the challenger had to beat), ``p_value`` (None without a paired test), the
@@ -102,6 +107,8 @@ def collect_and_retrain(
         sizes=split_sizes if first_split else None,
         fractions=split_fractions if first_split else None,
         seed=split_seed if first_split else None,
+        fit_to_collected=fit_split_sizes,
+        include_pending=include_pending,
     )
     config = replace(
         train_config, data=replace(train_config.data, kind="catalog", split_name=split_name)

@@ -1,19 +1,12 @@
 """The ``split`` flow: create or grow the leakage-free split, test set fixed.
 
-A caller that composes the split stage inside a larger flow (``carscout run`` through
-:func:`flows.retrain.collect_and_retrain`) may install a :class:`SplitRequest` with
-:func:`split_request`: a new split given neither sizes nor fractions is then sized to fit the
-photos collected (:func:`curation.splits.plan.fit_sizes`), and photos waiting for review may
-count. Like the stage display (:mod:`flows.progress`), it holds for this process while the
-block runs.
+``fit_to_collected``: a new split given neither sizes nor fractions is sized to fit the photos
+collected (:func:`curation.splits.plan.fit_sizes`) — what ``carscout run --site`` asks for.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, task
@@ -26,33 +19,6 @@ from flows.progress import reporter, retry_unless_user_error
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class SplitRequest:
-    """How the split stage treats a split it creates when the flow passes no sizes.
-
-    ``fit``: sizes in the proportions of :data:`FULL_SIZES`, scaled down to the usable photos
-    per label. ``include_pending``: also use photos waiting for review (None keeps a grown
-    split's own setting, False for a new one).
-    """
-
-    fit: bool = False
-    include_pending: bool | None = None
-
-
-_request = SplitRequest()
-
-
-@contextmanager
-def split_request(request: SplitRequest) -> Iterator[SplitRequest]:
-    """Install ``request`` for the split stages run inside the block."""
-    global _request
-    previous, _request = _request, request
-    try:
-        yield request
-    finally:
-        _request = previous
 
 
 def fitted_sizes(ws: Workspace, include_pending: bool) -> tuple[tuple[int, int, int], str]:
@@ -86,21 +52,23 @@ def assign_split(
     fractions: list[float] | None = None,
     seed: int | None = None,
     reshuffle: bool = False,
+    fit_to_collected: bool = False,
+    include_pending: bool | None = None,
 ) -> dict[str, Any]:
     """Run :func:`curation.splits.build.build_split`; return its result as plain data.
 
-    Under a :class:`SplitRequest` with ``fit``, a new split with no ``sizes`` or ``fractions``
-    gets :func:`fitted_sizes` (the stage display says which).
+    With ``fit_to_collected``, a new split with no ``sizes`` or ``fractions`` gets
+    :func:`fitted_sizes` (the stage display says which). ``include_pending``: also use photos
+    waiting for review (None keeps a grown split's own setting, False for a new one).
     """
     display = reporter()
     display.stage("split")
-    request = _request
     with Workspace.open(settings) as ws:
-        if request.fit and sizes is None and fractions is None:
+        if fit_to_collected and sizes is None and fractions is None:
             with ws.catalog.reading() as conn:
                 creating = reshuffle or latest_split(conn, name) is None
             if creating:
-                fitted, note = fitted_sizes(ws, bool(request.include_pending))
+                fitted, note = fitted_sizes(ws, bool(include_pending))
                 sizes = list(fitted)
                 display.note(note)
         result = build_split(
@@ -110,7 +78,7 @@ def assign_split(
             fractions=fractions,
             seed=seed,
             reshuffle=reshuffle,
-            include_pending=request.include_pending,
+            include_pending=include_pending,
         )
     display.finish(
         f"{result.name} v{result.version}: "
@@ -128,9 +96,15 @@ def split_flow(
     fractions: list[float] | None = None,
     seed: int | None = None,
     reshuffle: bool = False,
+    fit_to_collected: bool = False,
+    include_pending: bool | None = None,
 ) -> dict[str, Any]:
-    """Create (first run, or ``reshuffle``) or grow the split ``name``; return its counts."""
-    result = assign_split(settings, name, sizes, fractions, seed, reshuffle)
+    """Create (first run, or ``reshuffle``) or grow the split ``name``; return its counts.
+
+    ``fit_to_collected`` and ``include_pending`` as in :func:`assign_split`."""
+    result = assign_split(
+        settings, name, sizes, fractions, seed, reshuffle, fit_to_collected, include_pending
+    )
     labels = sorted({label for counts in result["counts"].values() for label in counts})
     rows = [
         (subset, *(result["counts"].get(subset, {}).get(label, 0) for label in labels))

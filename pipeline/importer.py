@@ -22,13 +22,13 @@ from PIL import Image, UnidentifiedImageError
 from pipeline.catalog import finish_run, start_run
 from pipeline.errors import ConfigError
 from pipeline.intake import (
+    PreparedPhoto,
     Provenance,
-    _prepare_file,
-    _take_in,
     intake_files,
+    prepare_file,
     printable,
+    take_in,
 )
-from pipeline.intake import _Photo as PreparedPhoto
 from pipeline.settings import IntakeLimits
 from pipeline.shards import ShardMap, check_shared, split
 from pipeline.workspace import Workspace
@@ -271,7 +271,7 @@ def prepare_files(
     writes nothing, so it can run on a worker that has no catalog; the photos come back with
     their bytes, or the reason each is rejected.
     """
-    return [_prepare_file(path, provenance, limits) for path, provenance in files]
+    return [prepare_file(path, provenance, limits) for path, provenance in files]
 
 
 def _import_in_shards(
@@ -304,7 +304,7 @@ def _import_in_shards(
         for (path, _), photo in zip(shard, photos, strict=True):
             if photo.reason == "unreadable":
                 check_shared(path)
-        results = _take_in(workspace.catalog, workspace.store, photos)
+        results = take_in(workspace.catalog, workspace.store, photos)
         for (_, provenance), result in zip(shard, results, strict=True):
             if result.outcome == "rejected":
                 summary.rejected[result.reason or "unknown"] += 1

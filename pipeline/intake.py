@@ -289,7 +289,7 @@ def _record_rejection(
 
 
 @dataclass
-class _Photo:
+class PreparedPhoto:
     """One photo on its way in: validated and named, or rejected (``reason``/``detail``)."""
 
     provenance: Provenance
@@ -303,9 +303,9 @@ class _Photo:
     written: bool = False
 
 
-def _prepare(data: bytes, provenance: Provenance, limits: IntakeLimits) -> _Photo:
+def _prepare(data: bytes, provenance: Provenance, limits: IntakeLimits) -> PreparedPhoto:
     """Return ``data`` validated (decoded once) and hashed, or rejected; never raises."""
-    photo = _Photo(provenance)
+    photo = PreparedPhoto(provenance)
     try:
         photo.label = provenance.label.strip()
         if not photo.label:
@@ -320,7 +320,7 @@ def _prepare(data: bytes, provenance: Provenance, limits: IntakeLimits) -> _Phot
     return photo
 
 
-def _write_files(store: ImageStore, photos: Sequence[_Photo]) -> None:
+def _write_files(store: ImageStore, photos: Sequence[PreparedPhoto]) -> None:
     """Write the new files of ``photos`` and flush them and their folders to disk; a photo
     whose file cannot be written becomes an ``internal_error``."""
     for photo in photos:
@@ -347,7 +347,7 @@ def _write_files(store: ImageStore, photos: Sequence[_Photo]) -> None:
                 photo.image, photo.reason, photo.detail = None, "internal_error", detail
 
 
-def _image_row(photo: _Photo) -> dict[str, object]:
+def _image_row(photo: PreparedPhoto) -> dict[str, object]:
     """Return the ``images`` row of an accepted photo."""
     assert photo.image is not None
     image = photo.image
@@ -366,7 +366,7 @@ def _image_row(photo: _Photo) -> dict[str, object]:
     }
 
 
-def _record(conn: Connection, photo: _Photo) -> IntakeResult:
+def _record(conn: Connection, photo: PreparedPhoto) -> IntakeResult:
     """Write ``photo``'s rows in the open transaction ``conn`` and return its result."""
     if photo.image is None:
         return _record_rejection(conn, photo.provenance, photo.reason or "?", photo.detail)
@@ -381,7 +381,7 @@ def _record(conn: Connection, photo: _Photo) -> IntakeResult:
     return IntakeResult("stored", image_id=int(image_id), sha256=photo.digest)
 
 
-def _record_batch(conn: Connection, photos: Sequence[_Photo]) -> list[IntakeResult]:
+def _record_batch(conn: Connection, photos: Sequence[PreparedPhoto]) -> list[IntakeResult]:
     """Write the rows of every photo in the open transaction ``conn`` (new images in one
     multi-row insert) and return their results, in order: the same rows and results as
     :func:`_record` one photo after another."""
@@ -395,7 +395,7 @@ def _record_batch(conn: Connection, photos: Sequence[_Photo]) -> list[IntakeResu
             )
         )
         known.update({sha: int(image_id) for sha, image_id in rows})
-    new: dict[str, _Photo] = {}
+    new: dict[str, PreparedPhoto] = {}
     for photo in accepted:
         if photo.digest not in known:
             new.setdefault(photo.digest, photo)
@@ -445,7 +445,7 @@ def _record_batch(conn: Connection, photos: Sequence[_Photo]) -> list[IntakeResu
     return results
 
 
-def _record_alone(catalog: Catalog, store: ImageStore, photo: _Photo) -> IntakeResult:
+def _record_alone(catalog: Catalog, store: ImageStore, photo: PreparedPhoto) -> IntakeResult:
     """Write ``photo``'s rows in a transaction of its own; on an error remove the file this
     call wrote (when no row holds it) and record the error as the photo's failure."""
     try:
@@ -462,7 +462,9 @@ def _record_alone(catalog: Catalog, store: ImageStore, photo: _Photo) -> IntakeR
         return _reject(catalog, photo.provenance, "internal_error", describe_exception(exc))
 
 
-def _take_in(catalog: Catalog, store: ImageStore, photos: Sequence[_Photo]) -> list[IntakeResult]:
+def take_in(
+    catalog: Catalog, store: ImageStore, photos: Sequence[PreparedPhoto]
+) -> list[IntakeResult]:
     """Store the files of ``photos``, then commit all their rows in one durable transaction.
 
     If that transaction fails, each photo is retried in a transaction of its own, so only the
@@ -493,7 +495,7 @@ def intake_image(
     between removes the file again.
     """
     photo = _prepare(data, provenance.printable(), limits or IntakeLimits())
-    return _take_in(catalog, store, [photo])[0]
+    return take_in(catalog, store, [photo])[0]
 
 
 def _read_local(path: str, limits: IntakeLimits) -> bytes:
@@ -512,7 +514,10 @@ def _read_local(path: str, limits: IntakeLimits) -> bytes:
         raise IntakeRejected("unreadable", printable(str(exc))) from exc
 
 
-def _prepare_file(path: str, provenance: Provenance, limits: IntakeLimits) -> _Photo:
+def prepare_file(path: str, provenance: Provenance, limits: IntakeLimits) -> PreparedPhoto:
+    """Return the file at ``path`` read and validated for :func:`take_in` (rejected photos
+    carry their reason); touches neither the store nor the catalog, so it runs on any worker
+    that sees ``path``."""
     try:
         data = _read_local(path, limits)
     except IntakeRejected as rejected:
@@ -520,7 +525,7 @@ def _prepare_file(path: str, provenance: Provenance, limits: IntakeLimits) -> _P
         # given.
         if provenance.source_path is None and provenance.source_url is None:
             provenance = dataclasses.replace(provenance, source_path=path)
-        return _Photo(provenance.printable(), reason=rejected.reason, detail=rejected.detail)
+        return PreparedPhoto(provenance.printable(), reason=rejected.reason, detail=rejected.detail)
     return _prepare(data, provenance.printable(), limits)
 
 
@@ -539,7 +544,7 @@ def intake_files(
     :func:`intake_file`.
     """
     limits = limits or IntakeLimits()
-    return _take_in(catalog, store, [_prepare_file(path, prov, limits) for path, prov in files])
+    return take_in(catalog, store, [prepare_file(path, prov, limits) for path, prov in files])
 
 
 def intake_file(
