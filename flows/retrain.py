@@ -15,15 +15,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from prefect import flow
 
 from curation.review.queue import queue_progress
 from curation.splits.stored import split_versions
 from flows.curate import curate_flow
+from flows.progress import reporter
 from flows.reporting import markdown_table, publish
 from flows.scrape import scrape_flow
 from flows.split import split_flow
 from flows.train import evaluate_flow, train_flow
+from pipeline import schema as t
 from pipeline.errors import CarscoutError
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
@@ -42,6 +45,26 @@ def pending_reviews(settings: Settings) -> int:
     with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
         progress = queue_progress(conn)
     return progress["pending"] + progress["skipped"]
+
+
+def check_labels_collected(settings: Settings, labels: list[str]) -> None:
+    """Raise :class:`CarscoutError` naming each of ``labels`` with fewer than two active photos
+    in the catalog (nothing to score, split or train on for it); return None otherwise."""
+    with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
+        counts = dict(
+            conn.execute(
+                sa.select(t.images.c.label, sa.func.count())
+                .where(t.images.c.status == "active")
+                .group_by(t.images.c.label)
+            ).all()
+        )
+    short = [f"{label} ({counts.get(label, 0)})" for label in labels if counts.get(label, 0) < 2]
+    if short:
+        raise CarscoutError(
+            f"too few photos collected for {', '.join(short)}: each label needs 2 or more; "
+            "check the site spec's selectors for those labels with `carscout scrape --site SPEC "
+            "--labels LABEL`, and `carscout status` for what the catalog holds"
+        )
 
 
 def champion_on_validation(
@@ -98,6 +121,14 @@ def collect_and_retrain(
     ``pending_review``.
     """
     scraped = scrape_flow(settings, site, labels, base_url, max_listings, max_pages)
+    try:
+        check_labels_collected(settings, labels)
+    except CarscoutError as exc:
+        # Shown like a failed stage: right after the scrape, before any photo is scored.
+        display = reporter()
+        display.stage("collected")
+        display.fail(exc)
+        raise
     curated = curate_flow(settings, review_budget=review_budget, features=features)
     with Workspace.open(settings) as ws:
         first_split = not split_versions(ws, split_name)
