@@ -15,6 +15,8 @@ failing or interleaving:
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,10 +51,8 @@ def _enable_sqlite_pragmas(engine: Engine) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # The busy timeout first: switching a new file to WAL needs a lock that another
-        # process opening the same new catalog may hold for a moment.
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -63,6 +63,21 @@ def _enable_sqlite_pragmas(engine: Engine) -> None:
         # failing with "database is locked" when a read transaction tries to upgrade.
         immediate = conn.info.pop("begin_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, waiting up to the busy timeout for the lock it needs."""
+    # SQLite answers "database is locked" at once, without its busy handler, when another
+    # connection switches the same new file at that moment (two first opens of a catalog).
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _take_writer_lock(conn: Connection) -> None:

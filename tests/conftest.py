@@ -77,3 +77,12 @@ def demo_site_factory(
     yield make
     for site in started:
         site.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return the URL of a new, empty catalog: a SQLite file, or a PostgreSQL database (a test
+    using it runs once on each; its module imports ``postgres_server`` from tests.postgres)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    return request.getfixturevalue("postgres_server").fresh_url()

@@ -2,9 +2,11 @@
 127.0.0.1 port, one fresh catalog per test, stopped when the session ends.
 
 Test modules import the fixtures from here: ``postgres_server`` (then ``server.fresh_url()``)
-or ``postgres_workspace``. A module that imports tests written for the ``workspace`` fixture
-and overrides ``workspace`` with ``postgres_workspace`` runs them on PostgreSQL unchanged. The
-server is shared by every module of a session; the last one to finish stops it.
+or ``postgres_workspace`` (``catalog_url`` in tests/conftest.py gives SQLite and PostgreSQL in
+turn); ``migrate`` moves a catalog's schema to a revision. A module that imports tests
+written for the ``workspace`` fixture and overrides ``workspace`` with ``postgres_workspace``
+runs them on PostgreSQL unchanged. The server is shared by every module of a session; the
+last one to finish stops it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from alembic import command
+
+from pipeline.catalog import Catalog, _alembic_config
 
 if TYPE_CHECKING:
     from pipeline.workspace import Workspace
@@ -187,3 +192,11 @@ def postgres_workspace(
     monkeypatch.setenv("CARSCOUT_CATALOG_URL", url)
     with Workspace.open(Settings(home=(tmp_path / "home").resolve(), catalog_url=url)) as ws:
         yield ws
+
+
+def migrate(catalog: Catalog, verb: str, revision: str) -> None:
+    """Run Alembic's ``verb`` (``upgrade`` or ``downgrade``) on ``catalog`` to ``revision``."""
+    config = _alembic_config()
+    with catalog.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        getattr(command, verb)(config, revision)

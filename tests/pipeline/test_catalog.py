@@ -28,14 +28,6 @@ from tests.postgres import postgres_server  # noqa: F401 - a fixture
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Return the URL of a new, empty catalog: a SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    return request.getfixturevalue("postgres_server").fresh_url()
-
-
 @pytest.fixture
 def workspace(catalog_url: str, tmp_path: Path) -> Iterator[Workspace]:
     """Return a fresh workspace on ``catalog_url`` (both backends) with its store under tmp."""

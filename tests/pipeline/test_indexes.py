@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from pipeline import schema as t
-from pipeline.catalog import Catalog, _alembic_config
-from tests.postgres import postgres_server  # noqa: F401 - a fixture
+from pipeline.catalog import Catalog
+from tests.postgres import migrate, postgres_server  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,21 +22,6 @@ INDEXES = {
     "ix_image_hashes_kind_created": ("image_hashes", ["kind", "created_at"]),
     "ix_images_label_status": ("images", ["label", "status"]),
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Return the URL of a new, empty catalog: a SQLite file, or a PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    return request.getfixturevalue("postgres_server").fresh_url()
-
-
-def _migrate(catalog: Catalog, verb: str, revision: str) -> None:
-    config = _alembic_config()
-    with catalog.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        getattr(command, verb)(config, revision)
 
 
 def _indexes(catalog: Catalog) -> dict[str, tuple[str, list[str]]]:
@@ -54,7 +38,7 @@ def test_upgrade_adds_the_indexes_over_existing_rows_and_downgrade_drops_them(
     catalog_url: str,
 ) -> None:
     catalog = Catalog(catalog_url, upgrade=False)
-    _migrate(catalog, "upgrade", PREVIOUS)
+    migrate(catalog, "upgrade", PREVIOUS)
     with catalog.engine.begin() as conn:
         conn.execute(
             sa.insert(t.images).values(
@@ -78,12 +62,12 @@ def test_upgrade_adds_the_indexes_over_existing_rows_and_downgrade_drops_them(
             )
         )
     assert _indexes(catalog) == {}
-    _migrate(catalog, "upgrade", REVISION)
+    migrate(catalog, "upgrade", REVISION)
     assert catalog.schema_revision() == REVISION
     assert _indexes(catalog) == INDEXES
     with catalog.reading() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.images)).scalar_one() == 1
-    _migrate(catalog, "downgrade", PREVIOUS)
+    migrate(catalog, "downgrade", PREVIOUS)
     assert _indexes(catalog) == {}
     with catalog.reading() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.image_hashes)).scalar_one()

@@ -4,35 +4,17 @@ look with an unknown fingerprint; a downgrade removes the columns and keeps the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
 from curation.splits.stored import fingerprint_of
 from pipeline import schema as t
-from pipeline.catalog import Catalog, _alembic_config
-from tests.postgres import postgres_server  # noqa: F401 - a fixture
+from pipeline.catalog import Catalog
+from tests.postgres import migrate, postgres_server  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.timeout(120)
 
 PREVIOUS = "0003_growth_indexes"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Return the URL of a new, empty catalog: a SQLite file, or a PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    return request.getfixturevalue("postgres_server").fresh_url()
-
-
-def _migrate(catalog: Catalog, verb: str, revision: str) -> None:
-    config = _alembic_config()
-    with catalog.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        getattr(command, verb)(config, revision)
 
 
 def _old_catalog(catalog: Catalog) -> None:
@@ -97,9 +79,9 @@ def _old_catalog(catalog: Catalog) -> None:
 
 def test_upgrade_fingerprints_old_splits_and_counts_old_looks(catalog_url: str) -> None:
     catalog = Catalog(catalog_url, upgrade=False)
-    _migrate(catalog, "upgrade", PREVIOUS)
+    migrate(catalog, "upgrade", PREVIOUS)
     _old_catalog(catalog)
-    _migrate(catalog, "upgrade", "head")
+    migrate(catalog, "upgrade", "head")
     with catalog.reading() as conn:
         split = conn.execute(sa.select(t.splits)).one()
         runs = {
@@ -110,7 +92,7 @@ def test_upgrade_fingerprints_old_splits_and_counts_old_looks(catalog_url: str) 
     assert (split.test_fingerprint, split.test_count) == (expected, 2)
     assert runs["evaluated"].test_looks == 1 and runs["evaluated"].test_fingerprint is None
     assert runs["never-evaluated"].test_looks == 0
-    _migrate(catalog, "downgrade", PREVIOUS)
+    migrate(catalog, "downgrade", PREVIOUS)
     columns = {c["name"] for c in sa.inspect(catalog.engine).get_columns("training_runs")}
     assert "test_looks" not in columns
     with catalog.reading() as conn:
