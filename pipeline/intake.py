@@ -31,10 +31,12 @@ from sqlalchemy.engine import Connection
 
 from pipeline import schema as t
 from pipeline.catalog import Catalog, record_failure
-from pipeline.errors import IntakeRejected
+from pipeline.errors import ConfigError, IntakeRejected
 from pipeline.settings import IntakeLimits
 from pipeline.store import EXTENSIONS, ImageStore, sha256_of
 
+# The catalog's label columns are VARCHAR(200): PostgreSQL enforces it, SQLite would not.
+MAX_LABEL_LENGTH = 200
 PASSTHROUGH_FORMATS = {"JPEG", "PNG", "WEBP"}
 # PPM covers .ppm, .pgm and .pbm (Pillow names them all PPM).
 ACCEPTED_FORMATS = PASSTHROUGH_FORMATS | {"GIF", "BMP", "TIFF", "MPO", "PPM"}
@@ -74,6 +76,16 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def check_label(label: str) -> None:
+    """Raise :class:`ConfigError` for a label the catalog cannot hold on every backend (longer
+    than :data:`MAX_LABEL_LENGTH` characters); return None otherwise."""
+    if len(label) > MAX_LABEL_LENGTH:
+        raise ConfigError(
+            f"label {label[:40]!r}… is {len(label)} characters long; labels are at most "
+            f"{MAX_LABEL_LENGTH} characters; use a shorter label"
+        )
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where a photo came from and the label it was found under."""
@@ -84,6 +96,9 @@ class Provenance:
     listing_id: int | None = None
     run_id: int | None = None
     stage: str = "import"
+
+    def __post_init__(self) -> None:
+        check_label(self.label)
 
     @property
     def target(self) -> str:

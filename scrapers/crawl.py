@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from pipeline import schema as t
 from pipeline.catalog import finish_run, record_failure, start_run
 from pipeline.errors import ConfigError
-from pipeline.intake import Provenance, intake_image
+from pipeline.intake import Provenance, check_label, intake_image
 from pipeline.workspace import Workspace
 from scrapers.browser import (
     DEFAULT_CHROMEDRIVER,
@@ -700,6 +700,8 @@ def scrape(
         raise ConfigError("no labels given; pass --labels swift,wagonr")
     if len(set(labels)) != len(labels):
         raise ConfigError(f"labels repeat in {labels}; list each label once")
+    for label in labels:
+        check_label(label)
     for name, value in (("max_listings", max_listings), ("max_pages", max_pages)):
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

@@ -127,3 +127,21 @@ def test_killed_import_resumes_without_duplicates_or_partial_files(tmp_path: Pat
     assert _catalog_snapshot(killed_home) == _catalog_snapshot(clean_home)
     assert len(_catalog_snapshot(killed_home)["images"]) == 400  # type: ignore[arg-type]
     _assert_store_consistent(killed_home)
+
+
+def test_a_label_longer_than_the_catalog_holds_is_refused_before_anything_is_stored(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "photos" / ("x" * 201)
+    folder.mkdir(parents=True)
+    (folder / "0.jpg").write_bytes(small_jpeg(7))
+    home = tmp_path / "home"
+    result = CliRunner().invoke(app, ["--home", str(home), "import", str(folder.parent)])
+    assert result.exit_code == 1 and result.exception is not None
+    assert "201 characters long; labels are at most 200" in str(result.exception)
+    with Workspace.open(home=home) as ws, ws.catalog.reading() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.images)).scalar_one() == 0
+    # 200 characters fit (PostgreSQL's VARCHAR(200) holds them; SQLite does too).
+    folder.rename(folder.with_name("y" * 200))
+    again = CliRunner().invoke(app, ["--home", str(home), "import", str(folder.parent)])
+    assert again.exit_code == 0, again.output
