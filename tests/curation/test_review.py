@@ -181,6 +181,9 @@ def _spawn_review(home: Path) -> tuple[subprocess.Popen[bytes], int]:
         stderr=follower,
         env=env,
         start_new_session=True,
+        # A user's shell delivers Ctrl-C; a harness started in the background ignores SIGINT,
+        # and Python keeps an ignored SIGINT ignored, so give the child the default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     os.close(follower)
     return process, leader
