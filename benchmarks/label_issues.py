@@ -293,6 +293,7 @@ def cached_cnn(
         f"cnn-{config.cnn_size}px-{config.cnn_folds}f-{config.cnn_epochs}e-"
         f"flip{int(config.cnn_flip)}-{config.cnn_seeds}s-b{config.cnn_batch}-seed{config.seed}-"
         f"snap{config.cnn_snapshots}-v{CNN_VERSION}"
+        + (f"-cap{config.cnn_train_per_label}" if config.cnn_train_per_label is not None else "")
     )
     file = cache / f"{key}.npz" if cache else None
     if file is not None and file.exists():
@@ -430,6 +431,12 @@ def main() -> None:
         default=defaults.cnn_snapshots,
         help="average held-out predictions of this many last epochs",
     )
+    parser.add_argument(
+        "--cnn-train-per-label",
+        type=int,
+        default=defaults.cnn_train_per_label,
+        help="each fold's CNN trains on at most this many photos of a label (0: all)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="fold split / init seed")
     args = parser.parse_args()
     cache = args.cache_dir
@@ -470,6 +477,7 @@ def run(
         cnn_seeds=args.cnn_seeds,
         cnn_batch=args.cnn_batch,
         cnn_snapshots=args.cnn_snapshots,
+        cnn_train_per_label=args.cnn_train_per_label or None,
         seed=args.seed,
     )
     source = resolve_source(score_config)

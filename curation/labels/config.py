@@ -20,6 +20,7 @@ from curation.labels.oof_cnn import (
     CNN_SEEDS,
     CNN_SIZE,
     CNN_SNAPSHOTS,
+    CNN_TRAIN_PER_LABEL,
 )
 
 MODEL_NAME = "sklearn:StandardScaler+PCA+LogisticRegression"
@@ -38,8 +39,8 @@ SCORE_SOURCES = ("auto", "offline", "shape", "combined", "backbone", "handmade")
 class ScoreConfig:
     """How to score: ``source`` (auto/offline/backbone/handmade), optional backbone ``weights``,
     ``folds`` of the linear out-of-fold model, ``cnn_folds``/``cnn_epochs``/``cnn_size``/
-    ``cnn_flip``/``cnn_seeds``/``cnn_batch``/``cnn_snapshots`` of the offline CNN
-    (:func:`curation.labels.oof_cnn.out_of_fold_cnn`), and the outlier score's k:
+    ``cnn_flip``/``cnn_seeds``/``cnn_batch``/``cnn_snapshots``/``cnn_train_per_label`` of the
+    offline CNN (:func:`curation.labels.oof_cnn.out_of_fold_cnn`), and the outlier score's k:
     ``max(neighbours, neighbour_share × label size)``."""
 
     source: str = "auto"
@@ -58,6 +59,7 @@ class ScoreConfig:
     cnn_seeds: int = CNN_SEEDS
     cnn_batch: int = BATCH_SIZE
     cnn_snapshots: int = CNN_SNAPSHOTS
+    cnn_train_per_label: int | None = CNN_TRAIN_PER_LABEL
     shape_components: int = 32
     shape_kernel_rows: int = 300
 

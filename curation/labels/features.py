@@ -43,6 +43,8 @@ from pipeline.weights import (
 )
 
 OFFLINE_SIZE = 64
+# Length of :func:`offline_vector`: 64 colour bins + 4×4×9 + 8×8×9 gradient bins + 8×8 thumbnail.
+HANDMADE_DIMENSIONS = 848
 # Shape features: gradient-orientation grids down to 8x8-pixel cells need 128 px to show a
 # roof line or a pickup bed; 64 px blurred them (benchmarks/label_issues.py, realcars-dev).
 SHAPE_SIZE = 128
@@ -189,27 +191,30 @@ def shape_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(features, mirrored)``: :func:`shape_vector` of each ``(N, S, S, 3)`` image and
     of its mirror image, each ``(N, D)`` float32."""
-    rows, mirrored = [], []
+    if not len(pixels):
+        return np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32)
+    first = shape_vector(pixels[0])
+    rows = np.zeros((len(pixels), len(first)), np.float32)
+    mirrored = np.zeros_like(rows)
     for i, rgb in enumerate(pixels):
-        rows.append(shape_vector(rgb))
-        mirrored.append(shape_vector(rgb[:, ::-1]))
+        rows[i] = first if i == 0 else shape_vector(rgb)
+        mirrored[i] = shape_vector(rgb[:, ::-1])
         if progress is not None:
             progress(i + 1)
-    if not rows:
-        return np.zeros((0, 1), np.float32), np.zeros((0, 1), np.float32)
-    return np.stack(rows), np.stack(mirrored)
+    return rows, mirrored
 
 
 def offline_features(
     paths: Sequence[Path], size: int = OFFLINE_SIZE, progress: Callable[[int], None] | None = None
 ) -> FeatureMatrix:
-    """Return hand-made features of ``paths`` (shape ``(len(paths), 848)``)."""
-    rows = []
+    """Return hand-made features of ``paths`` (shape ``(len(paths), 848)``, float32)."""
+    # Written into one array as they come: a list of rows stacked at the end held every
+    # photo's features twice (3.4 KB a photo each).
+    matrix = np.zeros((len(paths), HANDMADE_DIMENSIONS), np.float32)
     for i, path in enumerate(paths):
-        rows.append(offline_vector(load_rgb(path, size)))
+        matrix[i] = offline_vector(load_rgb(path, size))
         if progress is not None:
             progress(i + 1)
-    matrix = np.stack(rows) if rows else np.zeros((0, 848), np.float32)
     return FeatureMatrix(matrix, f"handmade:colour-hog-thumb@{size}")
 
 

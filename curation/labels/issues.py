@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -63,9 +64,7 @@ from curation.labels.features import (
     image_inputs,
     join_inputs,
 )
-from curation.labels.oof_cnn import (
-    OutOfFoldCnn,
-)
+from curation.labels.oof_cnn import OutOfFoldCnn, pixel_buffer
 from curation.labels.probabilities import (
     cnn_out_of_fold,
     out_of_fold_probabilities,
@@ -80,6 +79,10 @@ from pipeline.workspace import Workspace
 
 # Photos per shard when scoring reads them through a shard map: a few seconds of decoding.
 SCORE_SHARD_SIZE = 500
+# Sources that train the out-of-fold CNN on the photos' pixels.
+CNN_SOURCES = ("offline", "combined")
+# Score rows are inserted this many at a time.
+SCORE_INSERT_ROWS = 5000
 
 
 def label_issue_scores(
@@ -336,8 +339,14 @@ def score_paths(
     else:
         shards = split(paths, SCORE_SHARD_SIZE)
         parts, done = [], 0
+        # The CNN's pixels go into one buffer as shards arrive (on a temporary file when
+        # large), not kept per shard and joined: that held them twice, all in memory.
+        pixels = pixel_buffer(len(paths), config.cnn_size) if source in CNN_SOURCES else None
         try:
             for shard, part in zip(shards, map_shards(read, shards), strict=True):
+                if pixels is not None and part.pixels is not None:
+                    pixels[done : done + len(shard)] = part.pixels
+                    part = replace(part, pixels=None)
                 parts.append(part)
                 done += len(shard)
                 if progress is not None:
@@ -347,6 +356,8 @@ def score_paths(
                 check_shared(str(path))
             raise
         inputs = join_inputs(parts) if parts else read([])
+        if pixels is not None:
+            inputs = replace(inputs, pixels=pixels)
     if source == "offline":
         return score_pixels(inputs.pixels, labels, config)
     if source == "shape":
@@ -356,6 +367,24 @@ def score_paths(
         return combine_scores(cnn, score_shape(inputs.shape, inputs.mirrored, labels, config))
     assert inputs.matrix is not None
     return score_features(inputs.matrix.matrix, labels, config, inputs.matrix.source)
+
+
+def _score_row(run_id: int, row: sa.Row, scores: Scores, i: int) -> dict[str, object]:
+    """Return the ``label_scores`` row of image ``row``, the ``i``-th of ``scores``."""
+    return {
+        "image_id": row.id,
+        "run_id": run_id,
+        "feature_source": scores.feature_source,
+        "model": scores.model,
+        "label": row.label,
+        "suggested_label": scores.suggested[i],
+        "issue_score": float(scores.issue[i]),
+        "outlier_score": float(scores.outlier[i]),
+        "probabilities": {
+            c: round(float(p), 6)
+            for c, p in zip(scores.classes, scores.probabilities[i], strict=True)
+        },
+    }
 
 
 def score_catalog(
@@ -412,26 +441,16 @@ def score_catalog(
     }
     with ws.catalog.atomic() as conn:
         run_id = start_run(conn, "score", params)
-        conn.execute(
-            sa.insert(t.label_scores),
-            [
-                {
-                    "image_id": row.id,
-                    "run_id": run_id,
-                    "feature_source": scores.feature_source,
-                    "model": scores.model,
-                    "label": row.label,
-                    "suggested_label": scores.suggested[i],
-                    "issue_score": float(scores.issue[i]),
-                    "outlier_score": float(scores.outlier[i]),
-                    "probabilities": {
-                        c: round(float(p), 6)
-                        for c, p in zip(scores.classes, scores.probabilities[i], strict=True)
-                    },
-                }
-                for i, row in enumerate(rows)
-            ],
-        )
+        # In slices, in one transaction: the rows of a million photos as dicts at once would
+        # take gigabytes; a slice's are dropped before the next is made.
+        for start in range(0, len(rows), SCORE_INSERT_ROWS):
+            conn.execute(
+                sa.insert(t.label_scores),
+                [
+                    _score_row(run_id, row, scores, start + i)
+                    for i, row in enumerate(rows[start : start + SCORE_INSERT_ROWS])
+                ],
+            )
         counts = {c: labels.count(c) for c in scores.classes}
         finish_run(conn, run_id, {"images": counts, "feature_source": scores.feature_source})
     return ScoreRun(run_id, scores.feature_source, scores.model, counts)

@@ -45,6 +45,11 @@ BATCH_SIZE = 64
 # 3: batches streamed from uint8 pixels in a seeded order of our own (was Keras' shuffle).
 CNN_VERSION = 3
 PREDICT_BATCH = 256
+# Each fold's model trains on at most this many photos of each label (a seeded sample of the
+# other folds), so training costs the same from ~7,500 photos a label on and only decoding and
+# predicting grow with the catalog (benchmarks/scale.py). The demo site (~2,450 a label) and
+# realcars-dev (~620) train on every photo of the other folds, as before.
+CNN_TRAIN_PER_LABEL = 2500
 # Pixels beyond this many bytes live in a temporary file (1M photos at 48 px: 6.9 GB).
 PIXELS_IN_MEMORY_BYTES = 512 * 2**20
 # While decoding, hand written pages back to the file every so many photos.
@@ -169,6 +174,24 @@ def load_pixels(
     return out
 
 
+def training_sample(
+    train: np.ndarray, y: np.ndarray, per_label: int | None, seed: Sequence[int]
+) -> np.ndarray:
+    """Return the rows of ``train`` (sorted) a fold's model trains on: all of them, or a seeded
+    sample of at most ``per_label`` rows of each label (``y`` gives every row's label) when a
+    label has more. ``None`` keeps them all."""
+    if per_label is None or np.bincount(y[train]).max() <= per_label:
+        return train
+    rng = np.random.default_rng(list(seed))
+    kept = []
+    for label in np.unique(y[train]):
+        rows = train[y[train] == label]
+        if len(rows) > per_label:
+            rows = rng.choice(rows, per_label, replace=False)
+        kept.append(rows)
+    return np.sort(np.concatenate(kept))
+
+
 def out_of_fold_cnn(
     pixels: np.ndarray,
     labels: Sequence[str],
@@ -179,6 +202,7 @@ def out_of_fold_cnn(
     flip: bool = CNN_FLIP,
     seeds: int = CNN_SEEDS,
     snapshots: int = CNN_SNAPSHOTS,
+    train_per_label: int | None = CNN_TRAIN_PER_LABEL,
 ) -> OutOfFoldCnn:
     """Train one CNN per fold on the other folds; return its predictions on the held-out photos.
 
@@ -191,8 +215,10 @@ def out_of_fold_cnn(
     initial weights) and averages their probabilities (the embeddings come from the first).
     ``snapshots`` > 1 averages the held-out predictions made after each of the last that many
     epochs (snapshots along the decaying learning rate, at the cost of one held-out prediction
-    per epoch). Raises :class:`CarscoutError` with fewer than two labels or a label of one
-    photo.
+    per epoch). ``train_per_label`` caps each fold's training photos per label
+    (:func:`training_sample`; every held-out photo is still predicted, so cost beyond the cap
+    grows only with decoding and prediction); None trains on all. Raises
+    :class:`CarscoutError` with fewer than two labels or a label of one photo.
     """
     import keras
     from sklearn.model_selection import StratifiedKFold
@@ -205,7 +231,10 @@ def out_of_fold_cnn(
     fold_of = np.zeros(len(y), np.int32)
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     seeds = max(1, seeds)
-    for k, (train, held_out) in enumerate(cv.split(np.zeros(len(y)), y)):
+    sampled = False
+    for k, (every, held_out) in enumerate(cv.split(np.zeros(len(y)), y)):
+        train = training_sample(every, y, train_per_label, [seed, k, 7919])
+        sampled = sampled or len(train) < len(every)
         for s in range(seeds):
             model = _build(size, len(classes), seed + k + 1000 * s, flip)
             steps = epochs * int(np.ceil(len(train) / batch_size))
@@ -244,4 +273,6 @@ def out_of_fold_cnn(
         source += f",{seeds}seeds"
     if snapshots > 1:
         source += f",{snapshots}snapshots"
+    if sampled:
+        source += f",train<={train_per_label}/label"
     return OutOfFoldCnn(probabilities, [str(c) for c in classes], embeddings, fold_of, source)

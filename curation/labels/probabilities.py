@@ -150,4 +150,5 @@ def cnn_out_of_fold(pixels: np.ndarray, labels: list[str], config: ScoreConfig) 
         flip=config.cnn_flip,
         seeds=config.cnn_seeds,
         snapshots=config.cnn_snapshots,
+        train_per_label=config.cnn_train_per_label,
     )

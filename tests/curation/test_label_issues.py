@@ -377,3 +377,40 @@ def test_scoring_the_catalog_reads_pixels_into_a_file_beyond_the_memory_limit(
     run = score_catalog(workspace, config)
     assert len(stored_scores(workspace, run.run_id)) == 4 * 2 + 8
     assert list((tmp_path / "pixels").iterdir()) == []
+
+
+def test_cnn_training_sample_caps_each_label_with_a_seeded_sample() -> None:
+    from curation.labels.oof_cnn import training_sample
+
+    train = np.arange(5, 105)
+    y = np.zeros(110, int)
+    y[75:] = 1  # rows 5..74 label 0 (70), rows 75..104 label 1 (30)
+    capped = training_sample(train, y, 20, [0, 1])
+    assert np.array_equal(capped, np.sort(capped)) and len(set(capped.tolist())) == 40
+    assert set(capped.tolist()) <= set(train.tolist())
+    assert np.bincount(y[capped]).tolist() == [20, 20]
+    assert np.array_equal(training_sample(train, y, 20, [0, 1]), capped)
+    assert not np.array_equal(training_sample(train, y, 20, [0, 2]), capped)
+    # A label under the cap keeps every row; no cap or a cap above both labels changes nothing.
+    assert np.bincount(y[training_sample(train, y, 50, [0, 1])]).tolist() == [50, 30]
+    assert training_sample(train, y, 70, [0, 1]) is train
+    assert training_sample(train, y, None, [0, 1]) is train
+
+
+def test_capped_cnn_training_still_predicts_every_photo_out_of_fold(tmp_path: Path) -> None:
+    from curation.labels.oof_cnn import load_pixels, out_of_fold_cnn
+
+    paths, labels = _photo_files(tmp_path, per_label=8)
+    pixels = load_pixels(paths, 16)
+
+    def run(cap: int | None) -> object:
+        return out_of_fold_cnn(pixels, labels, folds=2, epochs=2, batch_size=8, train_per_label=cap)
+
+    # Two folds of 8 photos a label: each fold's model sees 4 of each label.
+    full, at_cap, capped = run(None), run(4), run(2)
+    assert np.array_equal(at_cap.probabilities, full.probabilities)
+    assert at_cap.source == full.source and "train<=" not in full.source
+    assert capped.source.endswith(",train<=2/label")
+    assert np.allclose(capped.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(capped.probabilities > 0) and np.array_equal(capped.fold, full.fold)
+    assert not np.allclose(capped.probabilities, full.probabilities, atol=1e-4)

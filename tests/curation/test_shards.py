@@ -158,3 +158,24 @@ def test_a_worker_that_cannot_see_the_store_stops_scoring_with_the_fix(
         score_catalog(workspace, ScoreConfig(source="handmade"), map_shards=_elsewhere)
     with workspace.catalog.reading() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.label_scores)).scalar() == 0
+
+
+def test_cnn_scores_from_shards_equal_those_read_at_once_with_pixels_on_a_file(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curation.labels import issues, oof_cnn
+
+    _fill(workspace)
+    paths = [
+        workspace.store.path(p) for _, p in hashing.missing_hashes(workspace.catalog, ["phash"])
+    ][:24]
+    labels = ["swift", "wagonr"] * 12
+    config = ScoreConfig(source="offline", cnn_epochs=1, cnn_size=16, cnn_folds=2)
+    whole = issues.score_paths(paths, labels, config)
+    # Shards of 5 land in one pixel buffer, here a temporary file (nothing in memory).
+    monkeypatch.setattr(issues, "SCORE_SHARD_SIZE", 5)
+    monkeypatch.setattr(oof_cnn, "PIXELS_IN_MEMORY_BYTES", 0)
+    sharded = issues.score_paths(paths, labels, config, map_shards=serial_map)
+    np.testing.assert_allclose(sharded.probabilities, whole.probabilities, atol=1e-5)
+    np.testing.assert_allclose(sharded.outlier, whole.outlier, atol=1e-4)
+    assert sharded.feature_source == whole.feature_source
