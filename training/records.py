@@ -94,9 +94,14 @@ def record_metrics(
 def looks_recorded(workspace: Workspace, run_id: int) -> int:
     """Return how many times run ``run_id``'s test set was looked at (``carscout evaluate``)."""
     with workspace.catalog.reading() as conn:
-        looks = conn.execute(
-            sa.select(t.training_runs.c.test_looks).where(t.training_runs.c.id == run_id)
-        ).scalar()
+        return _test_looks(conn, run_id)
+
+
+def _test_looks(conn: sa.Connection, run_id: int) -> int:
+    """Return run ``run_id``'s count of test looks as ``conn`` sees it (0 for no such run)."""
+    looks = conn.execute(
+        sa.select(t.training_runs.c.test_looks).where(t.training_runs.c.id == run_id)
+    ).scalar()
     return int(looks or 0)
 
 
@@ -144,10 +149,8 @@ def record_test(
                 test_looks=t.training_runs.c.test_looks + 1,
             )
         )
-        looks = conn.execute(
-            sa.select(t.training_runs.c.test_looks).where(t.training_runs.c.id == run_id)
-        ).scalar()
-    return int(looks or 0)
+        # Read inside the update's transaction: the count this look made, not a later one's.
+        return _test_looks(conn, run_id)
 
 
 def split_id_of(workspace: Workspace, run_dir: str) -> int | None:

@@ -100,6 +100,22 @@ def origin() -> Iterator[Callable[..., Origin]]:
         server.server_close()
 
 
+@pytest.fixture
+def weights_site(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    served: Served,
+    origin: Callable[..., Origin],
+) -> Origin:
+    """Return an origin serving the stand-in weights, with ``$CARSCOUT_WEIGHTS_BASE_URL`` pointing
+    at it, its MD5 the one expected and an empty Keras cache under ``tmp_path/keras``."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    site = origin(served.body)
+    monkeypatch.setenv(WEIGHTS_BASE_URL_ENV, site.url)
+    expect_md5_of(monkeypatch, served.body)
+    return site
+
+
 def closed_port() -> int:
     """Return a 127.0.0.1 port nothing listens on."""
     with socket.socket() as sock:
@@ -119,12 +135,8 @@ def test_auto_downloads_imagenet_weights_into_the_keras_cache_and_scores_with_th
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     served: Served,
-    origin: Callable[..., Origin],
+    weights_site: Origin,
 ) -> None:
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    site = origin(served.body)
-    monkeypatch.setenv(WEIGHTS_BASE_URL_ENV, site.url)
-    expect_md5_of(monkeypatch, served.body)
     populate(workspace, correct=6)
 
     run = score_catalog(workspace, ScoreConfig())
@@ -134,13 +146,13 @@ def test_auto_downloads_imagenet_weights_into_the_keras_cache_and_scores_with_th
     assert cached.read_bytes() == served.body
     assert [p.name for p in cached.parent.iterdir()] == [SPEC.name]  # no temporary file left
     size = f"{len(served.body) / 1e6:.1f} MB"
+    url = f"{weights_site.url}{SPEC.folder}{SPEC.name}"
     assert capsys.readouterr().err.splitlines() == [
-        f"downloading ImageNet weights for {APP} ({size}) from {site.url}{SPEC.folder}{SPEC.name} "
-        f"into {cached.parent}"
+        f"downloading ImageNet weights for {APP} ({size}) from {url} into {cached.parent}"
     ]
     # The next run finds them in the cache: no request, no line.
     assert resolve_source(ScoreConfig()) == "backbone"
-    assert site.hits == [f"/mirror/{SPEC.folder}{SPEC.name}"]
+    assert weights_site.hits == [f"/mirror/{SPEC.folder}{SPEC.name}"]
     assert capsys.readouterr().err == ""
 
 
@@ -200,19 +212,14 @@ def test_a_failed_download_leaves_nothing_keras_would_take_for_the_weights(
     assert list((tmp_path / "keras" / "models").iterdir()) == []
 
 
+@pytest.mark.usefixtures("weights_site")
 def test_transfer_model_downloads_imagenet_weights_or_names_the_fix(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     served: Served,
-    origin: Callable[..., Origin],
 ) -> None:
     from training.models import build_model, transfer_base
-
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    site = origin(served.body)
-    monkeypatch.setenv(WEIGHTS_BASE_URL_ENV, site.url)
-    expect_md5_of(monkeypatch, served.body)
 
     model = build_model("mobilenet_v3_small", image_size=32, num_classes=2, weights="imagenet")
 

@@ -3,18 +3,16 @@ would run it: no option beyond the site and the labels, a split fitted to what w
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import io
 import os
 import re
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +28,8 @@ from flows.progress import RichStageReporter
 from pipeline import schema as t
 from pipeline.workspace import Workspace
 from scrapers.demo_site import GeneratedSite, SiteConfig, generate_site
+from tests.http_site import Reply, serving
+from training.registry import list_models, pair_on_test
 
 ROOT = Path(__file__).parents[2]
 CARSCOUT = [sys.executable, "-c", "from cli.app import main; main()"]
@@ -57,50 +57,31 @@ class Marketplace:
     requests: list[str]
 
 
-def _serve(site: GeneratedSite, requests: list[str]) -> ThreadingHTTPServer:
-    """Serve ``site`` as plain HTML: search pages list links, listing pages carry <img> tags."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes, kind: str = "text/html") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
-
-        def do_GET(self) -> None:  # noqa: N802
-            requests.append(self.path)
-            parts = urlsplit(self.path)
-            if parts.path == "/search":
-                query = parse_qs(parts.query)
-                model, page = query.get("model", [""])[0], query.get("page", ["1"])[0]
-                found = site.listings_for(model) if page == "1" else []
-                cards = "".join(
-                    f'<a class="ad" href="/listing/{x.listing_id}">{escape(x.title)}</a>'
-                    for x in found
-                )
-                return self._send(200, f"<html><body>{cards}</body></html>".encode())
-            if parts.path.startswith("/listing/"):
-                listing = site.listing(parts.path.removeprefix("/listing/"))
-                if listing is None:
-                    return self._send(404, b"no such listing")
-                imgs = "".join(f'<img src="/photos/{pid}.jpg">' for pid in listing.photo_ids)
-                html = f'<h1 class="title">{escape(listing.title)}</h1><div class="gallery">{imgs}'
-                return self._send(200, f"<html><body>{html}</div></body></html>".encode())
-            if parts.path.startswith("/photos/"):
-                path = site.photo_path(parts.path.removeprefix("/photos/").removesuffix(".jpg"))
-                if path.is_file():
-                    return self._send(200, path.read_bytes(), "image/jpeg")
-            return self._send(404, b"not found")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return server
+def _answer(site: GeneratedSite, requests: list[str], path: str) -> Reply:
+    """Answer ``path`` from ``site`` as plain HTML: search pages list links, listing pages carry
+    <img> tags; record the path in ``requests``."""
+    requests.append(path)
+    parts = urlsplit(path)
+    if parts.path == "/search":
+        query = parse_qs(parts.query)
+        model, page = query.get("model", [""])[0], query.get("page", ["1"])[0]
+        found = site.listings_for(model) if page == "1" else []
+        cards = "".join(
+            f'<a class="ad" href="/listing/{x.listing_id}">{escape(x.title)}</a>' for x in found
+        )
+        return Reply(200, f"<html><body>{cards}</body></html>".encode())
+    if parts.path.startswith("/listing/"):
+        listing = site.listing(parts.path.removeprefix("/listing/"))
+        if listing is None:
+            return Reply(404, b"no such listing")
+        imgs = "".join(f'<img src="/photos/{pid}.jpg">' for pid in listing.photo_ids)
+        html = f'<h1 class="title">{escape(listing.title)}</h1><div class="gallery">{imgs}'
+        return Reply(200, f"<html><body>{html}</div></body></html>".encode())
+    if parts.path.startswith("/photos/"):
+        photo = site.photo_path(parts.path.removeprefix("/photos/").removesuffix(".jpg"))
+        if photo.is_file():
+            return Reply(200, photo.read_bytes(), "image/jpeg")
+    return Reply(404, b"not found")
 
 
 def write_spec(path: Path, base_url: str, labels: tuple[str, ...]) -> Path:
@@ -145,12 +126,9 @@ def marketplace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Marketplac
     folder = tmp_path_factory.mktemp("smallmart")
     site = generate_site(SMALL_SITE, folder / "cache")
     requests: list[str] = []
-    server = _serve(site, requests)
-    base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    spec = write_spec(folder / "smallmart.toml", base_url, SMALL_SITE.models)
-    yield Marketplace(base_url, spec, site, requests)
-    server.shutdown()
-    server.server_close()
+    with serving(functools.partial(_answer, site, requests)) as base_url:
+        spec = write_spec(folder / "smallmart.toml", base_url, SMALL_SITE.models)
+        yield Marketplace(base_url, spec, site, requests)
 
 
 def run_cli(tmp_path: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -216,6 +194,42 @@ def test_run_on_a_small_site_fits_the_split_and_needs_no_other_option(
     assert waiting == queue["pending"] + queue["skipped"] > 0
     results_row = next(x for x in result.stdout.splitlines() if "│ waiting for review" in x)
     assert f"{waiting} photos" in results_row
+    assert "(promoted: no champion before)" in _results_row(result.stdout, "champion")
+
+    # A second run trains a challenger on the same test set: the results say whether it was
+    # promoted, why, and McNemar's p on the identical test photos.
+    again = run_cli(
+        tmp_path,
+        *("--home", str(home), "run", "--site", str(marketplace.spec)),
+        *("--labels", "swift,wagonr"),
+    )
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    with Workspace.open(home=home) as ws, ws.catalog.reading() as conn:
+        runs = sorted(list_models(conn), key=lambda m: m.run_id)
+    first, second = runs
+    paired = pair_on_test(second, first)
+    assert paired is not None, "both runs were scored on the same test photos"
+    champion = _results_row(again.stdout, "champion")
+    verdict = re.search(r"\((promoted|kept): (.*)\)$", champion)
+    assert verdict is not None, champion
+    assert verdict.group(1) == ("promoted" if second.role == "champion" else "kept")
+    assert f"McNemar p={paired.p_value:.3g}" in verdict.group(2), champion
+    assert re.search(r"validation \d\.\d{4} (≤|>) champion \d\.\d{4}", champion), champion
+    stage = next(x for x in again.stdout.splitlines() if x.startswith("✓ promotion"))
+    assert verdict.group(0)[1:-1] in " ".join(stage.split()), stage
+
+
+def _results_row(stdout: str, what: str) -> str:
+    """Return the text of the Results table's row ``what`` (folded lines joined)."""
+    lines = stdout.splitlines()
+    start = next(i for i, x in enumerate(lines) if re.match(rf"│ {what}\s+│", x))
+    cells = [lines[start].split("│")[2].strip()]
+    for line in lines[start + 1 :]:
+        parts = line.split("│")
+        if len(parts) < 3 or parts[1].strip():
+            break
+        cells.append(parts[2].strip())
+    return " ".join(cells)
 
 
 @pytest.fixture(scope="module")

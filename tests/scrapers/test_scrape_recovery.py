@@ -3,17 +3,15 @@ small plain-HTML marketplace on 127.0.0.1 whose answers each test switches."""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import io
 import os
 import subprocess
 import sys
-import threading
 import tomllib
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from pipeline.workspace import Workspace
 from scrapers.crawl import scrape
 from scrapers.extract import parse_listing
 from scrapers.spec import SiteSpec, parse_spec
+from tests.http_site import Reply, serving
 
 ROOT = Path(__file__).parents[2]
 CARSCOUT = [sys.executable, "-c", "from cli.app import main; main()"]
@@ -58,61 +57,41 @@ class Market:
         return self.hits.get(path, 0)
 
 
-def _serve(market: Market) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: object) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes, kind: str = "text/html") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
-
-        def do_GET(self) -> None:  # noqa: N802
-            path = self.path
-            market.hits[path] = market.hit(path) + 1
-            if path in market.down:
-                return self._send(503, b"busy")
-            if path in market.gone:
-                return self._send(404, b"gone")
-            if path.startswith("/search"):
-                cards = ""
-                if path.endswith("page=1"):
-                    cards = "".join(
-                        market.link_markup.format(id=key, title=title)
-                        for key, (title, _) in market.listings.items()
-                    )
-                return self._send(200, f"<html><body>{cards}</body></html>".encode())
-            if path.startswith("/car/") and path[5:] in market.listings:
-                title, photos = market.listings[path[5:]]
-                imgs = "".join(f'<img src="/img/{name}.jpg">' for name in photos)
-                html = (
-                    f'<h1 class="title">{title}</h1><span class="price">Rs 4,85,000</span>'
-                    f'<div class="gallery">{imgs}</div>'
-                )
-                return self._send(200, html.encode())
-            if path.startswith("/img/"):
-                return self._send(200, _jpeg(zlib.crc32(path.encode())), "image/jpeg")
-            return self._send(404, b"no such page")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    market.base = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    return server
+def _answer(market: Market, path: str) -> Reply:
+    """Answer ``path`` from ``market``'s content and switches, counting it in ``market.hits``."""
+    market.hits[path] = market.hit(path) + 1
+    if path in market.down:
+        return Reply(503, b"busy")
+    if path in market.gone:
+        return Reply(404, b"gone")
+    if path.startswith("/search"):
+        cards = ""
+        if path.endswith("page=1"):
+            cards = "".join(
+                market.link_markup.format(id=key, title=title)
+                for key, (title, _) in market.listings.items()
+            )
+        return Reply(200, f"<html><body>{cards}</body></html>".encode())
+    if path.startswith("/car/") and path[5:] in market.listings:
+        title, photos = market.listings[path[5:]]
+        imgs = "".join(f'<img src="/img/{name}.jpg">' for name in photos)
+        html = (
+            f'<h1 class="title">{title}</h1><span class="price">Rs 4,85,000</span>'
+            f'<div class="gallery">{imgs}</div>'
+        )
+        return Reply(200, html.encode())
+    if path.startswith("/img/"):
+        return Reply(200, _jpeg(zlib.crc32(path.encode())), "image/jpeg")
+    return Reply(404, b"no such page")
 
 
 @pytest.fixture
 def market() -> Iterator[Market]:
-    """A running marketplace with two listings of three photos each."""
+    """A running marketplace with two listings: one of three photos, one of one."""
     state = Market(listings={"1": ("Swift VXi", ["a1", "a2", "a3"]), "2": ("Swift LXi", ["b1"])})
-    server = _serve(state)
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(functools.partial(_answer, state)) as base:
+        state.base = base
+        yield state
 
 
 def spec_data(**changes: Any) -> dict[str, Any]:
