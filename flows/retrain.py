@@ -35,7 +35,6 @@ from training.registry import (
     ModelRecord,
     current_champion,
     list_models,
-    promote,
     short_fingerprint,
 )
 
@@ -115,7 +114,8 @@ def collect_and_retrain(
     ``include_pending``: photos waiting for review count (see :func:`flows.split.assign_split`).
     The report holds the
     stage results, ``promoted`` (bool), ``decision`` (why, with the validation figures and the
-    paired test or why there is none), ``champion_validation`` (the champion's validation
+    paired test or why there is none), ``verdict`` (the decision and why in one line, with the
+    McNemar p-value when computed), ``champion_validation`` (the champion's validation
     accuracy the challenger had to beat), ``p_value`` (None without a paired test), the
     challenger's ``test_fingerprint`` and ``test_count``, the ``champion`` run name and
     ``pending_review``.
@@ -147,21 +147,20 @@ def collect_and_retrain(
     with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
         champion = current_champion(conn)
     trained = train_flow(settings, config)
-    challenger_metrics = evaluate_flow(settings, trained["run_dir"])
     champion_validation = None
     if champion is not None:
         champion_validation = champion_on_validation(
             settings, champion, config, split.get("split_id")
         )
-    with Workspace.open(settings) as ws:
-        with ws.catalog.atomic() as conn:
-            decision = promote(
-                conn, int(trained["run_id"]), champion_validation=champion_validation
-            )
-        with ws.catalog.reading() as conn:
-            models = list_models(conn)
-            now_champion = current_champion(conn)
-    print(decision.describe())
+    # The evaluate flow applies the promotion, so its summary shows the decision and why.
+    challenger_metrics = evaluate_flow(
+        settings, trained["run_dir"], promote=True, champion_validation=champion_validation
+    )
+    decision = challenger_metrics["promotion"]
+    with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
+        models = list_models(conn)
+        now_champion = current_champion(conn)
+    print(decision["decision"])
     waiting = pending_reviews(settings)
     publish(
         "models",
@@ -193,7 +192,7 @@ def collect_and_retrain(
                 for m in models
             ],
         )
-        + f"\n\n{decision.describe()}\n\n{waiting} photos wait for review: run "
+        + f"\n\n{decision['decision']}\n\n{waiting} photos wait for review: run "
         "`carscout review`.",
     )
     return {
@@ -204,10 +203,11 @@ def collect_and_retrain(
         "test_accuracy": challenger_metrics["accuracy"],
         "test_fingerprint": challenger_metrics["test_fingerprint"],
         "test_count": challenger_metrics["count"],
-        "promoted": decision.promoted,
-        "decision": decision.describe(),
-        "champion_validation": decision.champion_validation,
-        "p_value": decision.paired.p_value if decision.paired else None,
+        "promoted": decision["promoted"],
+        "decision": decision["decision"],
+        "verdict": decision["verdict"],
+        "champion_validation": decision["champion_validation"],
+        "p_value": decision["p_value"],
         "champion": now_champion.name if now_champion else None,
         "champion_run_dir": now_champion.run_dir if now_champion else None,
         "pending_review": waiting,

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.progress import reporter, retry_unless_user_error
 from flows.reporting import markdown_table, publish
+from pipeline.errors import CarscoutError
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
@@ -102,19 +103,79 @@ def score_on_test(settings: Settings, run_dir: str) -> dict[str, Any]:
     return metrics
 
 
+@task(cache_policy=NO_CACHE)
+def weigh_against_champion(
+    settings: Settings, run_dir: str, promote: bool, champion_validation: float | None
+) -> dict[str, Any] | None:
+    """Decide on the run in ``run_dir`` against the champion (:mod:`training.registry`'s
+    rules) and apply the decision when ``promote``; show it as the ``promotion`` stage.
+
+    Not retried: a promotion applied once must not be judged again against itself. Returns
+    ``promoted``, ``verdict`` (one line, e.g. ``kept: validation 0.8100 ≤ champion 0.8300;
+    McNemar p=0.5``), ``decision`` (the long form), ``p_value`` (None without a paired test)
+    and ``champion_validation``; None when the run is not in the catalog (with ``promote``
+    that raises :class:`CarscoutError`).
+    """
+    from training.records import find_training_run
+    from training.registry import judge
+    from training.registry import promote as apply_promotion
+
+    with Workspace.open(settings) as ws:
+        run_id = find_training_run(ws, run_dir=str(Path(run_dir).resolve()))
+        if run_id is None and promote:
+            raise CarscoutError(f"run {run_dir} is not in the catalog, so it cannot be promoted")
+        if run_id is None:
+            return None
+        reporter().stage("promotion")
+        if promote:
+            with ws.catalog.atomic() as conn:
+                decision = apply_promotion(conn, run_id, champion_validation=champion_validation)
+        else:
+            with ws.catalog.reading() as conn:
+                decision = judge(conn, run_id, champion_validation=champion_validation)
+    verdict = decision.verdict(hypothetical=not promote)
+    reporter().finish(verdict)
+    return {
+        "promoted": decision.promoted,
+        "verdict": verdict,
+        "decision": decision.describe(),
+        "p_value": decision.p_value,
+        "champion_validation": decision.champion_validation,
+    }
+
+
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(settings: Settings, run_dir: str) -> dict[str, Any]:
-    """Score a finished run on the test set once, publish the table, return the metrics."""
+def evaluate_flow(
+    settings: Settings,
+    run_dir: str,
+    promote: bool = False,
+    champion_validation: float | None = None,
+) -> dict[str, Any]:
+    """Score a finished run on the test set once, weigh it against the champion, publish the
+    table with the promotion decision, and return the metrics.
+
+    ``promote``: apply the decision (``collect-and-retrain`` does); otherwise it is only shown
+    as what would happen. ``champion_validation``: the champion's accuracy on this run's
+    validation photos (default: its recorded figure). The metrics dict also holds
+    ``promotion``: :func:`weigh_against_champion`'s dict, or None for a run not in the catalog.
+    """
     metrics = score_on_test(settings, run_dir)
+    promotion = weigh_against_champion(settings, run_dir, promote, champion_validation)
     rows = [
         (name, values["precision"], values["recall"], values["support"])
         for name, values in metrics["per_class"].items()
     ]
+    decision = (
+        f"\n\nPromotion: **{promotion['verdict']}**\n\n{promotion['decision']}"
+        if promotion is not None
+        else ""
+    )
     publish(
         "evaluate-summary",
         f"Test metrics of {Path(run_dir).name}",
         f"accuracy **{metrics['accuracy']:.4f}** on {metrics['count']} test photos\n\n"
         + markdown_table(["class", "precision", "recall", "support"], rows)
-        + f"\n\nConfusion matrix: {Path(run_dir) / 'confusion_matrix_test.png'}",
+        + f"\n\nConfusion matrix: {Path(run_dir) / 'confusion_matrix_test.png'}"
+        + decision,
     )
-    return metrics
+    return {**metrics, "promotion": promotion}

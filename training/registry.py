@@ -268,6 +268,31 @@ class Decision:
     champion: ModelRecord | None
     champion_validation: float | None = None
     paired: PairedTest | None = None
+    # The reason in a few words with its figures, e.g. "validation 0.8100 ≤ champion 0.8300".
+    why: str = ""
+
+    @property
+    def p_value(self) -> float | None:
+        """Return the paired McNemar p-value on the shared test set, or None when the two runs
+        were not compared photo by photo."""
+        return self.paired.p_value if self.paired is not None else None
+
+    def verdict(self, *, hypothetical: bool = False) -> str:
+        """Return the decision and why in one line, with the McNemar p-value when one was
+        computed: e.g. ``kept: validation 0.8100 ≤ champion 0.8300; McNemar p=0.688`` or
+        ``promoted: validation 0.8500 > champion 0.8300; McNemar p=0.5``.
+
+        ``hypothetical`` words it for a decision that was not applied (``would be promoted:``
+        / ``would not be promoted:``).
+        """
+        if hypothetical:
+            head = "would be promoted" if self.promoted else "would not be promoted"
+        else:
+            head = "promoted" if self.promoted else "kept"
+        line = f"{head}: {self.why or self.reason}"
+        if self.paired is not None and "McNemar" not in line:
+            line += f"; McNemar p={self.paired.p_value:.3g}"
+        return line
 
     def describe(self) -> str:
         """Return the decision as a few sentences for a report: the reason, the validation
@@ -326,23 +351,28 @@ def decide(
         raise CarscoutError(
             f"run {challenger.name} has no test metrics; run `carscout evaluate` on it first"
         )
-    if challenger.validation_accuracy is None:
+    ours = challenger.validation_accuracy
+    if ours is None:
         return Decision(False, "the run has no validation accuracy", challenger, champion)
     if champion is None:
-        return Decision(True, "there is no champion yet", challenger, None)
+        return Decision(
+            True, "there is no champion yet", challenger, None, why="no champion before"
+        )
     theirs = (
         champion_validation if champion_validation is not None else champion.validation_accuracy
     )
-    if theirs is not None and challenger.validation_accuracy <= theirs:
+    if theirs is not None and ours <= theirs:
         return Decision(
             False,
             "no better on validation (a tie is not a win)"
-            if challenger.validation_accuracy == theirs
+            if ours == theirs
             else "worse on validation",
             challenger,
             champion,
             theirs,
             paired,
+            why=f"validation {_acc(ours)} ≤ champion {_acc(theirs)}"
+            + (" (a tie is not a win)" if ours == theirs else ""),
         )
     if paired is not None and paired.significantly_worse:
         return Decision(
@@ -352,16 +382,29 @@ def decide(
             champion,
             theirs,
             paired,
+            why=f"significantly worse on test, McNemar p={paired.p_value:.3g} < {ALPHA} "
+            f"(validation {_acc(ours)} > champion {_acc(theirs)})",
         )
-    return Decision(True, "better on validation", challenger, champion, theirs, paired)
+    return Decision(
+        True,
+        "better on validation",
+        challenger,
+        champion,
+        theirs,
+        paired,
+        why=f"validation {_acc(ours)} > champion {_acc(theirs)}"
+        if theirs is not None
+        else f"validation {_acc(ours)}, the champion has none",
+    )
 
 
-def promote(conn: Connection, run_id: int, *, champion_validation: float | None = None) -> Decision:
-    """Decide on run ``run_id`` against the current champion and apply the decision.
+def judge(conn: Connection, run_id: int, *, champion_validation: float | None = None) -> Decision:
+    """Return the :class:`Decision` on run ``run_id`` against the current champion without
+    applying it (reads only); :func:`promote` applies it.
 
     The paired test comes from both runs' ``predictions_test.csv`` when they share a test
-    fingerprint (:func:`pair_on_test`). On promotion the former champion becomes ``retired``;
-    otherwise the run keeps the role ``challenger``. Returns the :class:`Decision`.
+    fingerprint (:func:`pair_on_test`). Raises :class:`CarscoutError` when the run is not in
+    the catalog or was never evaluated on its test set.
     """
     records = {r.run_id: r for r in list_models(conn)}
     if run_id not in records:
@@ -371,9 +414,36 @@ def promote(conn: Connection, run_id: int, *, champion_validation: float | None 
     paired = None
     if champion is not None and champion.run_id != run_id:
         paired = pair_on_test(challenger, champion)
-    decision = decide(challenger, champion, champion_validation=champion_validation, paired=paired)
+    return decide(challenger, champion, champion_validation=champion_validation, paired=paired)
+
+
+def promotion_preview(conn: Connection, run_dir: Path) -> str | None:
+    """Return one line saying whether the run in ``run_dir`` would be promoted over the current
+    champion and why, on the recorded figures (nothing is applied); None when the run is not
+    in the catalog. Raises :class:`CarscoutError` when it was never evaluated on its test set.
+    """
+    run_dir = Path(run_dir).resolve()
+    record = next((r for r in list_models(conn) if Path(r.run_dir).resolve() == run_dir), None)
+    if record is None:
+        return None
+    if record.role == "champion":
+        return "Promotion: this run is the champion."
+    decision = judge(conn, record.run_id)
+    against = f" against the champion {decision.champion.name}" if decision.champion else ""
+    return f"Promotion{against}: {decision.verdict(hypothetical=True)} (evaluate changes no role)."
+
+
+def promote(conn: Connection, run_id: int, *, champion_validation: float | None = None) -> Decision:
+    """Decide on run ``run_id`` against the current champion and apply the decision.
+
+    The paired test comes from both runs' ``predictions_test.csv`` when they share a test
+    fingerprint (:func:`pair_on_test`). On promotion the former champion becomes ``retired``;
+    otherwise the run keeps the role ``challenger``. Returns the :class:`Decision`.
+    """
+    decision = judge(conn, run_id, champion_validation=champion_validation)
     if not decision.promoted:
         return decision
+    champion = decision.champion
     if champion is not None:
         conn.execute(
             sa.update(t.training_runs)

@@ -135,7 +135,9 @@ def run_command(
     table.add_column("what")
     table.add_column("where", overflow="fold")
     table.add_row("test accuracy", f"{report.test_accuracy:.4f}")
-    table.add_row("champion", f"{report.champion} ({'promoted' if report.promoted else 'kept'})")
+    # Why, with the McNemar p-value when the two runs were compared on the same test photos.
+    verdict = report.details.get("verdict") or ("promoted" if report.promoted else "kept")
+    table.add_row("champion", f"{report.champion} ({verdict})")
     table.add_row("model", str(report.model_file))
     table.add_row("run folder", str(report.run_dir))
     for plot in report.plots:

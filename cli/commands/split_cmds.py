@@ -12,9 +12,8 @@ from rich.table import Table
 from cli.commands.context import workspace_from
 from curation.splits.build import SplitResult, build_split
 from curation.splits.export import export_split
-from curation.splits.plan import SUBSETS, parse_fractions, parse_sizes
+from curation.splits.plan import SUBSETS, parse_split_options
 from curation.splits.stored import DEFAULT_NAME
-from pipeline.errors import ConfigError
 
 console = Console()
 
@@ -127,14 +126,13 @@ def split_command(
     ] = None,
 ) -> None:
     """Build or grow a leakage-free, stratified train/validation/test split."""
-    if sizes is not None and fractions is not None:
-        raise ConfigError("give either --sizes or --fractions, not both")
+    split_sizes, split_fractions = parse_split_options(sizes, fractions)
     with workspace_from(ctx) as ws:
         result = build_split(
             ws,
             name=name,
-            sizes=parse_sizes(sizes) if sizes is not None else None,
-            fractions=parse_fractions(fractions) if fractions is not None else None,
+            sizes=split_sizes,
+            fractions=split_fractions,
             seed=seed,
             reshuffle=reshuffle,
             include_pending=True if include_pending else None,

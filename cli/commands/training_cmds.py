@@ -276,6 +276,10 @@ def evaluate_command(
         from training.evaluation import evaluate
 
         metrics = evaluate(run_dir, workspace=workspace, again=again)
+        from training.registry import promotion_preview
+
+        with workspace.catalog.reading() as conn:
+            promotion = promotion_preview(conn, run_dir)
     console.print(_metrics_table(f"Test results of {run_dir.name}", {"test": metrics}))
     console.print(
         f"Test set: {metrics['test_set']}, fingerprint {metrics['test_fingerprint'][:8]}, "
@@ -283,6 +287,8 @@ def evaluate_command(
         soft_wrap=True,
         highlight=False,
     )
+    if promotion:
+        console.print(promotion, soft_wrap=True, highlight=False)
     changed = {k: v for k, v in metrics.get("test_changed", {}).items() if v}
     if changed:
         console.print(

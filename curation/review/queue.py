@@ -9,8 +9,9 @@
 * Skipped items keep state ``skipped``: :func:`queue_items` lists them *after* every pending
   item, so a later session comes back to them at the end.
 
-Items added by deduplication (reason ``label conflict``) are read the same way. Decisions on
-the items are :mod:`curation.review.decisions`.
+Items added by deduplication (reason ``label conflict``) are read the same way; while open they
+keep that reason and suggestion when the image is scored and queued too (their score rises to
+the scoring one when higher). Decisions on the items are :mod:`curation.review.decisions`.
 """
 
 from __future__ import annotations
@@ -173,9 +174,18 @@ def build_queue(catalog: Catalog, config: QueueConfig | None = None) -> QueueBui
             states = existing.get(row.image_id, {})
             open_item = states.get("pending") or states.get("skipped")
             if open_item is not None:
+                if open_item.reason == LABEL_CONFLICT:
+                    # Deduplication's finding (copies carrying different labels) says more than
+                    # a score: it keeps its reason, suggestion and group, and rises to the
+                    # score when that is higher.
+                    reason = LABEL_CONFLICT
+                    values = {
+                        "score": max(float(open_item.score), values["score"]),
+                        "detail": {**values["detail"], **(open_item.detail or {})},
+                    }
                 conn.execute(
                     sa.update(t.review_items)
-                    .where(t.review_items.c.id == open_item)
+                    .where(t.review_items.c.id == open_item.id)
                     .values(**values)
                 )
                 summary.refreshed += 1
@@ -216,15 +226,23 @@ def _best_other(probabilities: dict[str, float], label: str) -> str | None:
     return max(others, key=others.__getitem__) if others else None
 
 
-def _items_by_image(conn: Connection, image_ids: list[int]) -> dict[int, dict[str, int]]:
-    found: dict[int, dict[str, int]] = {}
+def _items_by_image(conn: Connection, image_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Return image id -> state -> its newest review item (id, reason, score, detail)."""
+    found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(image_ids), 500):
         for item in conn.execute(
-            sa.select(t.review_items.c.id, t.review_items.c.image_id, t.review_items.c.state)
+            sa.select(
+                t.review_items.c.id,
+                t.review_items.c.image_id,
+                t.review_items.c.state,
+                t.review_items.c.reason,
+                t.review_items.c.score,
+                t.review_items.c.detail,
+            )
             .where(t.review_items.c.image_id.in_(image_ids[start : start + 500]))
             .order_by(t.review_items.c.id)
         ):
-            found.setdefault(item.image_id, {})[item.state] = item.id
+            found.setdefault(item.image_id, {})[item.state] = item
     return found
 
 

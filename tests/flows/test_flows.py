@@ -47,6 +47,15 @@ def _test_set_hashes(home: Path) -> list[str]:
         )
 
 
+def _evaluate_summary() -> str:
+    """Return the Markdown of the newest ``evaluate-summary`` artifact."""
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get("evaluate-summary")
+    assert artifact is not None, "the evaluate flow published no summary"
+    return str(artifact.data)
+
+
 def test_each_flow_runs_on_a_small_demo_site(tmp_path: Path, demo_site) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings(home=tmp_path / "home")
     labels = ["swift", "wagonr"]
@@ -72,6 +81,11 @@ def test_each_flow_runs_on_a_small_demo_site(tmp_path: Path, demo_site) -> None:
     metrics = evaluate_flow(settings, str(run_dir))
     assert metrics["count"] == sum(split["counts"]["test"].values())
     assert 0.0 <= metrics["accuracy"] <= 1.0
+    # Without promote=True the decision is only shown, in the flow's published summary too.
+    assert metrics["promotion"]["verdict"] == "would be promoted: no champion before"
+    assert "Promotion: **would be promoted: no champion before**" in _evaluate_summary()
+    with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
+        assert [m.role for m in list_models(conn)] == ["challenger"]
 
 
 def test_collect_and_retrain_twice_keeps_the_test_set_and_promotes_only_the_better(
@@ -114,5 +128,9 @@ def test_collect_and_retrain_twice_keeps_the_test_set_and_promotes_only_the_bett
         "significantly worse" not in second["decision"]
     )
     assert second["promoted"] is challenger_wins
+    # The evaluate flow's summary says the decision, why, and McNemar's p on the same photos.
+    assert second["verdict"].startswith("promoted: " if challenger_wins else "kept: ")
+    assert f"McNemar p={second['p_value']:.3g}" in second["verdict"]
+    assert f"Promotion: **{second['verdict']}**" in _evaluate_summary()
     assert champions[0].name == (challenger.name if challenger_wins else original.name)
     assert second["pending_review"] >= 1

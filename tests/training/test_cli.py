@@ -104,3 +104,41 @@ def test_training_on_the_catalog_without_a_split_says_how_to_make_one(tmp_path: 
     assert isinstance(result.exception, CarscoutError), result.exception
     message = str(result.exception)
     assert "carscout split" in message and "--version" not in message
+
+
+def test_evaluate_says_whether_the_run_would_beat_the_champion(
+    folder_tree: Path, tmp_path: Path
+) -> None:
+    import re
+
+    from pipeline.workspace import Workspace
+    from training.registry import judge, list_models, promote
+
+    runner = CliRunner()
+    home = ["--home", str(tmp_path / "home")]
+    for name in ("first", "second"):
+        result = runner.invoke(
+            app, [*home, "train", *FAST, "--data", str(folder_tree), "--name", name]
+        )
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*home, "evaluate", "first"])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "Promotion: would be promoted: no champion before (evaluate changes no role)." in flat
+    with Workspace.open(home=tmp_path / "home") as ws, ws.catalog.atomic() as conn:
+        runs = {m.name: m.run_id for m in list_models(conn)}
+        assert promote(conn, runs["first"]).promoted
+
+    result = runner.invoke(app, [*home, "evaluate", "second"])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    # Both runs were scored on the same test photos: the line says why, with McNemar's p.
+    assert re.search(r"Promotion against the champion first: would (not )?be promoted: ", flat)
+    with Workspace.open(home=tmp_path / "home") as ws, ws.catalog.reading() as conn:
+        decision = judge(conn, runs["second"])
+    assert decision.p_value is not None
+    assert f"McNemar p={decision.p_value:.3g}" in flat
+    assert decision.verdict(hypothetical=True) in flat
+    with Workspace.open(home=tmp_path / "home") as ws, ws.catalog.reading() as conn:
+        roles = {m.name: m.role for m in list_models(conn)}
+    assert roles == {"first": "champion", "second": "challenger"}, "evaluate promotes nothing"

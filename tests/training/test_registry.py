@@ -59,7 +59,7 @@ def _run(
 def test_champion_is_chosen_on_validation_and_a_tie_is_not_a_win(workspace: Workspace) -> None:
     with workspace.catalog.atomic() as conn:
         first = _run(conn, "first", 0.80, test=0.70)
-        assert promote_if_better(conn, first)
+        assert promote(conn, first).verdict() == "promoted: no champion before"
         # Better on test, worse on validation: test does not choose.
         worse = _run(conn, "worse", 0.75, test=0.95)
         assert not promote_if_better(conn, worse)
@@ -67,6 +67,11 @@ def test_champion_is_chosen_on_validation_and_a_tie_is_not_a_win(workspace: Work
         tie = _run(conn, "tie", 0.80, test=0.99, loss=0.1)
         decision = promote(conn, tie)
         assert not decision.promoted and "tie is not a win" in decision.reason
+        # No paired test (no test fingerprints): why, and no p-value.
+        assert decision.verdict() == (
+            "kept: validation 0.8000 ≤ champion 0.8000 (a tie is not a win)"
+        )
+        assert decision.p_value is None
         better = _run(conn, "better", 0.90, test=0.60)
         assert promote_if_better(conn, better)
     with workspace.catalog.reading() as conn:
@@ -138,6 +143,20 @@ def _predictions(run_dir: Path, correct: list[bool]) -> None:
     )
 
 
+def _run_tested_on(
+    conn: sa.Connection,
+    run_dir: Path,
+    validation: float,
+    test: float,
+    correct: list[bool],
+    fingerprint: str,
+) -> int:
+    """Insert the run named after ``run_dir`` with its per-photo test predictions (``correct``)
+    written there, measured on the test set ``fingerprint``; return its id."""
+    _predictions(run_dir, correct)
+    return _run(conn, run_dir.name, validation, test, fingerprint=fingerprint, run_dir=str(run_dir))
+
+
 def test_significantly_worse_on_the_same_test_set_is_not_promoted(
     workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -145,20 +164,11 @@ def test_significantly_worse_on_the_same_test_set_is_not_promoted(
     # all in the champion's favour (p = 2 * 0.5**10, about 0.002).
     champion_right = [True] * 38 + [False] * 2
     challenger_right = [True] * 28 + [False] * 12
-    _predictions(tmp_path / "champion", champion_right)
-    _predictions(tmp_path / "challenger", challenger_right)
     with workspace.catalog.atomic() as conn:
-        champion = _run(
-            conn, "champion", 0.80, 0.95, fingerprint="f" * 64, run_dir=str(tmp_path / "champion")
-        )
+        champion = _run_tested_on(conn, tmp_path / "champion", 0.80, 0.95, champion_right, "f" * 64)
         assert promote_if_better(conn, champion)
-        challenger = _run(
-            conn,
-            "challenger",
-            0.90,
-            0.70,
-            fingerprint="f" * 64,
-            run_dir=str(tmp_path / "challenger"),
+        challenger = _run_tested_on(
+            conn, tmp_path / "challenger", 0.90, 0.70, challenger_right, "f" * 64
         )
         decision = promote(conn, challenger)
     assert not decision.promoted
@@ -166,49 +176,40 @@ def test_significantly_worse_on_the_same_test_set_is_not_promoted(
     assert decision.paired.p_value == pytest.approx(2 * 0.5**10)
     assert "significantly worse on test" in decision.reason
     assert "McNemar p = 0.00195" in decision.describe()
+    assert decision.verdict() == (
+        "kept: significantly worse on test, McNemar p=0.00195 < 0.05 "
+        "(validation 0.9000 > champion 0.8000)"
+    )
+    assert decision.verdict(hypothetical=True).startswith("would not be promoted: significantly")
 
 
 def test_not_significantly_worse_on_test_is_promoted_with_p_value(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    _predictions(tmp_path / "champion", [True] * 30 + [False] * 10)
-    _predictions(tmp_path / "challenger", [True] * 29 + [False] * 11)
     with workspace.catalog.atomic() as conn:
-        champion = _run(
-            conn, "champion", 0.80, 0.75, fingerprint="a" * 64, run_dir=str(tmp_path / "champion")
+        champion = _run_tested_on(
+            conn, tmp_path / "champion", 0.80, 0.75, [True] * 30 + [False] * 10, "a" * 64
         )
         assert promote_if_better(conn, champion)
-        challenger = _run(
-            conn,
-            "challenger",
-            0.85,
-            0.725,
-            fingerprint="a" * 64,
-            run_dir=str(tmp_path / "challenger"),
+        challenger = _run_tested_on(
+            conn, tmp_path / "challenger", 0.85, 0.725, [True] * 29 + [False] * 11, "a" * 64
         )
         decision = promote(conn, challenger)
     assert decision.promoted and decision.paired is not None
     assert (decision.paired.challenger_only, decision.paired.champion_only) == (0, 1)
     assert "McNemar p = 1" in decision.describe()
+    assert decision.p_value == 1.0
+    assert decision.verdict() == "promoted: validation 0.8500 > champion 0.8000; McNemar p=1"
 
 
 def test_runs_on_different_test_sets_are_not_compared_on_test(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    _predictions(tmp_path / "champion", [True] * 40)
-    _predictions(tmp_path / "challenger", [False] * 40)
     with workspace.catalog.atomic() as conn:
-        champion = _run(
-            conn, "champion", 0.80, 1.0, fingerprint="a" * 64, run_dir=str(tmp_path / "champion")
-        )
+        champion = _run_tested_on(conn, tmp_path / "champion", 0.80, 1.0, [True] * 40, "a" * 64)
         assert promote_if_better(conn, champion)
-        challenger = _run(
-            conn,
-            "challenger",
-            0.85,
-            0.0,
-            fingerprint="b" * 64,
-            run_dir=str(tmp_path / "challenger"),
+        challenger = _run_tested_on(
+            conn, tmp_path / "challenger", 0.85, 0.0, [False] * 40, "b" * 64
         )
         decision = promote(conn, challenger)
     assert decision.promoted and decision.paired is None
