@@ -104,7 +104,16 @@ def _duration(seconds: float) -> str:
 
 def _compact(result: dict[str, Any]) -> dict[str, Any]:
     """Return the small, JSON-safe part of a flow result worth keeping in the catalog."""
-    keep = ("site", "status", "test_accuracy", "promoted", "champion", "pending_review")
+    keep = (
+        "site",
+        "status",
+        "test_accuracy",
+        "promoted",
+        "verdict",
+        "p_value",
+        "champion",
+        "pending_review",
+    )
     out = {k: result[k] for k in keep if k in result and _plain(result[k])}
     scrape = result.get("scrape", result)
     if isinstance(scrape, dict) and "labels" in scrape:
@@ -131,14 +140,23 @@ def scrape_line(summary: dict[str, Any]) -> str:
 
 
 def retrain_line(report: dict[str, Any]) -> str:
-    """Return what a collect-and-retrain run collected, trained and promoted, in one line."""
+    """Return what a collect-and-retrain run collected, trained and promoted, in one line.
+
+    With the report's ``verdict`` the decision reads like ``carscout run``'s table, e.g.
+    ``champion run-3 (kept: validation 0.8100 ≤ champion 0.8300; McNemar p=0.5)``; a report
+    without one (an older flow's) says ``promoted (run-3)`` or ``kept the champion (run-3)``.
+    """
     trained = report.get("train", {})
     model = trained.get("model") or trained.get("name") or "challenger"
     accuracy = report.get("test_accuracy")
-    verdict = "promoted" if report.get("promoted") else "kept the champion"
+    champion = report.get("champion") or "none"
+    verdict = report.get("verdict")
+    if verdict:
+        decision = f"champion {champion} ({verdict})"
+    else:
+        decision = f"{'promoted' if report.get('promoted') else 'kept the champion'} ({champion})"
     return (
         f"collected {scrape_line(report.get('scrape', {}))}; trained {model}"
         + (f" (test accuracy {accuracy:.3f})" if isinstance(accuracy, int | float) else "")
-        + f"; {verdict} ({report.get('champion') or 'none'}); "
-        f"{report.get('pending_review', 0)} photos wait for review"
+        + f"; {decision}; {report.get('pending_review', 0)} photos wait for review"
     )

@@ -21,6 +21,7 @@ from pipeline.settings import load_settings
 from pipeline.status import catalog_status
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
+from training.registry import ModelRecord, decide, paired_test
 
 DEMO = "http://127.0.0.1:8123"
 
@@ -180,7 +181,15 @@ def test_runs_are_recorded_with_a_summary_line(
     assert "base URL" in status.last_failed.line
 
 
-def test_retrain_line_says_what_was_collected_trained_and_promoted() -> None:
+def _record(run_id: int, name: str, validation: float) -> ModelRecord:
+    return ModelRecord(
+        run_id, name, "fast_cnn", "challenger", "ok", f"/runs/{name}", 1, 0.8, 0.5, validation
+    )
+
+
+def test_retrain_line_says_what_was_collected_trained_and_promoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     report = {
         "scrape": {"labels": {"swift": {"listings_visited": 2, "photos_stored": 9}}},
         "train": {"model": "fast_cnn"},
@@ -189,9 +198,37 @@ def test_retrain_line_says_what_was_collected_trained_and_promoted() -> None:
         "champion": "run-3",
         "pending_review": 4,
     }
+    # A report without a verdict (an older flow's) keeps the old words.
     line = retrain_line(report)
     assert "9 new photos" in line and "fast_cnn" in line and "0.812" in line
     assert "promoted (run-3)" in line and "4 photos wait for review" in line
+    assert "kept the champion (run-3)" in retrain_line(report | {"promoted": False})
+
+    # A kept challenger: the verdict says why, with McNemar's p on the shared test photos.
+    paired = paired_test([True, True, False, False], [True, False, True, True])
+    kept = decide(_record(7, "run-7", 0.81), _record(3, "run-3", 0.83), paired=paired)
+    report |= {"promoted": False, "verdict": kept.verdict(), "p_value": kept.p_value}
+    assert report["verdict"] == "kept: validation 0.8100 ≤ champion 0.8300; McNemar p=1"
+    line = retrain_line(report)
+    assert (
+        "; champion run-3 (kept: validation 0.8100 ≤ champion 0.8300; McNemar p=1); "
+        "4 photos wait for review" in line
+    )
+    assert "kept the champion" not in line and "promoted" not in line
+
+    # The scheduled run's catalog row keeps that line and the verdict.
+    settings = load_settings(home=tmp_path)
+    recorded, _, error = run_recorded(
+        settings, "scheduled-retrain", {"deployment": "weekly"}, lambda: report, retrain_line
+    )
+    assert error is None and recorded.endswith(line)
+    assert line in capsys.readouterr().out
+    with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
+        summary = conn.execute(sa.select(t.runs.c.summary)).scalar_one()
+        status = catalog_status(conn)
+    assert summary["line"] == recorded and status.scheduled[0].line == recorded
+    assert summary["result"]["verdict"] == report["verdict"]
+    assert summary["result"]["p_value"] == 1.0 and summary["result"]["promoted"] is False
 
 
 def test_deployments_name_an_entrypoint_that_imports_their_flow(tmp_path: Path) -> None:
