@@ -120,8 +120,9 @@ def label_issue_scores(
 # the label. Labels and CNN folds of the demo site and realcars-dev are smaller, so their
 # scores are exact.
 OUTLIER_REFERENCE_ROWS = 2000
-# Standardizing and PCA are fit on at most this many rows, then applied in chunks.
-OUTLIER_FIT_ROWS = 20_000
+# Standardizing and PCA are fit on at most this many rows (as for the probabilities' folds,
+# curation/labels/probabilities.py), then applied in chunks.
+OUTLIER_FIT_ROWS = 5_000
 OUTLIER_CHUNK_ROWS = 1024
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +51,19 @@ PREDICT_BATCH = 256
 # predicting grow with the catalog (benchmarks/scale.py). The demo site (~2,450 a label) and
 # realcars-dev (~620) train on every photo of the other folds, as before.
 CNN_TRAIN_PER_LABEL = 2500
-# Pixels beyond this many bytes live in a temporary file (1M photos at 48 px: 6.9 GB).
-PIXELS_IN_MEMORY_BYTES = 512 * 2**20
+# Pixels beyond this many bytes (~4,800 photos at 48 px) live in a temporary file (1M photos:
+# 6.9 GB), of which a process holds only the pages in use: a few thousand photos' at a time.
+# 512 MB kept up to 76,000 photos' in memory, so peak memory grew 7 KB a photo to there.
+PIXELS_IN_MEMORY_BYTES = 32 * 2**20
 # While decoding, hand written pages back to the file every so many photos.
 RELEASE_EVERY = 4096
+# A page fault maps the file's cached neighbours too (the kernel's fault-around, 64 KB), so
+# random batches soon map the whole file into the process: pages are handed back every so
+# many training batches and predicted rows, keeping a few tens of MB mapped.
+RELEASE_BATCHES = 8
+RELEASE_PREDICTED = 1024
+# The descriptor of each file-backed pixel buffer's temporary file, by id of its mapping.
+_PIXEL_FILES: dict[int, int] = {}
 
 
 @dataclass(frozen=True)
@@ -96,9 +106,42 @@ def _build(size: int, classes: int, seed: int, flip: bool = False) -> object:
     return keras.Model(inputs, outputs)
 
 
+def _file_of(pixels: np.ndarray) -> int | None:
+    """Return the open descriptor of the temporary file under a file-backed
+    :func:`pixel_buffer` (the whole array, not a view of part of it), else None."""
+    base = pixels.base
+    if isinstance(base, mmap.mmap) and pixels.flags.c_contiguous:
+        return _PIXEL_FILES.get(id(base))
+    return None
+
+
+def read_rows(pixels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return ``pixels[rows]`` (``rows`` sorted) as a new uint8 array.
+
+    From a file-backed :func:`pixel_buffer` the rows are read with ``preadv`` (a run of
+    consecutive rows in one call) instead of through the mapping: a mapped read also maps the
+    file's cached neighbours into the process (fault-around, large folios), so random batches
+    soon held the whole file in its resident memory."""
+    fd = _file_of(pixels)
+    if fd is None:
+        return pixels[rows]
+    out = np.empty((len(rows), *pixels.shape[1:]), np.uint8)
+    flat = out.reshape(len(rows), -1)
+    row_bytes = flat.shape[1]
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    for first, end in zip(
+        np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]]), strict=True
+    ):
+        want = int(end - first) * row_bytes
+        got = os.preadv(fd, [memoryview(flat[first:end]).cast("B")], int(rows[first]) * row_bytes)
+        if got != want:
+            raise CarscoutError(f"the temporary pixel file ended early ({got} of {want} bytes)")
+    return out
+
+
 def _floats(pixels: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Return the photos ``rows`` (sorted) of uint8 ``pixels`` as one float32 batch."""
-    return pixels[rows].astype(np.float32)
+    return read_rows(pixels, rows).astype(np.float32)
 
 
 def _predict_held_out(
@@ -109,6 +152,8 @@ def _predict_held_out(
     the mirror images."""
     probs, embs = [], []
     for start in range(0, len(rows), PREDICT_BATCH):
+        if start and start % RELEASE_PREDICTED == 0:
+            release_pages(pixels)
         batch = _floats(pixels, rows[start : start + PREDICT_BATCH])
         p, emb = model.predict_on_batch(batch)  # type: ignore[attr-defined]
         if flip:
@@ -137,12 +182,21 @@ def pixel_buffer(count: int, size: int, in_memory_bytes: int | None = None) -> n
             # Reserved up front: a mapped write that finds the disk full kills the process.
             os.posix_fallocate(handle.fileno(), 0, nbytes)
             mapping = mmap.mmap(handle.fileno(), nbytes)
+            # Kept open for read_rows, closed with the mapping.
+            fd = os.dup(handle.fileno())
     except OSError as exc:
         raise CarscoutError(
             f"cannot keep {nbytes / 2**30:.1f} GiB of photo pixels in {tempfile.gettempdir()} "
             f"({exc.strerror or exc}); set TMPDIR to a folder with more free space"
         ) from exc
+    _PIXEL_FILES[id(mapping)] = fd
+    weakref.finalize(mapping, _close_pixel_file, id(mapping), fd)
     return np.ndarray(shape, np.uint8, buffer=mapping)
+
+
+def _close_pixel_file(key: int, fd: int) -> None:
+    _PIXEL_FILES.pop(key, None)
+    os.close(fd)
 
 
 def release_pages(pixels: np.ndarray) -> None:
@@ -248,10 +302,12 @@ def out_of_fold_cnn(
             shuffler = np.random.default_rng([seed, k, s])
             for epoch in range(epochs):
                 order = shuffler.permutation(train)
-                for start in range(0, len(order), batch_size):
+                for step, start in enumerate(range(0, len(order), batch_size)):
                     # Sorted within the batch: the same batch, read in file order.
                     rows = np.sort(order[start : start + batch_size])
                     model.train_on_batch(_floats(pixels, rows), y[rows])
+                    if step % RELEASE_BATCHES == RELEASE_BATCHES - 1:
+                        release_pages(pixels)
                 release_pages(pixels)
                 if epoch >= first:
                     taken.append(_predict_held_out(both, pixels, held_out, flip))

@@ -15,12 +15,13 @@ from curation.labels.oof_cnn import (
     OutOfFoldCnn,
     out_of_fold_cnn,
 )
-from pipeline.errors import CarscoutError
 
 # Standardizing and PCA of a fold are fit on at most this many of its rows (a seeded sample),
 # then applied a chunk at a time, so memory beyond the feature matrix stays bounded; folds of
-# up to this size give exactly the scikit-learn pipeline's results.
-FIT_ROWS = 20_000
+# up to this size (the demo site's and realcars-dev's) give exactly the scikit-learn
+# pipeline's results. 64 components of 848 features are settled well within 5,000 rows, and a
+# larger fit's copies grew the peak memory of a 32,000-photo catalog (benchmarks/scale.py).
+FIT_ROWS = 5_000
 CHUNK_ROWS = 4096
 
 
@@ -40,18 +41,8 @@ def out_of_fold_probabilities(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    classes, y = np.unique(np.asarray(labels), return_inverse=True)
-    if len(classes) < 2:
-        raise CarscoutError(
-            f"scoring needs at least two labels among active images, found {list(classes)}; "
-            "import photos of another model first"
-        )
-    smallest = int(np.bincount(y).min())
-    if smallest < 2:
-        raise CarscoutError(
-            "every label needs at least 2 active images to be scored out of fold; "
-            f"counts: {dict(zip(classes.tolist(), np.bincount(y).tolist(), strict=True))}"
-        )
+    classes, y, counts = encode_labels(labels, "scoring")
+    smallest = int(counts.min())
     n_splits = max(2, min(folds, smallest))
     # PCA can keep at most as many components as the smallest training fold has rows.
     train_rows = len(y) - len(y) // n_splits - 1
@@ -82,11 +73,14 @@ def _reducer(components: int, seed: int) -> object:
 def _transform(reduce: object, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Return ``features[rows]`` standardized and projected, a chunk of rows at a time (no copy
     of the selected rows at full width)."""
-    parts = [
-        reduce.transform(features[rows[start : start + CHUNK_ROWS]])  # type: ignore[attr-defined]
-        for start in range(0, len(rows), CHUNK_ROWS)
-    ]
-    return np.concatenate(parts)
+    out: np.ndarray | None = None
+    for start in range(0, len(rows), CHUNK_ROWS):
+        part = reduce.transform(features[rows[start : start + CHUNK_ROWS]])  # type: ignore[attr-defined]
+        if out is None:
+            # Filled in place: a list of chunks joined at the end held the result twice.
+            out = np.empty((len(rows), part.shape[1]), part.dtype)
+        out[start : start + len(part)] = part
+    return out if out is not None else np.zeros((0, 0))
 
 
 def shape_out_of_fold(

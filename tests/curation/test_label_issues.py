@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 from pathlib import Path
 
@@ -414,3 +415,24 @@ def test_capped_cnn_training_still_predicts_every_photo_out_of_fold(tmp_path: Pa
     assert np.allclose(capped.probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert np.all(capped.probabilities > 0) and np.array_equal(capped.fold, full.fold)
     assert not np.allclose(capped.probabilities, full.probabilities, atol=1e-4)
+
+
+def test_rows_of_a_pixel_file_are_read_without_mapping_them_and_its_file_closes_with_it() -> None:
+    import gc
+
+    from curation.labels import oof_cnn
+
+    pixels = oof_cnn.pixel_buffer(500, 8, in_memory_bytes=0)
+    pixels[:] = np.random.default_rng(0).integers(0, 256, pixels.shape, dtype=np.uint8)
+    assert oof_cnn._file_of(pixels) is not None and oof_cnn._file_of(pixels[10:20]) is None
+    rows = np.array([0, 1, 2, 7, 100, 101, 499])  # runs of consecutive rows and single ones
+    assert np.array_equal(oof_cnn.read_rows(pixels, rows), pixels[rows])
+    in_memory = np.array(pixels)
+    assert oof_cnn._file_of(in_memory) is None
+    assert np.array_equal(oof_cnn.read_rows(in_memory, rows), pixels[rows])
+    fd = oof_cnn._file_of(pixels)
+    del pixels
+    gc.collect()
+    assert fd not in oof_cnn._PIXEL_FILES.values()
+    with pytest.raises(OSError):
+        os.fstat(fd)
