@@ -43,6 +43,8 @@ from pipeline.weights import (
 )
 
 OFFLINE_SIZE = 64
+# Scoring sources that train the out-of-fold CNN on the photos' pixels.
+CNN_SOURCES = ("offline", "combined")
 # Length of :func:`offline_vector`: 64 colour bins + 4×4×9 + 8×8×9 gradient bins + 8×8 thumbnail.
 HANDMADE_DIMENSIONS = 848
 # Shape features: gradient-orientation grids down to 8x8-pixel cells need 128 px to show a
@@ -326,7 +328,7 @@ def image_inputs(
     if source not in ("offline", "shape", "combined", "backbone", "handmade"):
         raise ConfigError(f"unknown scoring source {source!r} for image inputs")
     pixels = shape = mirrored = matrix = None
-    if source in ("offline", "combined"):
+    if source in CNN_SOURCES:
         # On a temporary file beyond 512 MB (oof_cnn imports this module: imported here).
         from curation.labels.oof_cnn import load_pixels
 

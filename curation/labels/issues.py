@@ -57,6 +57,7 @@ from curation.labels.config import (
     Scores,
 )
 from curation.labels.features import (
+    CNN_SOURCES,
     SHAPE_GRIDS,
     SHAPE_SIZE,
     fetch_backbone_weights,
@@ -79,8 +80,6 @@ from pipeline.workspace import Workspace
 
 # Photos per shard when scoring reads them through a shard map: a few seconds of decoding.
 SCORE_SHARD_SIZE = 500
-# Sources that train the out-of-fold CNN on the photos' pixels.
-CNN_SOURCES = ("offline", "combined")
 # Score rows are inserted this many at a time.
 SCORE_INSERT_ROWS = 5000
 

@@ -57,11 +57,6 @@ CNN_TRAIN_PER_LABEL = 2500
 PIXELS_IN_MEMORY_BYTES = 32 * 2**20
 # While decoding, hand written pages back to the file every so many photos.
 RELEASE_EVERY = 4096
-# A page fault maps the file's cached neighbours too (the kernel's fault-around, 64 KB), so
-# random batches soon map the whole file into the process: pages are handed back every so
-# many training batches and predicted rows, keeping a few tens of MB mapped.
-RELEASE_BATCHES = 8
-RELEASE_PREDICTED = 1024
 # The descriptor of each file-backed pixel buffer's temporary file, by id of its mapping.
 _PIXEL_FILES: dict[int, int] = {}
 
@@ -152,8 +147,6 @@ def _predict_held_out(
     the mirror images."""
     probs, embs = [], []
     for start in range(0, len(rows), PREDICT_BATCH):
-        if start and start % RELEASE_PREDICTED == 0:
-            release_pages(pixels)
         batch = _floats(pixels, rows[start : start + PREDICT_BATCH])
         p, emb = model.predict_on_batch(batch)  # type: ignore[attr-defined]
         if flip:
@@ -302,16 +295,12 @@ def out_of_fold_cnn(
             shuffler = np.random.default_rng([seed, k, s])
             for epoch in range(epochs):
                 order = shuffler.permutation(train)
-                for step, start in enumerate(range(0, len(order), batch_size)):
+                for start in range(0, len(order), batch_size):
                     # Sorted within the batch: the same batch, read in file order.
                     rows = np.sort(order[start : start + batch_size])
                     model.train_on_batch(_floats(pixels, rows), y[rows])
-                    if step % RELEASE_BATCHES == RELEASE_BATCHES - 1:
-                        release_pages(pixels)
-                release_pages(pixels)
                 if epoch >= first:
                     taken.append(_predict_held_out(both, pixels, held_out, flip))
-            release_pages(pixels)
             probs = np.mean([p for p, _ in taken], axis=0)
             emb = taken[-1][1]
             if embeddings is None:
