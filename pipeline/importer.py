@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from pipeline.catalog import finish_run, start_run
 from pipeline.errors import ConfigError
 from pipeline.intake import (
+    IntakeResult,
     PreparedPhoto,
     Provenance,
     intake_files,
@@ -283,18 +284,7 @@ def _import_in_shards(
 ) -> None:
     """Read ``files`` through ``map_shards`` (:func:`prepare_files`, :data:`IMPORT_SHARD_SIZE`
     a shard) and take each shard in here, in order, counting each result in ``summary``."""
-    pairs = [
-        (
-            str(path),
-            Provenance(
-                label=file_label,
-                source_path=str(path.absolute()),
-                run_id=summary.run_id,
-                stage="import",
-            ),
-        )
-        for path, file_label in files
-    ]
+    pairs = [(str(path), _provenance(path, file_label, summary)) for path, file_label in files]
     shards = split(pairs, IMPORT_SHARD_SIZE)
     work = partial(prepare_files, limits=workspace.settings.intake)
     done = 0
@@ -306,14 +296,26 @@ def _import_in_shards(
                 check_shared(path)
         results = take_in(workspace.catalog, workspace.store, photos)
         for (_, provenance), result in zip(shard, results, strict=True):
-            if result.outcome == "rejected":
-                summary.rejected[result.reason or "unknown"] += 1
-            else:
-                setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
-                summary.by_label[provenance.label] += 1
+            _count(summary, result, provenance.label)
             done += 1
             if progress:
                 progress(done, len(files))
+
+
+def _provenance(path: Path, label: str, summary: ImportSummary) -> Provenance:
+    """Return the provenance an imported file is taken in with (this import's run)."""
+    return Provenance(
+        label=label, source_path=str(path.absolute()), run_id=summary.run_id, stage="import"
+    )
+
+
+def _count(summary: ImportSummary, result: IntakeResult, label: str) -> None:
+    """Count one file's intake ``result`` in ``summary`` (rejections by reason)."""
+    if result.outcome == "rejected":
+        summary.rejected[result.reason or "unknown"] += 1
+    else:
+        setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
+        summary.by_label[label] += 1
 
 
 def _import_in_batches(
@@ -326,26 +328,13 @@ def _import_in_batches(
     counting each result in ``summary``."""
     for first in range(0, len(files), IMPORT_BATCH):
         batch = files[first : first + IMPORT_BATCH]
-        provenances = [
-            Provenance(
-                label=file_label,
-                source_path=str(path.absolute()),
-                run_id=summary.run_id,
-                stage="import",
-            )
-            for path, file_label in batch
-        ]
         results = intake_files(
             workspace.catalog,
             workspace.store,
-            [(str(path), prov) for (path, _), prov in zip(batch, provenances, strict=True)],
+            [(str(path), _provenance(path, file_label, summary)) for path, file_label in batch],
             workspace.settings.intake,
         )
         for offset, ((_, file_label), result) in enumerate(zip(batch, results, strict=True)):
-            if result.outcome == "rejected":
-                summary.rejected[result.reason or "unknown"] += 1
-            else:
-                setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
-                summary.by_label[file_label] += 1
+            _count(summary, result, file_label)
             if progress:
                 progress(first + offset + 1, len(files))
