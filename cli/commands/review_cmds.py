@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.commands.context import hint, workspace_from
+from cli.commands.context import hint, settings_from, workspace_from
 
 console = Console()
 review_app = typer.Typer(
@@ -78,9 +78,11 @@ def score_command(
     queue_config = QueueConfig(
         budget=None if threshold is not None else budget, threshold=threshold, requeue=requeue
     )
-    with workspace_from(ctx) as ws:
+    from flows.cluster import cluster_shards
+
+    with cluster_shards(settings_from(ctx), "features") as map_shards, workspace_from(ctx) as ws:
         with console.status("computing features and out-of-fold probabilities…"):
-            run = score_catalog(ws, config)
+            run = score_catalog(ws, config, map_shards=map_shards)
         queued = build_queue(
             ws.catalog, QueueConfig(**{**queue_config.__dict__, "run_id": run.run_id})
         )
@@ -106,8 +108,10 @@ def review_command(
         str,
         typer.Option(
             "--display",
-            help="How to show photos: auto (kitty/iTerm2 inline if detected), kitty, iterm, "
-            "or file (write a thumbnail and print its path).",
+            help="How to show photos: auto (kitty or iTerm2 if detected, else sixel if the "
+            "terminal answers it has it, else halfblock), kitty, sixel, iterm, halfblock "
+            "(coloured Unicode half-blocks: any 256-colour terminal, tmux included), or file "
+            "(write a thumbnail and print its path).",
         ),
     ] = "auto",
     open_viewer: Annotated[
@@ -123,14 +127,10 @@ def review_command(
     if ctx.invoked_subcommand is not None:
         return
     from curation.review.decisions import default_actor
+    from curation.review.keys import terminal_keys
     from curation.review.queue import ReviewError
-    from curation.review.tui import (
-        DISPLAY_MODES,
-        PhotoShower,
-        detect_display,
-        review_loop,
-        terminal_keys,
-    )
+    from curation.review.terminal_image import DISPLAY_MODES, PhotoShower, detect_display
+    from curation.review.tui import review_loop
 
     if display not in DISPLAY_MODES:
         raise ReviewError(f"unknown --display {display!r}; use one of {', '.join(DISPLAY_MODES)}")

@@ -7,32 +7,18 @@ terminal to it. Keys::
     k keep    r relabel (1-9 pick a label, the suggestion first; / type one)    x reject
     s skip    u undo the last decision    q quit (Ctrl-C and Ctrl-D quit too)
 
-Photos are shown inline with the kitty graphics protocol (``TERM=xterm-kitty`` or
-``KITTY_WINDOW_ID``) or iTerm2's inline images (``TERM_PROGRAM=iTerm.app``); elsewhere a
-thumbnail PNG is written and its path printed (and opened with ``xdg-open`` when asked and a
-display exists).
+Photos are drawn by :mod:`curation.review.terminal_image` (kitty, sixel, iTerm2, Unicode
+half-blocks in any other terminal, or a thumbnail file when output is not a terminal); keys come
+from :mod:`curation.review.keys`.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import os
-import select
-import shutil
-import subprocess
-import sys
-import termios
-import tty
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
-from PIL import Image
-
 from curation.review.decisions import decide, undo_last
+from curation.review.keys import QUIT_KEYS, KeyReader
 from curation.review.queue import (
     ReviewError,
     ReviewItem,
@@ -41,158 +27,11 @@ from curation.review.queue import (
     known_labels,
     queue_items,
 )
+from curation.review.terminal_image import PhotoShower
 from pipeline.catalog import Catalog
 from pipeline.store import ImageStore
 
-KeyReader = Callable[[], str]
-"""Returns the next key as a one-character string, or ``""`` when input has ended."""
-
-DISPLAY_MODES = ("auto", "kitty", "iterm", "file")
-KITTY_CHUNK = 4096
-QUIT_KEYS = {"q", "Q", "\x03", "\x04", ""}
 HELP = "[k]eep  [r]elabel  [x] reject  [s]kip  [u]ndo  [q]uit"
-
-
-# --- showing a photo --------------------------------------------------------------------
-
-
-def detect_display(env: Mapping[str, str] | None = None) -> str:
-    """Return ``kitty``, ``iterm`` or ``file`` for the terminal described by ``env``."""
-    env = os.environ if env is None else env
-    if env.get("TERM") == "xterm-kitty" or env.get("KITTY_WINDOW_ID"):
-        return "kitty"
-    if env.get("TERM_PROGRAM") == "iTerm.app":
-        return "iterm"
-    return "file"
-
-
-def thumbnail_png(path: Path, max_side: int = 480) -> bytes:
-    """Return a PNG of the image at ``path`` shrunk to fit ``max_side`` pixels."""
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        img.thumbnail((max_side, max_side))
-        out = io.BytesIO()
-        img.save(out, "PNG")
-    return out.getvalue()
-
-
-def kitty_escape(png: bytes) -> str:
-    """Return the kitty graphics-protocol sequence that shows ``png`` at the cursor.
-
-    The base64 payload goes in chunks of at most 4096 bytes; ``m=1`` says more follow.
-    """
-    payload = base64.standard_b64encode(png).decode("ascii")
-    chunks = [payload[i : i + KITTY_CHUNK] for i in range(0, len(payload), KITTY_CHUNK)] or [""]
-    parts = []
-    for index, chunk in enumerate(chunks):
-        more = 1 if index < len(chunks) - 1 else 0
-        control = f"f=100,a=T,m={more}" if index == 0 else f"m={more}"
-        parts.append(f"\x1b_G{control};{chunk}\x1b\\")
-    return "".join(parts)
-
-
-def iterm_escape(png: bytes, name: str = "photo.png", height_rows: int = 16) -> str:
-    """Return the iTerm2 inline-image sequence (OSC 1337 File) that shows ``png``."""
-    encoded_name = base64.standard_b64encode(name.encode()).decode("ascii")
-    payload = base64.standard_b64encode(png).decode("ascii")
-    return (
-        f"\x1b]1337;File=name={encoded_name};size={len(png)};inline=1;"
-        f"height={height_rows};preserveAspectRatio=1:{payload}\x07"
-    )
-
-
-@dataclass
-class PhotoShower:
-    """Shows photos on ``mode`` (kitty/iterm/file); file mode writes into ``thumbs_dir``."""
-
-    mode: str
-    thumbs_dir: Path
-    open_viewer: bool = False
-    _said_viewer_problem: bool = False
-
-    def show(self, image_id: int, path: Path, out: TextIO) -> None:
-        """Write the photo (or where to find it) to ``out``."""
-        if not path.is_file():
-            out.write(f"  (photo file missing: {path})\n")
-            return
-        png = thumbnail_png(path)
-        if self.mode == "kitty":
-            out.write(kitty_escape(png) + "\n")
-        elif self.mode == "iterm":
-            out.write(iterm_escape(png, f"{image_id}.png") + "\n")
-        else:
-            self.thumbs_dir.mkdir(parents=True, exist_ok=True)
-            thumb = self.thumbs_dir / f"image-{image_id}.png"
-            thumb.write_bytes(png)
-            out.write(f"  photo: {thumb}\n")
-            if self.open_viewer:
-                problem = viewer_problem()
-                if problem is None:
-                    subprocess.Popen(  # noqa: S603 - a fixed program on a path we wrote
-                        [VIEWER, str(thumb)],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                        start_new_session=True,
-                    )
-                elif not self._said_viewer_problem:
-                    out.write(f"  --open: {problem}\n")
-                    self._said_viewer_problem = True
-
-
-VIEWER = "xdg-open"
-
-
-def viewer_problem(env: Mapping[str, str] | None = None) -> str | None:
-    """Return why ``--open`` cannot open a thumbnail here (naming the viewer tried), or None."""
-    env = os.environ if env is None else env
-    if not shutil.which(VIEWER, path=env.get("PATH")):
-        return (
-            f"tried {VIEWER}, which is not installed (apt install xdg-utils); open the path shown"
-        )
-    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
-        return (
-            f"tried {VIEWER}, but there is no display ($DISPLAY and $WAYLAND_DISPLAY are unset, "
-            "e.g. over ssh); open the path shown"
-        )
-    return None
-
-
-# --- reading keys -----------------------------------------------------------------------
-
-
-@contextmanager
-def terminal_keys(stream: TextIO | None = None) -> Iterator[KeyReader]:
-    """Yield a key reader over ``stream`` (default stdin), in cbreak mode when it is a terminal.
-
-    Cbreak (not raw) keeps Ctrl-C a signal, so it interrupts even a slow step; the terminal
-    settings are restored on exit, whatever happens.
-    """
-    stream = stream or sys.stdin
-    fd = stream.fileno()
-    if not os.isatty(fd):
-        yield lambda: _read_char(fd)
-        return
-    saved = termios.tcgetattr(fd)
-    try:
-        tty.setcbreak(fd)
-        yield lambda: _read_key(fd)
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-
-
-def _read_char(fd: int) -> str:
-    data = os.read(fd, 1)
-    return data.decode("latin-1") if data else ""
-
-
-def _read_key(fd: int) -> str:
-    key = _read_char(fd)
-    if key == "\x1b":
-        # Swallow the rest of an arrow/function-key sequence so it is one keypress.
-        while select.select([fd], [], [], 0.02)[0]:
-            if not os.read(fd, 1):
-                break
-    return key
 
 
 # --- the session ------------------------------------------------------------------------

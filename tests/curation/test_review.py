@@ -318,24 +318,17 @@ def test_a_bad_decisions_file_changes_nothing(workspace: Workspace, tmp_path: Pa
     assert decisions(workspace) == []
 
 
-def test_inline_image_protocols_carry_the_whole_png() -> None:
-    import base64
-    import re
+def test_display_detection_picks_a_protocol_or_the_half_block_fallback() -> None:
+    from curation.review.terminal_image import detect_display
 
-    from curation.review.tui import detect_display, iterm_escape, kitty_escape
-
-    png = bytes(range(256)) * 31  # 10,584 base64 characters: three kitty chunks
-    kitty = kitty_escape(png)
-    chunks = re.findall(r"\x1b_G([^;]*);([^\x1b]*)\x1b\\", kitty)
-    assert [control for control, _ in chunks] == ["f=100,a=T,m=1", "m=1", "m=0"]
-    assert all(len(payload) <= 4096 for _, payload in chunks)
-    assert base64.b64decode("".join(payload for _, payload in chunks)) == png
-    iterm = iterm_escape(png)
-    assert iterm.startswith("\x1b]1337;File=") and iterm.endswith("\x07")
-    assert base64.b64decode(iterm.split(":", 1)[1][:-1]) == png
     assert detect_display({"TERM": "xterm-kitty"}) == "kitty"
     assert detect_display({"TERM_PROGRAM": "iTerm.app"}) == "iterm"
-    assert detect_display({"TERM": "xterm-256color"}) == "file"
+    assert detect_display({"TERM": "xterm-256color"}, tty=False) == "file"
+    assert detect_display({"TERM": "dumb"}, tty=True) == "file"
+    assert detect_display({"TERM": "xterm"}, tty=True, sixel_probe=lambda: True) == "sixel"
+    assert detect_display({"TERM": "tmux-256color"}, tty=True, sixel_probe=lambda: False) == (
+        "halfblock"
+    )
 
 
 # --- issue 18: the review guards the label set, counts what stands, undo returns -----------
@@ -402,7 +395,7 @@ def test_open_without_a_viewer_says_which_viewer_was_tried(
 ) -> None:
     import io
 
-    from curation.review.tui import PhotoShower
+    from curation.review.terminal_image import PhotoShower
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
