@@ -49,9 +49,18 @@ def _global_options(
         bool,
         typer.Option("--debug", help="Show the full traceback of an error (for bug reports)."),
     ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Dask scheduler (tcp://HOST:8786) that run, import, dedup, score and schedule "
+            "spread their heavy stages over; 'local' for none (default: $CARSCOUT_CLUSTER, "
+            "then carscout.toml).",
+        ),
+    ] = None,
 ) -> None:
     """Options shared by every command."""
-    ctx.obj = {"home": home, "debug": debug}
+    ctx.obj = {"home": home, "debug": debug, "cluster": cluster}
 
 
 def _register_commands() -> None:
@@ -89,7 +98,7 @@ _register_commands()
 
 # Global options (``--home X``, ``--debug``) may also follow the command: ``carscout scrape
 # --home X`` works like ``carscout --home X scrape``.
-GLOBAL_VALUE_OPTIONS = ("--home",)
+GLOBAL_VALUE_OPTIONS = ("--home", "--cluster")
 GLOBAL_FLAGS = ("--debug",)
 
 

@@ -1,12 +1,15 @@
 """Where carscout keeps its data and how it behaves, resolved from flags, env and carscout.toml.
 
 Precedence for the data home: ``--home`` flag, then ``$CARSCOUT_HOME``, then ``home`` in
-``./carscout.toml``, then ``./data``.
+``./carscout.toml``, then ``./data``. The Dask cluster the heavy stages spread over follows the
+same order: ``--cluster``, ``$CARSCOUT_CLUSTER``, ``cluster`` in ``carscout.toml``, else none
+(the default, in-process runner).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,12 +35,15 @@ class Settings:
     """Resolved settings for one carscout invocation.
 
     ``catalog_url`` is a SQLAlchemy URL; by default ``sqlite:///<home>/catalog.sqlite``.
+    ``cluster`` is a Dask scheduler address (``tcp://HOST:PORT``) or None for the default
+    runner (see :func:`parse_cluster`).
     """
 
     home: Path
     catalog_url: str
     user_agent: str = DEFAULT_USER_AGENT
     intake: IntakeLimits = field(default_factory=IntakeLimits)
+    cluster: str | None = None
 
     @property
     def store_dir(self) -> Path:
@@ -76,15 +82,42 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix or delete it") from exc
 
 
-_KNOWN_KEYS = {"home", "catalog_url", "user_agent", "intake"}
+_KNOWN_KEYS = {"home", "catalog_url", "user_agent", "intake", "cluster"}
 _INTAKE_KEYS = {"max_bytes", "max_pixels", "min_side"}
 
 
-def load_settings(home: Path | None = None, config_path: Path | None = None) -> Settings:
+#: What ``--cluster`` accepts to mean "no cluster" (overrides $CARSCOUT_CLUSTER or the file).
+LOCAL_RUNNER = "local"
+_ADDRESS = re.compile(r"^(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def parse_cluster(value: str | None, origin: str = "--cluster") -> str | None:
+    """Return the normalised Dask scheduler address of ``value``, or None for the default runner.
+
+    ``tcp://HOST:PORT``, ``tls://HOST:PORT`` and ``HOST:PORT`` (taken as tcp) are accepted;
+    None, an empty value and ``local`` mean no cluster. Raises :class:`ConfigError` naming
+    ``origin`` (the flag, variable or file the value came from) for anything else.
+    """
+    if value is None or not value.strip() or value.strip().lower() == LOCAL_RUNNER:
+        return None
+    match = _ADDRESS.match(value.strip())
+    if match is None or not 0 < int(match.group(3)) < 65536:
+        raise ConfigError(
+            f"{origin} {value!r} is not a Dask scheduler address; give tcp://HOST:PORT (what "
+            "`dask scheduler` prints, port 8786 by default) or 'local' for no cluster"
+        )
+    scheme, host, port = match.groups()
+    return f"{scheme or 'tcp'}://{host}:{int(port)}"
+
+
+def load_settings(
+    home: Path | None = None, config_path: Path | None = None, cluster: str | None = None
+) -> Settings:
     """Resolve settings from the arguments, the environment and ``carscout.toml``.
 
+    ``cluster`` is the ``--cluster`` flag's value (``local`` forces the default runner).
     Returns a :class:`Settings` whose ``home`` is absolute. Raises :class:`ConfigError` for an
-    unknown key or a value of the wrong type in the config file.
+    unknown key or a value of the wrong type in the config file, or a malformed cluster address.
     """
     config_path = config_path or Path.cwd() / CONFIG_FILE_NAME
     data = _read_config_file(config_path) if config_path.is_file() else {}
@@ -110,4 +143,17 @@ def load_settings(home: Path | None = None, config_path: Path | None = None) -> 
         catalog_url=catalog_url or default_catalog_url(chosen),
         user_agent=str(data.get("user_agent", DEFAULT_USER_AGENT)),
         intake=IntakeLimits(**intake_data),
+        cluster=_resolve_cluster(cluster, data, config_path),
     )
+
+
+def _resolve_cluster(flag: str | None, data: dict[str, Any], config_path: Path) -> str | None:
+    if flag is not None:
+        return parse_cluster(flag, "--cluster")
+    env = os.environ.get("CARSCOUT_CLUSTER")
+    if env is not None:
+        return parse_cluster(env, "CARSCOUT_CLUSTER")
+    value = data.get("cluster")
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{config_path}: cluster must be a string such as 'tcp://HOST:8786'")
+    return parse_cluster(value, f"{config_path}: cluster")

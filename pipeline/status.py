@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -165,3 +167,17 @@ def recent_failures(
         )
         for row in rows
     ]
+
+
+def runner_status(cluster: str | None, timeout: float = 2.0) -> str:
+    """Return one line saying where the heavy stages run: ``default (this machine)``, or the
+    Dask scheduler ``cluster`` and whether it answers now (a TCP connect, ``timeout`` s)."""
+    if not cluster:
+        return "default (this machine; --cluster tcp://HOST:8786 spreads over a Dask cluster)"
+    parts = urlsplit(cluster)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        return f"Dask cluster {cluster} (not answering: {why}; start `dask scheduler` there)"
+    return f"Dask cluster {cluster} (scheduler answers)"

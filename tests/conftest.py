@@ -27,6 +27,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test away from the developer's ./data and ~/.cache."""
     monkeypatch.delenv("CARSCOUT_HOME", raising=False)
     monkeypatch.delenv("CARSCOUT_CATALOG_URL", raising=False)
+    monkeypatch.delenv("CARSCOUT_CLUSTER", raising=False)
     # No test may download ImageNet weights (tests that do serve them on 127.0.0.1 themselves).
     monkeypatch.setenv("CARSCOUT_WEIGHTS_BASE_URL", "off")
 

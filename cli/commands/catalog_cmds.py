@@ -11,11 +11,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cli.commands.context import workspace_from
+from cli.commands.context import settings_from, workspace_from
 from pipeline.importer import SKIP_REASONS, import_files, plan_import
 from pipeline.intake import printable
 from pipeline.schema import IMAGE_STATUSES
-from pipeline.status import CatalogStatus, FailureRow, catalog_status, recent_failures
+from pipeline.status import (
+    CatalogStatus,
+    FailureRow,
+    catalog_status,
+    recent_failures,
+    runner_status,
+)
 
 console = Console()
 
@@ -36,8 +42,11 @@ def import_command(
     ] = False,
 ) -> None:
     """Add local photos to the catalog (validated, deduplicated by content, with provenance)."""
+    from flows.cluster import cluster_shards
+
     plan = plan_import(folder, label, follow_links=follow_links)
     with (
+        cluster_shards(settings_from(ctx), "import") as map_shards,  # checked before the catalog
         workspace_from(ctx) as ws,
         Progress(
             TextColumn("importing"), BarColumn(), MofNCompleteColumn(), console=console
@@ -48,6 +57,7 @@ def import_command(
             ws,
             plan,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            map_shards=map_shards,
         )
     table = Table(title=f"Imported from {escape(printable(str(folder)))}")
     table.add_column("outcome")
@@ -88,6 +98,7 @@ def status_command(
             status = catalog_status(conn)
             rows = recent_failures(conn, limit, reason=reason) if list_failures else []
         console.print(f"catalog: {ws.catalog.display_url}")
+        console.print(f"runner: {runner_status(ws.settings.cluster)}", soft_wrap=True)
     print_status(status, show_failures=failures or list_failures)
     if list_failures:
         print_failure_rows(rows)

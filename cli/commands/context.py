@@ -6,6 +6,7 @@ import shlex
 
 import typer
 
+from pipeline.errors import ConfigError
 from pipeline.settings import Settings, load_settings
 from pipeline.workspace import Workspace
 
@@ -14,10 +15,25 @@ from pipeline.workspace import Workspace
 CREATING_COMMANDS = frozenset({"import", "scrape", "run"})
 
 
+# Commands whose heavy stages a --cluster flag spreads (status shows the runner).
+CLUSTER_COMMANDS = frozenset(
+    {"run", "import", "dedup", "score", "split", "check-leaks", "status"}
+    | {"schedule scrape", "schedule retrain"}
+)
+
+
 def settings_from(ctx: typer.Context) -> Settings:
-    """Return the settings for this invocation, honouring the global ``--home``."""
-    home = (ctx.find_root().obj or {}).get("home")
-    return load_settings(home=home)
+    """Return the settings for this invocation, honouring the global ``--home`` and
+    ``--cluster`` (refused, with one line, on a command that has nothing to spread)."""
+    root = ctx.find_root().obj or {}
+    cluster = root.get("cluster")
+    command = " ".join(ctx.command_path.split()[1:])
+    if cluster is not None and command not in CLUSTER_COMMANDS:
+        raise ConfigError(
+            f"--cluster does nothing for `carscout {command}`: it applies to run, import, "
+            "dedup, score, split, check-leaks and schedule scrape|retrain"
+        )
+    return load_settings(home=root.get("home"), cluster=cluster)
 
 
 def workspace_from(ctx: typer.Context, *, create: bool | None = None) -> Workspace:

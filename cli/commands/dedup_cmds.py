@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from cli.commands.context import workspace_from
+from cli.commands.context import settings_from, workspace_from
 from curation.dedup.decision import DEFAULT_VERIFY, ORB_WIDENING
 from curation.dedup.groups import groups_contact_sheet
 from curation.dedup.near_duplicates import DEFAULT_COLOUR_THRESHOLD
@@ -90,12 +90,21 @@ def dedup_command(
         verify=verify,
     )
     config.validate()  # before the progress bar: a bad option is one line, not a broken bar
+    from flows.cluster import cluster_shards
+
     with (
+        cluster_shards(settings_from(ctx), "hash") as map_shards,
         workspace_from(ctx) as ws,
         Progress(TextColumn("hashing"), BarColumn(), MofNCompleteColumn(), console=console) as bar,
     ):
         task = bar.add_task("hash", total=None)
-        summary = run_dedup(ws.catalog, ws.store, config, progress=lambda n: bar.advance(task, n))
+        summary = run_dedup(
+            ws.catalog,
+            ws.store,
+            config,
+            progress=lambda n: bar.advance(task, n),
+            map_shards=map_shards,
+        )
         sheet = None
         if summary.groups:
             name = f"dedup-{summary.run_id or 'dry-run'}.png"

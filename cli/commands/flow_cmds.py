@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.commands.context import comma_list, hint, workspace_from
+from cli.commands.context import comma_list, hint, settings_from, workspace_from
 from pipeline.errors import CarscoutError, ConfigError
 
 if TYPE_CHECKING:
@@ -116,6 +116,16 @@ def run_command(
         include_pending=include_pending,
     )
     validate_run_options(options)
+    settings = settings_from(ctx)
+    if settings.cluster:  # unreachable or without workers: one line before anything runs
+        from flows.cluster import check_cluster
+
+        info = check_cluster(settings.cluster)
+        console.print(
+            f"runner: Dask cluster {info.address} ({info.workers} workers, {info.threads} "
+            "threads)",
+            highlight=False,
+        )
     with workspace_from(ctx, create=True) as ws:  # a home that cannot be written fails here
         settings = ws.settings
     check_existing_split(settings, options)

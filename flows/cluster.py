@@ -1,0 +1,164 @@
+"""Where the heavy stages run: this machine, or the Dask cluster named by ``settings.cluster``.
+
+One setting (``--cluster``, ``$CARSCOUT_CLUSTER`` or ``cluster`` in ``carscout.toml``, resolved
+by :func:`pipeline.settings.load_settings`) reaches every heavy command:
+
+- :func:`check_cluster` answers, before anything runs, whether the scheduler is reachable and
+  has workers (one :class:`ConfigError` line naming the fix otherwise);
+- :func:`on_cluster` gives a flow a ``DaskTaskRunner`` on that scheduler, so its shard stages
+  (:mod:`flows.sharding`) run as Prefect tasks on the workers;
+- :func:`cluster_shards` is the :data:`pipeline.shards.ShardMap` for commands that call the
+  library without a flow (``import``, ``dedup``, ``score``): each shard is one Dask task.
+
+Either way the workers only read photos (the store and any folder being imported must be
+mounted at the same path on every machine) and compute; the process that runs the command
+alone writes the catalog and the store. A worker that dies mid-stage loses nothing: the
+scheduler runs its shards again on the others, and each shard's result reaches the catalog
+once, when the command collects it.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from pipeline.errors import ConfigError
+from pipeline.settings import Settings
+from pipeline.shards import ShardMap
+
+F = TypeVar("F")
+
+#: Seconds a command waits for the scheduler (and its first worker) before giving up.
+CONNECT_TIMEOUT = 10.0
+
+_NO_EXTRA = (
+    "--cluster needs the dask extra (pip install 'carscout[dask]'); install it, or run without "
+    "a cluster (--cluster local, or unset CARSCOUT_CLUSTER)"
+)
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """A reachable Dask cluster: its scheduler ``address``, ``workers`` and their ``threads``."""
+
+    address: str
+    workers: int
+    threads: int
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+        import prefect_dask  # noqa: F401 - the flows need it too: fail here, not mid-run
+    except ImportError:
+        raise ConfigError(_NO_EXTRA) from None
+    return distributed
+
+
+def _open_client(address: str, timeout: float) -> Any:
+    """Return a Dask client of ``address``, or raise ConfigError naming the fix."""
+    distributed = _import_distributed()
+    parts = urlsplit(address)
+    fix = (
+        f"start it with `dask scheduler --port {parts.port}` on {parts.hostname} (and `dask "
+        f"worker {address}` on each machine), or run here with --cluster local"
+    )
+    try:
+        # A refused port answers at once; the client alone would retry until its timeout.
+        socket.create_connection((parts.hostname, parts.port), timeout=min(timeout, 5.0)).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"no Dask scheduler answers at {address} ({reason}): {fix}") from None
+    try:
+        return distributed.Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ConfigError(
+            f"the Dask scheduler at {address} did not answer ({reason}): {fix}"
+        ) from None
+
+
+def _client_with_workers(address: str, timeout: float) -> Any:
+    """Return a client of ``address`` once its scheduler has a worker; ConfigError if none."""
+    client = _open_client(address, timeout)
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError):
+        client.close()
+        raise ConfigError(
+            f"the Dask scheduler at {address} has no workers after {timeout:.0f} s: start "
+            f"`dask worker {address}` on each machine (with the store mounted at the same "
+            "path), or run here with --cluster local"
+        ) from None
+    return client
+
+
+def check_cluster(address: str, timeout: float = CONNECT_TIMEOUT) -> ClusterInfo:
+    """Return the cluster at ``address`` once it has a worker (waiting up to ``timeout``).
+
+    Raises :class:`ConfigError` (one line, naming the fix) when the dask extra is missing, no
+    scheduler answers there, or none of its workers showed up.
+    """
+    client = _client_with_workers(address, timeout)
+    try:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+        return ClusterInfo(address, len(workers), threads)
+    finally:
+        client.close()
+
+
+def runner_name(settings: Settings) -> str:
+    """Return how the heavy stages of ``settings`` run, in words (``Dask cluster tcp://…``)."""
+    return f"Dask cluster {settings.cluster}" if settings.cluster else "default (this machine)"
+
+
+def on_cluster(flow: F, settings: Settings) -> F:
+    """Return ``flow`` with a ``DaskTaskRunner`` on ``settings.cluster``, or ``flow`` itself
+    when there is none (Prefect's default runner)."""
+    if not settings.cluster:
+        return flow
+    _import_distributed()
+    from prefect_dask import DaskTaskRunner
+
+    runner = DaskTaskRunner(address=settings.cluster, client_kwargs={"timeout": CONNECT_TIMEOUT})
+    return flow.with_options(task_runner=runner)  # type: ignore[attr-defined]
+
+
+def _client_map(client: Any, stage: str) -> ShardMap:
+    def run(work: Callable[[Any], Any], shards: Sequence[Any]) -> Iterator[Any]:
+        # A key of its own per call: two equal shards (a folder imported twice) are two tasks.
+        token = uuid.uuid4().hex[:12]
+        futures = [
+            client.submit(work, shard, key=f"{stage}-shard-{index}-{token}")
+            for index, shard in enumerate(shards)
+        ]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            client.cancel(futures)
+
+    return run
+
+
+@contextmanager
+def cluster_shards(settings: Settings, stage: str) -> Iterator[ShardMap | None]:
+    """Yield the :data:`ShardMap` that runs each shard of ``stage`` as a task on
+    ``settings.cluster``, or None without a cluster (the stage keeps its in-process path).
+
+    Raises :class:`ConfigError` like :func:`check_cluster` when the cluster is unusable.
+    """
+    if not settings.cluster:
+        yield None
+        return
+    client = _client_with_workers(settings.cluster, CONNECT_TIMEOUT)
+    try:
+        yield _client_map(client, stage)
+    finally:
+        client.close()

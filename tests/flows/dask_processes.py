@@ -1,0 +1,97 @@
+"""A real Dask cluster for tests: ``dask scheduler`` and ``dask worker`` processes, each in its
+own working folder (as on separate machines), on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """Return a TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DaskProcesses:
+    """The scheduler's ``address`` and the ``workers``' processes (name -> Popen)."""
+
+    root: Path
+    address: str = ""
+    scheduler: subprocess.Popen[bytes] | None = None
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        with (folder / "log").open("wb") as log:
+            return subprocess.Popen(
+                [str(BIN / "dask"), *args], cwd=folder, stdout=log, stderr=log, env=env
+            )
+
+    def start_scheduler(self) -> None:
+        """Start ``dask scheduler`` in ``root/scheduler``; return once its port answers."""
+        port = free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        self.scheduler = self._spawn(
+            "scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"dask scheduler did not start: {self.log('scheduler')}")
+
+    def start_worker(self, name: str) -> None:
+        """Start one single-threaded ``dask worker`` in ``root/<name>`` (its own folder)."""
+        self.workers[name] = self._spawn(
+            name,
+            "worker",
+            self.address,
+            "--nthreads",
+            "1",
+            "--name",
+            name,
+            "--no-dashboard",
+            "--no-nanny",  # the process a SIGKILL hits is the worker itself
+            "--local-directory",
+            str(self.root / name),
+        )
+
+    def log(self, name: str) -> str:
+        """Return the tail of the log of process ``name``."""
+        path = self.root / name / "log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the worker ``name`` (no goodbye to the scheduler) and reap it."""
+        process = self.workers[name]
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def stop(self) -> None:
+        """Stop every process still running."""
+        processes = [*self.workers.values(), *([self.scheduler] if self.scheduler else [])]
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
