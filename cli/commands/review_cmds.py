@@ -122,9 +122,32 @@ def review_command(
         str | None,
         typer.Option("--actor", help="Who decides (recorded as review:<name>; default: login)."),
     ] = None,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web", help="Serve the queue as a local page in the browser instead (a grid)."
+        ),
+    ] = False,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="With --web: the address to listen on (127.0.0.1 by default; another one "
+            "exposes the page to that network, still behind the token).",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="With --web: the port (0 = any free one).")
+    ] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="With --web: print the URL, open no browser.")
+    ] = False,
 ) -> None:
     """Review the queue one photo at a time: k keep, r relabel, x reject, s skip, u undo, q quit."""
     if ctx.invoked_subcommand is not None:
+        return
+    if web:
+        _serve_web(ctx, actor, host, port, open_browser=not no_browser)
         return
     from curation.review.decisions import default_actor
     from curation.review.keys import terminal_keys
@@ -144,6 +167,27 @@ def review_command(
             review_loop(
                 ws.catalog, ws.store, keys, sys.stdout, who, shower, resume_hint=hint(ctx, "review")
             )
+
+
+def _serve_web(
+    ctx: typer.Context, actor: str | None, host: str, port: int, open_browser: bool
+) -> None:
+    from curation.review.decisions import default_actor
+    from curation.review.web.server import ReviewServer
+    from curation.review.web.server import open_browser as open_in_browser
+
+    who = f"review:{actor}" if actor else default_actor()
+    with workspace_from(ctx) as ws:
+        server = ReviewServer(ws, who, host, port)
+        print(f"Review page: {server.url}", flush=True)
+        print(
+            f"Listening on {server.host}:{server.port} only; the token in the URL is required. "
+            "Ctrl-C stops.",
+            flush=True,
+        )
+        if open_browser and open_in_browser(server.url):
+            print("Opened in your browser.", flush=True)
+        server.serve()
 
 
 @review_app.command("sheet")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -86,11 +87,15 @@ def apply_decision(
         change_image(conn, item.image_id, actor=actor, reason=reason, status="rejected")
     now = t.utcnow()
     state = "skipped" if action == "skip" else "decided"
-    conn.execute(
+    # Conditional: of two reviewers (the terminal and the page, two machines on one catalog)
+    # deciding the same item at once, only the first changes it; the second is refused.
+    changed = conn.execute(
         sa.update(t.review_items)
-        .where(t.review_items.c.id == item_id)
+        .where(t.review_items.c.id == item_id, t.review_items.c.state != "decided")
         .values(state=state, decided_at=now if state == "decided" else None)
-    )
+    ).rowcount
+    if changed != 1:
+        raise ReviewError(f"review item {item_id} was just decided by another reviewer")
     decision_id = conn.execute(
         sa.insert(t.review_decisions).values(
             item_id=item_id,
@@ -125,24 +130,62 @@ def undo_last(catalog: Catalog, actor: str) -> Decision | None:
             .order_by(t.review_decisions.c.id.desc())
             .limit(1)
         ).first()
-        if row is None:
-            return None
-        reason = f"undo of review decision {row.id} ({row.action}) on item {row.item_id}"
-        if row.action == "relabel" and row.old_label is not None:
-            change_image(conn, row.image_id, actor=actor, reason=reason, label=row.old_label)
-        elif row.action == "reject":
-            change_image(conn, row.image_id, actor=actor, reason=reason, status="active")
-        now = t.utcnow()
-        conn.execute(
-            sa.update(t.review_decisions)
-            .where(t.review_decisions.c.id == row.id)
-            .values(undone_at=now)
+        return None if row is None else _undo_row(conn, row, actor)
+
+
+def undo_decisions(catalog: Catalog, decision_ids: list[int], actor: str) -> list[Decision]:
+    """Undo the given decisions of ``actor`` (newest first) in one transaction; return them.
+
+    Raises :class:`ReviewError`, changing nothing, when one is not ``actor``'s, is already
+    undone, or its item was decided again since (undo that decision first).
+    """
+    with catalog.atomic() as conn:
+        rows = conn.execute(
+            sa.select(t.review_decisions)
+            .where(t.review_decisions.c.id.in_(decision_ids))
+            .order_by(t.review_decisions.c.id.desc())
+        ).all()
+        found = {row.id for row in rows}
+        missing = [d for d in decision_ids if d not in found]
+        if missing:
+            raise ReviewError(f"review decision {missing[0]} does not exist")
+        undone = []
+        for row in rows:
+            if row.actor != actor:
+                raise ReviewError(f"review decision {row.id} was made by {row.actor}, not {actor}")
+            if row.undone_at is not None:
+                raise ReviewError(f"review decision {row.id} is already undone")
+            undone.append(_undo_row(conn, row, actor))
+        return undone
+
+
+def _undo_row(conn: Connection, row: Any, actor: str) -> Decision:
+    later = conn.execute(
+        sa.select(t.review_decisions.c.id).where(
+            t.review_decisions.c.item_id == row.item_id,
+            t.review_decisions.c.id > row.id,
+            t.review_decisions.c.undone_at.is_(None),
         )
-        conn.execute(
-            sa.update(t.review_items)
-            .where(t.review_items.c.id == row.item_id)
-            .values(state="pending", decided_at=None)
+    ).first()
+    if later is not None:
+        raise ReviewError(
+            f"item {row.item_id} was decided again after decision {row.id} "
+            f"(decision {later.id}); undo that one first"
         )
-        return Decision(
-            row.id, row.item_id, row.image_id, row.action, row.old_label, row.new_label, actor, now
-        )
+    reason = f"undo of review decision {row.id} ({row.action}) on item {row.item_id}"
+    if row.action == "relabel" and row.old_label is not None:
+        change_image(conn, row.image_id, actor=actor, reason=reason, label=row.old_label)
+    elif row.action == "reject":
+        change_image(conn, row.image_id, actor=actor, reason=reason, status="active")
+    now = t.utcnow()
+    conn.execute(
+        sa.update(t.review_decisions).where(t.review_decisions.c.id == row.id).values(undone_at=now)
+    )
+    conn.execute(
+        sa.update(t.review_items)
+        .where(t.review_items.c.id == row.item_id)
+        .values(state="pending", decided_at=None)
+    )
+    return Decision(
+        row.id, row.item_id, row.image_id, row.action, row.old_label, row.new_label, actor, now
+    )

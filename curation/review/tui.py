@@ -189,7 +189,11 @@ def review_loop(
             if action is None:
                 continue
             if action == "undo":
-                undone = undo_last(catalog, actor)
+                try:
+                    undone = undo_last(catalog, actor)
+                except ReviewError as exc:
+                    out.write(f"  cannot undo: {exc}\n")
+                    continue
                 if undone is None:
                     out.write("  nothing to undo\n")
                     continue
