@@ -25,7 +25,7 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from pipeline import schema as t
 from pipeline.workspace import Workspace
@@ -114,6 +114,9 @@ class Page:
         return int(
             self.driver.find_element(By.CSS_SELECTOR, ".card.focus").get_attribute("data-id")
         )
+
+    def cards(self) -> list:  # noqa: ANN401 - WebElements
+        return self.driver.find_elements(By.CSS_SELECTOR, ".card")
 
     def text(self, element_id: str) -> str:
         return self.driver.find_element(By.ID, element_id).text
@@ -219,6 +222,16 @@ def test_review_thirty_photos_in_the_browser_beside_the_terminal(
         assert page.text("progress") == "5 open"
         skipped = chrome.find_elements(By.CSS_SELECTOR, ".card .badge.skip")
         assert len(skipped) == 5
+        # Filters: by reason (items 9 and 24 of the five are "not a car?"), then by label.
+        Select(chrome.find_element(By.ID, "filter-reason")).select_by_value("not a car?")
+        page.idle()
+        shown = [int(c.get_attribute("data-id") or 0) for c in page.cards()]
+        assert shown == [ids[8], ids[23]]
+        Select(chrome.find_element(By.ID, "filter-reason")).select_by_value("")
+        page.idle()
+        Select(chrome.find_element(By.ID, "filter-label")).select_by_value("swift")
+        page.idle()
+        assert page.cards() and all(c.text.split()[0] == "swift" for c in page.cards())
     finally:
         _stop(term, term_fd)
         _stop(web, web_fd)

@@ -151,7 +151,8 @@ function isDecided(id) { const o = state.outcome.get(id); return Boolean(o) && o
 
 function paint() {
   const decided = [...state.outcome.keys()].filter(isDecided).length;
-  $("progress").textContent = `${state.total - decided} open`;
+  $("progress").textContent = `${state.total - decided} open` +
+    (state.selected.size ? ` · ${state.selected.size} selected` : "");
   for (const node of cards()) {
     const id = Number(node.dataset.id);
     node.classList.toggle("focus", id === state.focus);
