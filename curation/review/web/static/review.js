@@ -51,7 +51,8 @@ async function load() {
   fillFilter($("filter-label"), data.labels);
   render();
   const first = openIds()[0];
-  setFocus(first === undefined ? null : first, false);
+  state.anchor = first === undefined ? null : first;
+  setFocus(state.anchor, false);
 }
 
 function fillFilter(select, counts) {
@@ -126,7 +127,7 @@ function render() {
     const group = state.groups[item.group_id];
     const box = el("section", "group");
     const labels = [...new Set(group.members.map((m) => m.label))].join(" / ");
-    box.append(el("h2", "", `Near-duplicate group ${item.group_id} — conflicting labels: ${labels}`));
+    box.append(el("h2", "", `Near-duplicate group ${item.group_id} — labels: ${labels}`));
     const members = el("div", "members");
     for (const member of group.members) {
       const onPage = member.item_id != null && byId.get(member.item_id);
