@@ -226,6 +226,14 @@ def geometric_method(paths: list[Path], workers: int) -> np.ndarray:
     return GEOMETRIC.pairs_within(_orb_photos(paths, workers), workers=workers)
 
 
+ALIGNED = NearDuplicateDecision("align")
+
+
+def aligned_method(paths: list[Path], workers: int) -> np.ndarray:
+    """``carscout dedup`` (the default decision, ``--verify align``)."""
+    return ALIGNED.pairs_within(_orb_photos(paths, workers), workers=workers)
+
+
 def _centre_phashes(path: str) -> tuple[str, str]:
     """pHash of the centre ``CENTRE`` region of a photo and of its mirror image."""
     with Image.open(path) as im:
@@ -276,6 +284,7 @@ METHODS: dict[str, Callable[[list[Path], int], np.ndarray]] = {
         current_method
     ),
     "--verify orb (ORB+RANSAC)": geometric_method,
+    "default: align (nearest pHash + ORB + aligned cells)": aligned_method,
     "orb + centre-pHash candidates (experiment)": centre_method,
 }
 

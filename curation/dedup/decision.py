@@ -2,7 +2,11 @@
 
 :class:`NearDuplicateDecision` is chosen by ``verify``:
 
-* ``"colour"`` (the default): pHash (or dHash) candidates within ``threshold`` bits confirmed
+* ``"align"`` (the default): each photo's nearest pHash candidates (and pHash-of-the-mirror
+  candidates) within ``threshold + ORB_WIDENING`` bits, confirmed on the pixels: ORB keypoints,
+  a RANSAC homography, and the aligned photos compared cell by cell for structure, hue and tone
+  (:mod:`curation.dedup.alignment`): the same photograph, not the same pose or drawing;
+* ``"colour"``: pHash (or dHash) candidates within ``threshold`` bits confirmed
   by the colour layout (:class:`curation.dedup.near_duplicates.NearDuplicateRule`);
 * ``"orb"``: pHash candidates within ``threshold + ORB_WIDENING`` bits, and the pHashes of
   mirror images within the same distance (mirrored copies), confirmed on the pixels by ORB
@@ -24,6 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from curation.dedup.aligned import NEAREST, PixelCache, nearest_candidates, verify_aligned
+from curation.dedup.alignment import (
+    DEFAULT_MIN_HUE,
+    DEFAULT_MIN_STRUCTURE,
+    DEFAULT_MIN_TONE,
+    AlignedRule,
+)
+from curation.dedup.alignment import DEFAULT_MIN_INLIERS as ALIGN_MIN_INLIERS
+from curation.dedup.alignment import FEATURE_SIDE as ALIGN_SIDE
 from curation.dedup.hashing import MIRROR_KIND
 from curation.dedup.near_duplicates import (
     COLOUR_KIND,
@@ -42,8 +55,8 @@ from curation.dedup.verify import (
     GeometricRule,
 )
 
-VERIFY_METHODS = ("colour", "orb")
-DEFAULT_VERIFY = "colour"
+VERIFY_METHODS = ("align", "colour", "orb")
+DEFAULT_VERIFY = "align"
 # Verified candidates may be looser: crops, watermarks and rotations move a real photo's pHash
 # further than the colour check's threshold (benchmarks/dedup_real.py).
 ORB_WIDENING = 4
@@ -126,11 +139,11 @@ class NearDuplicateDecision:
     @property
     def candidate_threshold(self) -> int:
         """The Hamming distance of the candidate search."""
-        return self.threshold + (ORB_WIDENING if self.verify == "orb" else 0)
+        return self.threshold + (ORB_WIDENING if self.verify in ("orb", "align") else 0)
 
     def kinds(self, hash_kind: str = "phash") -> tuple[str, ...]:
         """The stored hash kinds the decision reads, e.g. ``("phash", "colour")``."""
-        if self.verify == "orb":
+        if self.verify in ("orb", "align"):
             return (hash_kind, MIRROR_KIND)
         return (hash_kind,) if self.colour_threshold is None else (hash_kind, COLOUR_KIND)
 
@@ -144,6 +157,11 @@ class NearDuplicateDecision:
         """The ORB + RANSAC decision these parameters give (``verify == "orb"``)."""
         return GeometricRule(self.candidate_threshold, self.min_inliers, self.min_inlier_fraction)
 
+    @property
+    def aligned_rule(self) -> AlignedRule:
+        """The aligned comparison's thresholds (``verify == "align"``)."""
+        return AlignedRule()
+
     def params(self) -> dict[str, Any]:
         """The parameters to store with what was decided, e.g.
         ``{"verify": "colour", "threshold": 8, "colour_threshold": 40}``."""
@@ -152,6 +170,19 @@ class NearDuplicateDecision:
                 "verify": "colour",
                 "threshold": self.threshold,
                 "colour_threshold": self.colour_threshold,
+            }
+        if self.verify == "align":
+            return {
+                "verify": "align",
+                "threshold": self.threshold,
+                "candidate_threshold": self.candidate_threshold,
+                "mirrored_candidates": True,
+                "nearest": NEAREST,
+                "min_inliers": ALIGN_MIN_INLIERS,
+                "min_structure": DEFAULT_MIN_STRUCTURE,
+                "min_hue": DEFAULT_MIN_HUE,
+                "min_tone": DEFAULT_MIN_TONE,
+                "feature_side": ALIGN_SIDE,
             }
         return {
             "verify": "orb",
@@ -169,7 +200,8 @@ class NearDuplicateDecision:
     ) -> NearDuplicateDecision:
         """Rebuild the decision :meth:`params` stored; ``defaults`` fill what is absent
         (``threshold``, ``colour_threshold``: older rows stored no decision)."""
-        values = {**defaults, **{k: v for k, v in params.items() if k in _FIELDS}}
+        fields = _FIELDS if params.get("verify") != "align" else {"verify", "threshold"}
+        values = {**defaults, **{k: v for k, v in params.items() if k in fields}}
         return cls(unverified=unverified, **values)
 
     def pairs_within(
@@ -187,6 +219,9 @@ class NearDuplicateDecision:
         flipped = flipped[flipped[:, 0] != flipped[:, 1]]
         ordered = np.sort(flipped[:, :2], axis=1)
         flipped = np.column_stack([ordered, flipped[:, 2]])
+        if self.verify == "align":
+            pixels = PixelCache(photos.paths)
+            return self._aligned(nearest_candidates(direct, flipped), pixels, pixels)
         cache = FeatureCache(photos.paths)
         return self._verified(direct, flipped, cache, cache)
 
@@ -208,9 +243,17 @@ class NearDuplicateDecision:
         keep = np.flatnonzero(present)
         flipped = cross_pairs(queries.hashes, hashes[keep], r, method, workers)  # type: ignore[arg-type]
         flipped[:, 1] = keep[flipped[:, 1]]
+        if self.verify == "align":
+            candidates = nearest_candidates(direct, flipped, symmetric=False)
+            return self._aligned(candidates, PixelCache(queries.paths), PixelCache(base.paths))
         return self._verified(
             direct, flipped, FeatureCache(queries.paths), FeatureCache(base.paths)
         )
+
+    def _aligned(self, candidates: np.ndarray, a: PixelCache, b: PixelCache) -> np.ndarray:
+        """Verify ``(i, j, mirrored, distance)`` rows on the pixels; return ``(i, j, distance)``."""
+        keep = verify_aligned(candidates, a, b, self.aligned_rule, self.unverified)
+        return candidates[keep][:, [0, 1, 3]]
 
     def _verified(
         self,

@@ -63,7 +63,7 @@ class DedupConfig:
     workers: int | None = None
     draft_size: int | None = DEFAULT_DRAFT_SIZE
     method: str = "auto"
-    verify: str = DEFAULT_VERIFY  # "colour" or "orb": see curation.dedup.decision
+    verify: str = DEFAULT_VERIFY  # "align", "colour" or "orb": see curation.dedup.decision
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the fix for an impossible option."""
@@ -84,9 +84,9 @@ class DedupConfig:
             )
         if self.verify not in VERIFY_METHODS:
             raise ConfigError(f"--verify {self.verify!r}: use one of {', '.join(VERIFY_METHODS)}")
-        if self.verify == "orb" and self.hash_kind != "phash":
+        if self.verify in ("orb", "align") and self.hash_kind != "phash":
             raise ConfigError(
-                "--verify orb compares pHashes; drop --hash dhash or use --verify colour"
+                f"--verify {self.verify} compares pHashes; drop --hash dhash or use --verify colour"
             )
 
     @property

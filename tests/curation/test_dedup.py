@@ -285,9 +285,18 @@ def test_lookalikes_close_in_phash_are_not_grouped_but_their_reposts_are(
     phash_only = run_dedup(
         workspace.catalog,
         workspace.store,
-        DedupConfig(workers=1, threshold=10, dry_run=True, full=True, colour_threshold=None),
+        DedupConfig(
+            workers=1,
+            threshold=10,
+            dry_run=True,
+            full=True,
+            colour_threshold=None,
+            verify="colour",
+        ),
     )
-    assert len(phash_only.groups) == 1  # the colour check is what keeps them apart
+    assert (
+        len(phash_only.groups) == 1
+    )  # pHash alone joins them: the default's check keeps them apart
 
 
 def test_cli_colour_threshold_option_reaches_the_decision(workspace: Workspace) -> None:
@@ -296,6 +305,7 @@ def test_cli_colour_threshold_option_reaches_the_decision(workspace: Workspace) 
     add(workspace, jpeg(blue), name="blue")
     home = str(workspace.settings.home)
     base = ["--home", home, "dedup", "--dry-run", "--full", "--workers", "1", "--threshold", "10"]
+    base += ["--verify", "colour"]
 
     def groups(*extra: str) -> int:
         result = CliRunner().invoke(app, [*base, *extra], env={"COLUMNS": "150"})

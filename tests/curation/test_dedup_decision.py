@@ -61,11 +61,15 @@ def real_family(ws: Workspace) -> dict[str, int]:
 
 
 def test_decision_params_round_trip_and_name_every_setting() -> None:
-    colour = NearDuplicateDecision()
+    colour = NearDuplicateDecision("colour")
     assert colour.params() == {"verify": "colour", "threshold": 8, "colour_threshold": 40}
     orb = NearDuplicateDecision("orb", threshold=9)
     assert orb.params()["candidate_threshold"] == 13
-    for decision in (colour, orb, NearDuplicateDecision(colour_threshold=None)):
+    aligned = NearDuplicateDecision()
+    assert aligned.params()["verify"] == "align"
+    assert aligned.params()["candidate_threshold"] == 12
+    assert {"min_structure", "min_hue", "min_tone", "nearest"} <= set(aligned.params())
+    for decision in (colour, orb, aligned, NearDuplicateDecision("colour", colour_threshold=None)):
         assert NearDuplicateDecision.from_params(decision.params()) == decision
     assert NearDuplicateDecision.from_params({}, threshold=6).threshold == 6  # older rows
 
@@ -83,16 +87,17 @@ def test_each_dedup_run_stores_its_decision_with_its_groups(workspace: Workspace
         params, stored = conn.execute(
             sa.select(t.runs.c.params, t.runs.c.summary).where(t.runs.c.id == group.run_id)
         ).one()
-    expected = {"verify": "colour", "threshold": 8, "colour_threshold": 40}
+    expected = NearDuplicateDecision().params()
+    assert expected["verify"] == "align"
     assert params["decision"] == expected == stored["decision"] == summary.decision
 
 
 def test_bad_verify_options_are_refused_with_the_fix(workspace: Workspace) -> None:
-    with pytest.raises(ConfigError, match="use one of colour, orb"):
+    with pytest.raises(ConfigError, match="use one of align, colour, orb"):
         run_dedup(workspace.catalog, workspace.store, DedupConfig(verify="sift"))
     with pytest.raises(ConfigError, match="drop --hash dhash"):
         run_dedup(workspace.catalog, workspace.store, DedupConfig(verify="orb", hash_kind="dhash"))
-    with pytest.raises(ConfigError, match="use one of colour, orb"):
+    with pytest.raises(ConfigError, match="use one of align, colour, orb"):
         build_split(workspace, verify="sift")
     carscout = Path(sys.executable).parent / "carscout"
     home = str(workspace.settings.home)
@@ -105,7 +110,7 @@ def test_bad_verify_options_are_refused_with_the_fix(workspace: Workspace) -> No
         )
         assert done.returncode == 1, done.stdout + done.stderr
         lines = (done.stdout + done.stderr).strip().splitlines()
-        assert len(lines) == 1 and "--verify 'sift': use one of colour, orb" in lines[0]
+        assert len(lines) == 1 and "--verify 'sift': use one of align, colour, orb" in lines[0]
 
 
 @needs_real_photos
@@ -113,9 +118,16 @@ def test_dedup_orb_groups_mirrored_and_greyscale_copies_not_stock_shots(
     workspace: Workspace,
 ) -> None:
     ids = real_family(workspace)
-    colour = run_dedup(workspace.catalog, workspace.store, DedupConfig(workers=1, dry_run=True))
+    colour = run_dedup(
+        workspace.catalog, workspace.store, DedupConfig(workers=1, dry_run=True, verify="colour")
+    )
     grouped = [{m.image_id for m in g.members} for g in colour.groups]
     assert not any(ids["mirror"] in g for g in grouped)  # why orb exists
+    aligned = run_dedup(workspace.catalog, workspace.store, DedupConfig(workers=1, dry_run=True))
+    assert aligned.decision["verify"] == "align"  # the default keeps the copies, not the twins
+    assert [{m.image_id for m in g.members} for g in aligned.groups] == [
+        {ids["original"], ids["mirror"], ids["grey"]}
+    ]
 
     orb = run_dedup(workspace.catalog, workspace.store, DedupConfig(workers=1, verify="orb"))
     assert [{m.image_id for m in g.members} for g in orb.groups] == [
@@ -140,10 +152,12 @@ def test_check_leaks_orb_finds_a_mirrored_copy_and_not_the_stock_twin(
         (outside / "mirror.jpg").write_bytes(jpeg(ImageOps.mirror(im.convert("RGB"))))
     (outside / "twin.jpg").write_bytes((DATA / STOCK_PAIR[1]).read_bytes())
 
-    colour = query_folder(workspace.catalog, workspace.store, outside, workers=1)
+    colour = query_folder(workspace.catalog, workspace.store, outside, workers=1, verify="colour")
     orb = query_folder(workspace.catalog, workspace.store, outside, workers=1, verify="orb")
+    aligned = query_folder(workspace.catalog, workspace.store, outside, workers=1)
     assert colour.matches == []
     assert [(Path(m.path).name, m.label) for m in orb.matches] == [("mirror.jpg", "coupe")]
+    assert [(Path(m.path).name, m.label) for m in aligned.matches] == [("mirror.jpg", "coupe")]
 
 
 @needs_real_photos

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from PIL import Image
 from typer.testing import CliRunner
 
+from curation.dedup.decision import NearDuplicateDecision
 from curation.dedup.hashing import hash_catalog
 from curation.dedup.search import pairs_within
 from curation.splits.build import build_split
@@ -456,10 +457,11 @@ def test_a_split_stores_its_whole_near_duplicate_decision(catalogued: Catalogued
     with catalogued.ws.catalog.reading() as conn:
         params = conn.execute(sa.select(t.splits.c.params)).scalar_one()
     # The colour threshold that confirmed each pHash link is stored, not only the pHash one.
-    assert params["near_duplicates"] == {"verify": "colour", "threshold": 8, "colour_threshold": 40}
-    with pytest.raises(ConfigError, match="--verify colour, not orb"):
+    assert params["near_duplicates"] == NearDuplicateDecision().params()
+    assert params["near_duplicates"]["verify"] == "align"
+    with pytest.raises(ConfigError, match="--verify align, not orb"):
         build_split(catalogued.ws, verify="orb")
-    assert build_split(catalogued.ws, verify="colour").newly_placed == 0
+    assert build_split(catalogued.ws, verify="align").newly_placed == 0
     build_split(catalogued.ws, reshuffle=True, phash_threshold=-1)
     with catalogued.ws.catalog.reading() as conn:
         latest = conn.execute(sa.select(t.splits.c.params).order_by(t.splits.c.id.desc())).first()

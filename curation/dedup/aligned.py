@@ -1,0 +1,116 @@
+"""The default near-duplicate decision's two steps around :mod:`curation.dedup.alignment`:
+the nearest candidates of each photo, and their verification on the pixels.
+
+Candidates are the pHash pairs (and pHash-of-the-mirror pairs) within the candidate distance,
+but only each photo's :data:`NEAREST` nearest: drawn cars of one model lie within that distance
+of hundreds of others, and verifying them all would cost minutes without finding a copy (a
+photo's copies are its nearest hashes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from curation.dedup.alignment import (
+    NO_EVIDENCE,
+    AlignedRule,
+    Evidence,
+    Pixels,
+    compare,
+    load_pixels,
+)
+
+NEAREST = 6  # candidates kept per photo, nearest hash first
+
+
+def nearest_candidates(
+    direct: np.ndarray, flipped: np.ndarray, nearest: int = NEAREST, symmetric: bool = True
+) -> np.ndarray:
+    """Merge direct and mirrored candidate rows and keep each photo's ``nearest`` ones.
+
+    ``direct`` and ``flipped`` hold rows ``(i, j, distance)``; the result holds rows
+    ``(i, j, mirrored 0/1, distance)``, each pair once (its smaller distance), sorted. A pair
+    stays when it is among the ``nearest`` of ``i`` or (``symmetric``: both sides index the
+    same photos) of ``j``.
+    """
+    best: dict[tuple[int, int], tuple[int, int]] = {}
+    for flip, found in ((0, direct), (1, flipped)):
+        for i, j, d in found.tolist():
+            if symmetric and i == j:
+                continue
+            key = (min(i, j), max(i, j)) if symmetric else (i, j)
+            if key not in best or d < best[key][1]:
+                best[key] = (flip, d)
+    by_photo: dict[tuple[int, int], list[tuple[int, tuple[int, int]]]] = {}
+    for key, (_, d) in best.items():
+        by_photo.setdefault((0, key[0]), []).append((d, key))
+        by_photo.setdefault((1 if not symmetric else 0, key[1]), []).append((d, key))
+    kept: set[tuple[int, int]] = set()
+    for found in by_photo.values():
+        kept.update(key for _, key in sorted(found)[:nearest])
+    rows = [(i, j, best[(i, j)][0], best[(i, j)][1]) for i, j in sorted(kept)]
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+class PixelCache:
+    """:class:`Pixels` of a list of photos, loaded on first use (as is and mirrored).
+
+    :meth:`get` returns None for a photo that cannot be decoded or has no path.
+    """
+
+    def __init__(self, paths: Sequence[str | Path | None]) -> None:
+        self.paths = paths
+        self._cache: dict[tuple[int, bool], Pixels | None] = {}
+
+    def get(self, k: int, mirrored: bool) -> Pixels | None:
+        """Return photo ``k``'s pixels (of its mirror image if ``mirrored``), or None."""
+        key = (k, mirrored)
+        if key not in self._cache:
+            path = self.paths[k]
+            try:
+                self._cache[key] = None if path is None else load_pixels(path, mirrored)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                self._cache[key] = None
+        return self._cache[key]
+
+
+def evidence_of(
+    row: Sequence[int], a: PixelCache, b: PixelCache, rule: AlignedRule
+) -> Evidence | None:
+    """Return the evidence for one candidate row ``(i, j, mirrored, ...)``; None if unreadable.
+
+    The pair is compared as the search found it and, failing that, the other way round.
+    """
+    i, j, flip = int(row[0]), int(row[1]), bool(row[2])
+    first, second = a.get(i, False), b.get(j, flip)
+    if first is None or second is None:
+        return None
+    found = compare(first, second)
+    if rule.accepts(found):
+        return found
+    other = b.get(j, not flip)
+    again = compare(first, other) if other is not None else NO_EVIDENCE
+    return again if rule.accepts(again) else found
+
+
+def verify_aligned(
+    candidates: np.ndarray,
+    a: PixelCache,
+    b: PixelCache,
+    rule: AlignedRule,
+    unreadable: str = "drop",
+) -> np.ndarray:
+    """Return a boolean mask: which candidate rows ``(i, j, mirrored, ...)`` hold.
+
+    A pair where either photo cannot be decoded is kept when ``unreadable == "keep"``
+    (leak-safe split units), else dropped.
+    """
+    keep = np.zeros(len(candidates), dtype=bool)
+    for n, row in enumerate(candidates.tolist()):
+        found = evidence_of(row, a, b, rule)
+        keep[n] = (unreadable == "keep") if found is None else rule.accepts(found)
+    return keep

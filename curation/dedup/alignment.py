@@ -1,0 +1,238 @@
+"""Is a matched pair the same photograph? Align one photo onto the other and compare pixels.
+
+ORB keypoints and a RANSAC homography (:mod:`curation.dedup.verify`) say that two photos share
+a plane of matching points. A different car in the same studio pose, or two drawn cars of one
+model on the same street, share such a plane too (wheels, floor, outline). What they do not
+share is the rest of the picture. Once the second photo is warped onto the first by the
+homography, both are brought to a small common grid (:data:`GRID_SIDE`: a 30% thumbnail and
+JPEG blocks are no differences there) and cut into cells of :data:`CELL` pixels. Three shares
+of cells come out of :func:`compare`:
+
+* ``structure``: textured cells whose normalized cross-correlation exceeds 0.7 (the same edges
+  in the same places, whatever the brightness and contrast);
+* ``hue``: cells whose mean chromaticity agrees (a recoloured drawing, another sky);
+  greyscale copies skip this test;
+* ``tone``: cells whose median residual after one brightness/contrast fit, shared by the
+  three channels and fitted on quantiles so that a pasted watermark cannot skew it, stays
+  below 20 grey levels.
+
+A watermark or a re-cut corner spoils only the cells it covers, so each test asks for a share,
+not for all cells. :class:`AlignedRule` holds the thresholds, chosen on demo seed 5 and on
+realcars-dev's candidate pairs (``benchmarks/dedup_real.py`` reports them on other seeds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+FEATURE_SIDE = 320  # long side of the photo that keypoints are found on and that is warped
+GRID_SIDE = 64  # long side of the grid the aligned photos are compared on
+CELL = 8  # grid pixels per cell side
+_RATIO = 0.8  # Lowe's ratio test
+_RANSAC_PX = 4.0
+_MIN_MATCHES = 8
+_TEXTURED_STD = 4.0  # a cell flatter than this in both photos carries no structure
+_CELL_NCC = 0.7
+_HUE_TOLERANCE = 0.04
+_TONE_TOLERANCE = 20.0
+_GREY_CHROMA = 3.0  # mean |channel - grey| below this: the photo is greyscale
+
+
+def _cv2():  # noqa: ANN202 - cv2 ships no type hints
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """One photo at :data:`FEATURE_SIDE`: RGB ``float32 (h, w, 3)`` and its ORB features."""
+
+    rgb: np.ndarray
+    points: np.ndarray
+    descriptors: np.ndarray | None
+
+
+def load_pixels(path: str | Path, mirrored: bool = False) -> Pixels:
+    """Return the photo's :class:`Pixels` (mirrored left-right if asked).
+
+    Raises ``OSError``/``ValueError`` for a file Pillow cannot decode.
+    """
+    with Image.open(path) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (FEATURE_SIDE, FEATURE_SIDE))
+        rgb = image.convert("RGB")
+    w, h = rgb.size
+    scale = FEATURE_SIDE / max(w, h)
+    rgb = rgb.resize(
+        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
+    )
+    if mirrored:
+        rgb = ImageOps.mirror(rgb)
+    cv2 = _cv2()
+    array = np.asarray(rgb)
+    grey = cv2.cvtColor(array, cv2.COLOR_RGB2GRAY)
+    orb = cv2.ORB_create(nfeatures=500, fastThreshold=10)
+    keypoints, descriptors = orb.detectAndCompute(grey, None)
+    points = np.float32([k.pt for k in keypoints]).reshape(-1, 2)
+    return Pixels(array.astype(np.float32), points, descriptors)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What :func:`compare` found: homography inliers and the three shares of agreeing cells."""
+
+    inliers: int
+    structure: float
+    hue: float
+    tone: float
+
+
+NO_EVIDENCE = Evidence(0, 0.0, 0.0, 0.0)
+
+
+def _homography(a: Pixels, b: Pixels) -> tuple[np.ndarray | None, int]:
+    """Return ``(homography from a's pixels to b's, inliers)``; ``(None, 0)`` when none."""
+    if a.descriptors is None or b.descriptors is None:
+        return None, 0
+    if len(a.descriptors) < _MIN_MATCHES or len(b.descriptors) < _MIN_MATCHES:
+        return None, 0
+    cv2 = _cv2()
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
+    good = [m[0] for m in matches if len(m) == 2 and m[0].distance < _RATIO * m[1].distance]
+    if len(good) < _MIN_MATCHES:
+        return None, 0
+    src = a.points[[g.queryIdx for g in good]]
+    dst = b.points[[g.trainIdx for g in good]]
+    homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, _RANSAC_PX)
+    if homography is None:
+        return None, 0
+    return homography, int(mask.sum())
+
+
+def _cells(shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
+    rows, cols = shape[0] // CELL, shape[1] // CELL
+    return [
+        (slice(r * CELL, (r + 1) * CELL), slice(c * CELL, (c + 1) * CELL))
+        for r in range(rows)
+        for c in range(cols)
+    ]
+
+
+def _chromaticity(rgb: np.ndarray) -> np.ndarray:
+    total = rgb.sum(axis=-1) + 30.0
+    return np.stack(
+        [
+            (rgb[..., 0] - rgb[..., 1]) / total,
+            (rgb[..., 0] + rgb[..., 1] - 2 * rgb[..., 2]) / (2 * total),
+        ],
+        axis=-1,
+    )
+
+
+def compare(a: Pixels, b: Pixels) -> Evidence:
+    """Return the :class:`Evidence` that ``b`` is the same photograph as ``a``."""
+    homography, inliers = _homography(a, b)
+    if homography is None:
+        return NO_EVIDENCE
+    cv2 = _cv2()
+    h, w = a.rgb.shape[:2]
+    warped = cv2.warpPerspective(
+        b.rgb,
+        homography,
+        (w, h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(-1.0, -1.0, -1.0),
+    )
+    inside = (warped[..., 0] >= 0).astype(np.float32)
+    scale = GRID_SIDE / max(w, h)
+    size = (max(CELL, round(w * scale)), max(CELL, round(h * scale)))
+    grid_a = cv2.resize(a.rgb, size, interpolation=cv2.INTER_AREA)
+    grid_b = cv2.resize(np.where(warped >= 0, warped, 0), size, interpolation=cv2.INTER_AREA)
+    cover = cv2.resize(inside, size, interpolation=cv2.INTER_AREA)
+    valid = cover > 0.99
+    if valid.sum() < CELL * CELL:
+        return Evidence(inliers, 0.0, 0.0, 0.0)
+    grid_b = grid_b / np.maximum(cover, 1e-6)[..., None]
+    grey_a, grey_b = grid_a.mean(axis=2), grid_b.mean(axis=2)
+    # One brightness/contrast fit for all channels (Pillow's enhancers scale all alike), on
+    # quantiles so that a watermark box cannot pull it.
+    qa = np.percentile(grey_a[valid], [10, 50, 90])
+    qb = np.percentile(grey_b[valid], [10, 50, 90])
+    gain = float(np.clip((qb[2] - qb[0]) / max(qa[2] - qa[0], 1e-3), 0.5, 2.0))
+    offset = float(qb[1] - gain * qa[1])
+    greyscale = (
+        min(
+            float(np.abs(g[valid] - g[valid].mean(axis=-1, keepdims=True)).mean())
+            for g in (grid_a, grid_b)
+        )
+        < _GREY_CHROMA
+    )
+    if greyscale:
+        residual = np.abs(grey_b - (gain * grey_a + offset))
+    else:
+        residual = np.abs(grid_b - (gain * grid_a + offset)).max(axis=2)
+        hue_a, hue_b = _chromaticity(grid_a), _chromaticity(grid_b)
+        # Contrast and brightness scale saturation alike everywhere: one gain, on quantiles.
+        na = np.linalg.norm(hue_a[valid], axis=-1)
+        nb = np.linalg.norm(hue_b[valid], axis=-1)
+        saturation = float(
+            np.clip(np.percentile(nb, 75) / max(np.percentile(na, 75), 1e-4), 0.5, 2.0)
+        )
+        hue_a = hue_a * saturation
+    textured = correlated = counted = toned = hued = 0
+    for cell in _cells(grey_a.shape):
+        inside_cell = valid[cell]
+        if inside_cell.mean() < 0.5:
+            continue
+        counted += 1
+        toned += float(np.median(residual[cell][inside_cell])) < _TONE_TOLERANCE
+        if not greyscale:
+            diff = hue_a[cell][inside_cell].mean(axis=0) - hue_b[cell][inside_cell].mean(axis=0)
+            hued += float(np.abs(diff).max()) < _HUE_TOLERANCE
+        pa, pb = grey_a[cell][inside_cell], grey_b[cell][inside_cell]
+        sa, sb = float(pa.std()), float(pb.std())
+        if sa < _TEXTURED_STD and sb < _TEXTURED_STD * gain:
+            continue
+        textured += 1
+        ncc = float(((pa - pa.mean()) * (pb - pb.mean())).mean()) / max(sa * sb, 1e-6)
+        correlated += ncc > _CELL_NCC
+    if counted == 0:
+        return Evidence(inliers, 0.0, 0.0, 0.0)
+    return Evidence(
+        inliers,
+        correlated / textured if textured else 0.0,
+        1.0 if greyscale else hued / counted,
+        toned / counted,
+    )
+
+
+DEFAULT_MIN_INLIERS = 20
+DEFAULT_MIN_STRUCTURE = 0.8
+DEFAULT_MIN_HUE = 0.75
+DEFAULT_MIN_TONE = 0.7
+
+
+@dataclass(frozen=True)
+class AlignedRule:
+    """The thresholds of the aligned comparison: all four must hold."""
+
+    min_inliers: int = DEFAULT_MIN_INLIERS
+    min_structure: float = DEFAULT_MIN_STRUCTURE
+    min_hue: float = DEFAULT_MIN_HUE
+    min_tone: float = DEFAULT_MIN_TONE
+
+    def accepts(self, evidence: Evidence) -> bool:
+        """Whether the evidence says 'the same photograph'."""
+        return (
+            evidence.inliers >= self.min_inliers
+            and evidence.structure >= self.min_structure
+            and evidence.hue >= self.min_hue
+            and evidence.tone >= self.min_tone
+        )
