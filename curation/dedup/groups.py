@@ -18,6 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from curation.dedup.anchored import anchored_groups
 from curation.dedup.components import connected_groups
 from curation.dedup.decision import NearDuplicateDecision, PhotoSet
 from curation.dedup.hashing import MIRROR_KIND, stored_hashes
@@ -155,16 +156,29 @@ def build_groups(
     index: dict[int, Member],
     pairs: Sequence[tuple[int, int, int]],
     existing: dict[int, list[int]],
+    anchored: bool = False,
 ) -> list[Group]:
     """Join the pairs and the existing groups they touch; return the touched groups.
+
+    ``anchored`` (the ``align`` decision): a photo joins a group only through its kept copy
+    or most of its members (:mod:`curation.dedup.anchored`), never through a chain of pairs;
+    otherwise pairs are closed into connected components.
 
     Groups come largest first; each lists its best copy first, and ``distance`` is each
     member's hash distance to it.
     """
     edges = [(a, b) for a, b, _ in pairs]
     edges += [(members[0], other) for members in existing.values() for other in members[1:]]
+    if anchored:
+        # A member that has left the index (rejected) ranks last: it anchors nothing new.
+        def quality(i: int) -> tuple[int, ...]:
+            return (1, *index[i].quality) if i in index else (0, 0, 0, -i)
+
+        found = anchored_groups(edges, quality)
+    else:
+        found = connected_groups(edges)
     # An earlier group's member that has left the index (rejected) still links the others.
-    components = [[i for i in ids if i in index] for ids in connected_groups(edges)]
+    components = [[i for i in ids if i in index] for ids in found]
     groups = []
     for ids in components:
         if len(ids) < 2:

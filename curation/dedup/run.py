@@ -345,7 +345,7 @@ def run_dedup(
     pairs = find_pairs(index, new, config.decision, config.method, config.workers, store)
     with catalog.reading() as conn:
         existing = _open_groups(conn, {i for p in pairs for i in p[:2]})
-    groups = build_groups(index, pairs, existing)
+    groups = build_groups(index, pairs, existing, anchored=config.verify == "align")
     summary = DedupSummary(
         run_id=run_id,
         dry_run=config.dry_run,
