@@ -70,7 +70,8 @@ class Scores:
 
     ``probabilities`` is ``(N, C)`` over ``classes``; ``issue`` and ``outlier`` are ``(N,)``;
     ``suggested[i]`` is a class confidently predicted instead of ``labels[i]``, or None;
-    ``feature_source`` and ``model`` name what produced them.
+    ``feature_source`` and ``model`` name what produced them; ``choice`` is ``auto``'s one line
+    on what it chose among the offline sources and why ("" when no choice was made).
     """
 
     labels: list[str]
@@ -81,13 +82,16 @@ class Scores:
     suggested: list[str | None]
     feature_source: str = ""
     model: str = MODEL_NAME
+    choice: str = ""
 
 
 @dataclass
 class ScoreRun:
-    """What :func:`score_catalog` did: ``images`` scored per label, the run id and the sources."""
+    """What :func:`score_catalog` did: ``images`` scored per label, the run id, the sources and
+    ``auto``'s ``choice`` line ("" when none was made)."""
 
     run_id: int
     feature_source: str
     model: str
     images: dict[str, int] = field(default_factory=dict)
+    choice: str = ""

@@ -14,9 +14,9 @@ Scoring sources (``ScoreConfig.source``):
 * ``backbone`` / ``handmade`` — a feature matrix (:mod:`curation.labels.features`) and a
   linear model fit out of fold on it.
 * ``auto`` (default) — ``backbone`` when its weights are on disk or downloadable
-  (:mod:`pipeline.weights`), else ``offline`` (which stays
-  the offline default because ``shape`` and ``combined`` lose on the demo site); the stored
-  ``feature_source`` says which was used.
+  (:mod:`pipeline.weights`), else the offline CNN, the shape features or their stacked blend,
+  whichever predicts the listed labels best out of fold (:mod:`curation.labels.auto_source`);
+  the stored ``feature_source`` says which was used and the run's ``choice`` line why.
 
 Steps (each a plain function, so the benchmark can reuse them on the same numbers):
 
@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from curation.labels.auto_source import choose_offline
 from curation.labels.config import (
     CNN_MODEL_NAME,
     MODEL_NAME,
@@ -68,6 +69,7 @@ from curation.labels.features import (
 from curation.labels.oof_cnn import OutOfFoldCnn, pixel_buffer
 from curation.labels.probabilities import (
     cnn_out_of_fold,
+    label_issue_scores,
     out_of_fold_probabilities,
     shape_out_of_fold,
 )
@@ -82,35 +84,6 @@ from pipeline.workspace import Workspace
 SCORE_SHARD_SIZE = 500
 # Score rows are inserted this many at a time.
 SCORE_INSERT_ROWS = 5000
-
-
-def label_issue_scores(
-    probabilities: np.ndarray, labels: list[str], classes: list[str]
-) -> tuple[np.ndarray, list[str | None]]:
-    """Return ``(issue (N,), suggested)`` from out-of-fold ``probabilities``.
-
-    ``issue = 1 - normalized margin`` lies in [0, 1]: 0.5 when the model cannot tell, near 1
-    when it is sure of another class. ``suggested[i]`` is the most probable other class when its
-    probability reaches that class's threshold (mean self-confidence of the images labelled with
-    it, as in confident learning), else None.
-    """
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[label] for label in labels])
-    rows = np.arange(len(y))
-    self_confidence = probabilities[rows, y]
-    others = probabilities.copy()
-    others[rows, y] = -1.0
-    best_other = others.argmax(axis=1)
-    margin = self_confidence - others[rows, best_other]
-    issue = 1.0 - (margin + 1.0) / 2.0
-    thresholds = np.array(
-        [probabilities[y == j, j].mean() if np.any(y == j) else 1.0 for j in range(len(classes))]
-    )
-    suggested = [
-        classes[j] if probabilities[i, j] >= thresholds[j] else None
-        for i, j in enumerate(best_other)
-    ]
-    return issue, suggested
 
 
 # The outlier score's neighbours are sought among at most this many rows of each label (a
@@ -329,7 +302,8 @@ def score_paths(
         weights = find_backbone_weights(config.weights, config.backbone) or config.weights
     read = partial(
         image_inputs,
-        source=source,
+        # auto without weights chooses among the CNN and shape features: both are read.
+        source="combined" if source == "offline" and config.source == "auto" else source,
         cnn_size=config.cnn_size,
         weights=weights,
         backbone=config.backbone,
@@ -358,6 +332,11 @@ def score_paths(
         inputs = join_inputs(parts) if parts else read([])
         if pixels is not None:
             inputs = replace(inputs, pixels=pixels)
+    if source == "offline" and config.source == "auto":
+        cnn = score_pixels(inputs.pixels, labels, config)
+        shape = score_shape(inputs.shape, inputs.mirrored, labels, config)
+        scores, choice = choose_offline(cnn, shape, config.folds, config.seed)
+        return replace(scores, choice=choice.line)
     if source == "offline":
         return score_pixels(inputs.pixels, labels, config)
     if source == "shape":
@@ -438,6 +417,7 @@ def score_catalog(
         "neighbours": config.neighbours,
         "neighbour_share": config.neighbour_share,
         "config": config_key(config),
+        "choice": scores.choice,
     }
     with ws.catalog.atomic() as conn:
         run_id = start_run(conn, "score", params)
@@ -452,5 +432,6 @@ def score_catalog(
                 ],
             )
         counts = {c: labels.count(c) for c in scores.classes}
-        finish_run(conn, run_id, {"images": counts, "feature_source": scores.feature_source})
-    return ScoreRun(run_id, scores.feature_source, scores.model, counts)
+        summary = {"images": counts, "feature_source": scores.feature_source}
+        finish_run(conn, run_id, {**summary, "choice": scores.choice})
+    return ScoreRun(run_id, scores.feature_source, scores.model, counts, scores.choice)

@@ -2,7 +2,7 @@
 
 One function per source: a linear model on a feature matrix (:func:`out_of_fold_probabilities`),
 an RBF kernel map on shape features (:func:`shape_out_of_fold`) and the small CNN
-(:func:`cnn_out_of_fold`).
+(:func:`cnn_out_of_fold`); :func:`label_issue_scores` turns any of them into issue scores.
 """
 
 from __future__ import annotations
@@ -146,3 +146,32 @@ def cnn_out_of_fold(pixels: np.ndarray, labels: list[str], config: ScoreConfig) 
         snapshots=config.cnn_snapshots,
         train_per_label=config.cnn_train_per_label,
     )
+
+
+def label_issue_scores(
+    probabilities: np.ndarray, labels: list[str], classes: list[str]
+) -> tuple[np.ndarray, list[str | None]]:
+    """Return ``(issue (N,), suggested)`` from out-of-fold ``probabilities``.
+
+    ``issue = 1 - normalized margin`` lies in [0, 1]: 0.5 when the model cannot tell, near 1
+    when it is sure of another class. ``suggested[i]`` is the most probable other class when its
+    probability reaches that class's threshold (mean self-confidence of the images labelled with
+    it, as in confident learning), else None.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[label] for label in labels])
+    rows = np.arange(len(y))
+    self_confidence = probabilities[rows, y]
+    others = probabilities.copy()
+    others[rows, y] = -1.0
+    best_other = others.argmax(axis=1)
+    margin = self_confidence - others[rows, best_other]
+    issue = 1.0 - (margin + 1.0) / 2.0
+    thresholds = np.array(
+        [probabilities[y == j, j].mean() if np.any(y == j) else 1.0 for j in range(len(classes))]
+    )
+    suggested = [
+        classes[j] if probabilities[i, j] >= thresholds[j] else None
+        for i, j in enumerate(best_other)
+    ]
+    return issue, suggested

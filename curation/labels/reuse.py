@@ -60,4 +60,5 @@ def reusable_run(
         feature_source=str(params.get("feature_source", "")),
         model=str(params.get("model", "")),
         images=dict(summary.get("images") or {}),
+        choice=str(params.get("choice", "")),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
+from curation.labels.auto_source import STACK_MODEL_NAME
 from curation.labels.features import compute_features, find_backbone_weights, offline_vector
 from curation.labels.issues import (
     CNN_MODEL_NAME,
@@ -150,7 +152,7 @@ def test_outlier_score_ranks_a_small_cluster_of_one_wrong_kind_above_the_cars() 
     assert fixed[40:45].min() < fixed[:40].max()
 
 
-def test_default_source_is_the_offline_cnn_and_says_so(
+def test_default_source_chooses_among_the_offline_sources_and_says_why(
     workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached backbone weights
@@ -158,12 +160,31 @@ def test_default_source_is_the_offline_cnn_and_says_so(
     truth = populate(workspace, correct=6)
     config = ScoreConfig(cnn_epochs=1, cnn_size=16, cnn_folds=2, cnn_flip=True)
     run = score_catalog(workspace, config)
-    assert run.feature_source == "offline:oof-cnn@16px,2folds,1epochs,flip"
-    assert run.model == CNN_MODEL_NAME
+    cnn_source = "offline:oof-cnn@16px,2folds,1epochs,flip"
+    shape_source = "shape:hog4-8-16@128,flip"
+    by_choice = {
+        "offline CNN": (cnn_source, CNN_MODEL_NAME),
+        "shape features": (shape_source, SHAPE_MODEL_NAME),
+        "stacked blend": (f"stacked({cnn_source}+{shape_source})", STACK_MODEL_NAME),
+    }
+    chosen = run.choice.removeprefix("auto chose the ").split(" of the offline sources")[0]
+    assert (run.feature_source, run.model) == by_choice[chosen], run.choice
+    # One line, with the figure it chose by and the other candidates' figures.
+    assert "\n" not in run.choice and run.choice.count("log-loss") == 1
+    assert all(name in run.choice for name in by_choice)
     rows = stored_scores(workspace, run.run_id)
     assert len(rows) == len(truth)
-    assert {(r.feature_source, r.model) for r in rows} == {(run.feature_source, CNN_MODEL_NAME)}
+    assert {(r.feature_source, r.model) for r in rows} == {(run.feature_source, run.model)}
     assert all(0.0 <= r.issue_score <= 1.0 and r.outlier_score > 0.0 for r in rows)
+    with workspace.catalog.reading() as conn:
+        params, summary = conn.execute(
+            sa.select(t.runs.c.params, t.runs.c.summary).where(t.runs.c.id == run.run_id)
+        ).one()
+    assert params["choice"] == summary["choice"] == run.choice
+    # The same photos and settings again: the stored run and its choice come back.
+    assert score_catalog(workspace, config).choice == run.choice
+    # An explicit source makes no choice.
+    assert score_catalog(workspace, replace(config, source="shape", folds=3)).choice == ""
     with pytest.raises(ConfigError, match="unknown feature source"):
         resolve_source(ScoreConfig(source="imagenet"))
 

@@ -1,0 +1,117 @@
+"""``--features auto`` without ImageNet weights: the source chosen on the user's own photos.
+
+No offline source wins everywhere: the small CNN trained on the photos finds wrong photos on
+the demo site's drawings far better than shape features (recall 0.94 against 0.53), shape
+features do better on real photos of two body shapes (``../shared/realcars-dev``: 0.64 against
+0.48). Which one fits a catalog is measured on the catalog itself, without any truth: both
+sources' out-of-fold probabilities are scored against the *listed* labels by log-loss, and so is
+a stacked blend of them (a logistic regression on both sources' log-probabilities, itself fit
+out of fold). The lowest log-loss is used. Most listed labels are right, so the source that
+predicts them best out of fold is the one that sees the photos best; wrong labels only add the
+same noise to every candidate.
+
+Measured (``benchmarks/label_issues.py``; tuned on demo seed 5, realcars-dev is a development
+set): the stacked blend wins on both (realcars-dev log-loss 0.323 against shape 0.366 and CNN
+0.463; demo seed 5: 0.2258 against CNN 0.2265 and shape 0.386), and its queue is within a
+point of the better single source on each.
+
+:func:`choose_offline` returns the chosen :class:`Scores` and a :class:`SourceChoice` whose
+``line`` says what was chosen and why; it is stored with the scoring run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from curation.labels.config import Scores
+from curation.labels.probabilities import label_issue_scores
+
+STACK_MODEL_NAME = "sklearn:LogisticRegression(stacked log-probabilities)"
+# Probabilities are clipped here before logs: a confident mistake costs a bounded amount, so
+# one photo cannot decide the choice.
+CLIP = 1e-4
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    """What ``auto`` chose among its offline candidates: ``chosen`` (``offline``, ``shape`` or
+    ``stacked``), each candidate's out-of-fold ``log_loss`` against the listed labels, and
+    ``line``, one sentence saying which and why."""
+
+    chosen: str
+    log_loss: dict[str, float] = field(default_factory=dict)
+    line: str = ""
+
+
+def out_of_fold_log_loss(probabilities: np.ndarray, labels: list[str], classes: list[str]) -> float:
+    """Return the mean negative log of each photo's out-of-fold probability of its listed label
+    (clipped at :data:`CLIP`): lower means the source predicts the listed labels better."""
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[label] for label in labels])
+    own = probabilities[np.arange(len(y)), y]
+    return float(-np.mean(np.log(np.clip(own, CLIP, 1.0))))
+
+
+def stacked_probabilities(
+    parts: list[np.ndarray], labels: list[str], classes: list[str], folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Return ``(N, C)`` out-of-fold probabilities of a logistic regression on the sources'
+    log-probabilities side by side: each photo's from a model fit on the other folds' photos
+    (their listed labels), so the blend's weights are learnt without seeing it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[label] for label in labels])
+    x = np.hstack([np.log(np.clip(p, CLIP, 1.0)) for p in parts])
+    counts = np.bincount(y, minlength=len(classes))
+    n_splits = max(2, min(folds, int(counts.min())))
+    out = np.zeros((len(y), len(classes)))
+    for train, held_out in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y):
+        model = LogisticRegression(max_iter=2000).fit(x[train], y[train])
+        # A training fold may miss a class: its column stays 0 for these rows.
+        out[np.ix_(held_out, model.classes_)] = model.predict_proba(x[held_out])
+    return out
+
+
+def choose_offline(
+    cnn: Scores, shape: Scores, folds: int = 5, seed: int = 0
+) -> tuple[Scores, SourceChoice]:
+    """Return the scores with the lowest out-of-fold log-loss against the listed labels among
+    the CNN's, the shape features' and their stacked blend, with the :class:`SourceChoice`.
+
+    Both must score the same photos with the same labels. The stacked scores keep the CNN's
+    outlier scores (as ``combined`` does).
+    """
+    if cnn.classes != shape.classes or cnn.labels != shape.labels:
+        raise ValueError("auto needs both sources scored on the same photos and labels")
+    labels, classes = cnn.labels, cnn.classes
+    stacked = stacked_probabilities(
+        [cnn.probabilities, shape.probabilities], labels, classes, folds, seed
+    )
+    issue, suggested = label_issue_scores(stacked, labels, classes)
+    blend = Scores(
+        labels,
+        classes,
+        stacked,
+        issue,
+        cnn.outlier,
+        suggested,
+        f"stacked({cnn.feature_source}+{shape.feature_source})",
+        STACK_MODEL_NAME,
+    )
+    candidates = {"offline": cnn, "shape": shape, "stacked": blend}
+    losses = {
+        name: out_of_fold_log_loss(s.probabilities, labels, classes)
+        for name, s in candidates.items()
+    }
+    chosen = min(losses, key=lambda name: (losses[name], name))
+    names = {"offline": "offline CNN", "shape": "shape features", "stacked": "stacked blend"}
+    others = ", ".join(f"{names[n]} {losses[n]:.3f}" for n in losses if n != chosen)
+    line = (
+        f"auto chose the {names[chosen]} of the offline sources: out-of-fold log-loss against "
+        f"the listed labels {losses[chosen]:.3f} (lowest; {others}; no ImageNet weights)"
+    )
+    return candidates[chosen], SourceChoice(chosen, losses, line)
