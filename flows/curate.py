@@ -92,8 +92,11 @@ def score_and_queue(
         else f"{sum(scored.images.values())} photos scored ({scored.feature_source} features)"
     )
     display.finish(f"{done}; waiting for review: {waiting} ({queued.added} newly queued)")
+    if scored.choice:
+        display.note(scored.choice)
     return {
         "feature_source": scored.feature_source,
+        "feature_choice": scored.choice,
         "scores_reused": isinstance(scored, ReusedScoreRun),
         "waiting_for_review": waiting,
         "scored": scored.images,

@@ -29,7 +29,8 @@ def score_command(
         typer.Option(
             "--features",
             help="Feature source: auto (backbone if its ImageNet weights are on disk or "
-            "downloadable, else offline), "
+            "downloadable, else offline, shape or their stacked blend, whichever predicts the "
+            "listed labels best out of fold), "
             "offline (an out-of-fold CNN trained on the photos), shape (gradient-orientation "
             "grids; better on real photos, worse on drawn ones), combined (offline and shape "
             "averaged), backbone, or handmade (colour/edge features, fast and weak).",
@@ -87,6 +88,8 @@ def score_command(
             ws.catalog, QueueConfig(**{**queue_config.__dict__, "run_id": run.run_id})
         )
     console.print(f"features: {run.feature_source}   model: {run.model}   run: {run.run_id}")
+    if run.choice:
+        console.print(run.choice, highlight=False)
     table = Table(title="Scored images and review queue")
     table.add_column("what")
     table.add_column("count", justify="right")

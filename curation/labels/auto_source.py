@@ -111,7 +111,7 @@ def choose_offline(
     names = {"offline": "offline CNN", "shape": "shape features", "stacked": "stacked blend"}
     others = ", ".join(f"{names[n]} {losses[n]:.3f}" for n in losses if n != chosen)
     line = (
-        f"auto chose the {names[chosen]} of the offline sources: out-of-fold log-loss against "
-        f"the listed labels {losses[chosen]:.3f} (lowest; {others}; no ImageNet weights)"
+        f"auto chose the {names[chosen]}: out-of-fold log-loss against the listed labels "
+        f"{losses[chosen]:.3f}, the lowest ({others}; no ImageNet weights)"
     )
     return candidates[chosen], SourceChoice(chosen, losses, line)

@@ -167,7 +167,7 @@ def test_default_source_chooses_among_the_offline_sources_and_says_why(
         "shape features": (shape_source, SHAPE_MODEL_NAME),
         "stacked blend": (f"stacked({cnn_source}+{shape_source})", STACK_MODEL_NAME),
     }
-    chosen = run.choice.removeprefix("auto chose the ").split(" of the offline sources")[0]
+    chosen = run.choice.removeprefix("auto chose the ").split(":")[0]
     assert (run.feature_source, run.model) == by_choice[chosen], run.choice
     # One line, with the figure it chose by and the other candidates' figures.
     assert "\n" not in run.choice and run.choice.count("log-loss") == 1

@@ -39,6 +39,7 @@ def test_run_quick_goes_from_demo_site_to_an_evaluated_model(tmp_path: Path) -> 
     model_file = Path(re.search(r"(/\S+model\.keras)", model_line).group(1))  # type: ignore[union-attr]
     assert model_file.is_file() and model_file.is_relative_to(home)
     assert "waiting for review" in result.stdout
+    assert "auto chose the " in result.stdout  # the scoring source chosen on these photos, why
 
     with Workspace.open(home=home) as ws, ws.catalog.reading() as conn:
         listings = conn.execute(sa.select(sa.func.count()).select_from(t.listings)).scalar_one()
