@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import imagehash  # noqa: E402
 import numpy as np  # noqa: E402
@@ -169,10 +170,27 @@ def group_pairs(links: np.ndarray, names: list[str]) -> set[tuple[str, str]]:
 
 
 def true_pairs(names: list[str], copies: dict[str, tuple[str, str]]) -> set[tuple[str, str]]:
-    """Every pair inside a true repost family (a photo and all its copies)."""
+    """Every pair inside a true repost family: a photo and all its copies, with the photos
+    that Stanford Cars holds twice (truth.json's ``same_photo``) and their copies as one."""
     index = {n: i for i, n in enumerate(names)}
-    links = np.array([(index[c], index[s]) for c, (s, _) in copies.items()], dtype=np.int64)
-    return group_pairs(links, names)
+    links = [(index[c], index[s]) for c, (s, _) in copies.items()]
+    for group in json.loads((DATA / "truth.json").read_text()).get("same_photo", []):
+        links += [(index[group[0]], index[other]) for other in group[1:]]
+    return group_pairs(np.array(links, dtype=np.int64).reshape(-1, 2), names)
+
+
+def anchored_pairs(links: np.ndarray, names: list[str], paths: list[Path]) -> set[tuple[str, str]]:
+    """Pairs inside the groups ``carscout dedup`` forms from the default decision's links:
+    a photo joins through the group's kept copy (largest resolution, then file size)."""
+    from curation.dedup.anchored import anchored_groups
+
+    def quality(k: int) -> tuple[int, int, int]:
+        with Image.open(paths[k]) as im:
+            w, h = im.size
+        return (w * h, paths[k].stat().st_size, -k)
+
+    groups = anchored_groups(((int(i), int(j)) for i, j in links[:, :2].tolist()), quality)
+    return {tuple(sorted((names[a], names[b]))) for g in groups for a, b in combinations(g, 2)}
 
 
 def current_method(paths: list[Path], workers: int) -> np.ndarray:
@@ -285,8 +303,40 @@ METHODS: dict[str, Callable[[list[Path], int], np.ndarray]] = {
     ),
     "--verify orb (ORB+RANSAC)": geometric_method,
     "default: align (nearest pHash + ORB + aligned cells)": aligned_method,
-    "orb + centre-pHash candidates (experiment)": centre_method,
 }
+
+
+def fastdup_methods(
+    paths: list[Path], names: list[str], truth: set[tuple[str, str]]
+) -> dict[str, tuple[set[tuple[str, str]], float]]:
+    """fastdup 2.54 (its own pretrained model, in .venv-fastdup) on the same files: its
+    connected components at its default threshold 0.96, and its similarity pairs (10 nearest
+    each) at the threshold with its best F1 against this truth, closed into groups as
+    carscout's are. Both come from one timed run (the sweep is free)."""
+    import tempfile
+
+    from fastdup_peer import ensure_fastdup, run_fastdup
+
+    if ensure_fastdup() is None:
+        print("fastdup is not available: its columns are left out", file=sys.stderr)
+        return {}
+    with tempfile.TemporaryDirectory() as work:
+        result = run_fastdup(paths, Path(work), threads=2, k=10)
+    default = {
+        tuple(sorted((names[a], names[b]))) for g in result.groups() for a, b in combinations(g, 2)
+    }
+    best: tuple[float, float, set[tuple[str, str]]] = (-1.0, 0.0, set())
+    for threshold in np.arange(0.80, 0.995, 0.005):
+        keep = result.pairs[result.pairs[:, 2] >= threshold]
+        found = group_pairs(keep[:, :2].astype(np.int64), names)
+        hits = len(found & truth)
+        f1 = 2 * hits / (len(found) + len(truth)) if found or truth else 1.0
+        if f1 > best[0]:
+            best = (f1, float(threshold), found)
+    return {
+        f"peer: fastdup {result.version} (default cc 0.96)": (default, result.seconds),
+        f"peer: fastdup at its best-F1 similarity {best[1]:.3f}": (best[2], result.seconds),
+    }
 
 
 def score(
@@ -323,6 +373,7 @@ def main() -> None:
         "--repeats", type=int, default=3, help="Times each hashing method is timed (median)."
     )
     parser.add_argument("--only", default="", help="Run only methods whose name has this text.")
+    parser.add_argument("--skip-fastdup", action="store_true", help="Leave the fastdup peer out.")
     defaults = GeometricRule()
     parser.add_argument("--candidate", type=int, default=GEOMETRIC.candidate_threshold)
     parser.add_argument("--centre-threshold", type=int, default=CENTRE_THRESHOLD)
@@ -357,8 +408,17 @@ def main() -> None:
         start = time.perf_counter()
         links = chosen[name](paths, args.workers)
         timings.setdefault(name, []).append(time.perf_counter() - start)
-        results[name] = score(group_pairs(links, names), truth, copies, classes)
-    results = {name: results[name] for name in chosen}
+        found = (
+            anchored_pairs(links, names, paths)
+            if chosen[name] is aligned_method
+            else group_pairs(links, names)
+        )
+        results[name] = score(found, truth, copies, classes)
+    if not args.skip_fastdup:
+        for name, (found, seconds) in fastdup_methods(paths, names, truth).items():
+            results[name] = score(found, truth, copies, classes)
+            timings[name] = [seconds]
+    results = {n: results[n] for n in [*chosen, *(n for n in results if n not in chosen)]}
     for name, result in results.items():
         result["seconds"] = float(np.median(timings[name]))
         result["rate"] = len(paths) / result["seconds"]

@@ -114,3 +114,54 @@ def verify_aligned(
         found = evidence_of(row, a, b, rule)
         keep[n] = (unreadable == "keep") if found is None else rule.accepts(found)
     return keep
+
+
+def _verify_chunk(
+    args: tuple[
+        np.ndarray,
+        Sequence[str | Path | None],
+        Sequence[str | Path | None] | None,
+        AlignedRule,
+        str,
+    ],
+) -> np.ndarray:
+    candidates, paths_a, paths_b, rule, unreadable = args
+    a = PixelCache(paths_a)
+    b = a if paths_b is None else PixelCache(paths_b)
+    return verify_aligned(candidates, a, b, rule, unreadable)
+
+
+def verify_on_workers(
+    candidates: np.ndarray,
+    paths_a: Sequence[str | Path | None],
+    paths_b: Sequence[str | Path | None] | None,
+    rule: AlignedRule,
+    unreadable: str = "drop",
+    workers: int | None = None,
+) -> np.ndarray:
+    """:func:`verify_aligned` on ``workers`` processes (default: every core); the same mask.
+
+    ``paths_b=None``: both sides index ``paths_a`` (one set searched against itself). Rows
+    are cut into contiguous chunks of the first photo, so each process decodes mostly its own
+    photos.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(candidates) < 64:
+        a = PixelCache(paths_a)
+        b = a if paths_b is None else PixelCache(paths_b)
+        return verify_aligned(candidates, a, b, rule, unreadable)
+    chunks = np.array_split(candidates, workers * 4)
+    jobs = [
+        (chunk, list(paths_a), None if paths_b is None else list(paths_b), rule, unreadable)
+        for chunk in chunks
+        if len(chunk)
+    ]
+    # forkserver: safe when the parent already runs threads (Prefect) or TensorFlow.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        masks = list(pool.map(_verify_chunk, jobs))
+    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from curation.dedup.aligned import NEAREST, PixelCache, nearest_candidates, verify_aligned
+from curation.dedup.aligned import NEAREST, nearest_candidates, verify_on_workers
 from curation.dedup.alignment import (
     DEFAULT_MIN_HUE,
     DEFAULT_MIN_STRUCTURE,
@@ -220,8 +220,8 @@ class NearDuplicateDecision:
         ordered = np.sort(flipped[:, :2], axis=1)
         flipped = np.column_stack([ordered, flipped[:, 2]])
         if self.verify == "align":
-            pixels = PixelCache(photos.paths)
-            return self._aligned(nearest_candidates(direct, flipped), pixels, pixels)
+            candidates = nearest_candidates(direct, flipped)
+            return self._aligned(candidates, photos.paths, None, workers)
         cache = FeatureCache(photos.paths)
         return self._verified(direct, flipped, cache, cache)
 
@@ -245,14 +245,22 @@ class NearDuplicateDecision:
         flipped[:, 1] = keep[flipped[:, 1]]
         if self.verify == "align":
             candidates = nearest_candidates(direct, flipped, symmetric=False)
-            return self._aligned(candidates, PixelCache(queries.paths), PixelCache(base.paths))
+            return self._aligned(candidates, queries.paths, base.paths, workers)
         return self._verified(
             direct, flipped, FeatureCache(queries.paths), FeatureCache(base.paths)
         )
 
-    def _aligned(self, candidates: np.ndarray, a: PixelCache, b: PixelCache) -> np.ndarray:
+    def _aligned(
+        self,
+        candidates: np.ndarray,
+        paths_a: Sequence[str | Path | None],
+        paths_b: Sequence[str | Path | None] | None,
+        workers: int | None,
+    ) -> np.ndarray:
         """Verify ``(i, j, mirrored, distance)`` rows on the pixels; return ``(i, j, distance)``."""
-        keep = verify_aligned(candidates, a, b, self.aligned_rule, self.unverified)
+        keep = verify_on_workers(
+            candidates, paths_a, paths_b, self.aligned_rule, self.unverified, workers
+        )
         return candidates[keep][:, [0, 1, 3]]
 
     def _verified(
