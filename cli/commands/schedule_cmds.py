@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cli.commands.context import comma_list, settings_from
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 console = Console()
 schedule_app = typer.Typer(
@@ -47,6 +50,15 @@ MaxPages = Annotated[
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", help="Also show Prefect's own log lines.")]
 Name = Annotated[str, typer.Argument(help="Schedule (deployment) name, see `schedule list`.")]
+Pool = Annotated[
+    str | None,
+    typer.Option(
+        "--pool",
+        help="Deploy to this Prefect work pool (type process, created if missing) and return: "
+        "`prefect worker start --pool NAME` processes, on any machine with carscout, the "
+        "catalog and the data home at the same paths, run the ticks (default: serve them here).",
+    ),
+]
 
 
 def _prepare(verbose: bool) -> None:
@@ -65,6 +77,40 @@ def _announce(text: str) -> None:
     console.print(text, highlight=False, soft_wrap=True)
 
 
+def _settings(ctx: typer.Context) -> Settings:
+    """Return the settings, with a --cluster's scheduler checked now rather than at a tick."""
+    settings = settings_from(ctx)
+    if settings.cluster:
+        from flows.cluster import check_cluster
+
+        info = check_cluster(settings.cluster)
+        _announce(f"runner: Dask cluster {info.address} ({info.workers} workers)")
+    return settings
+
+
+def _serve_or_deploy(deployment: Any, pool: str | None) -> None:
+    """Serve ``deployment`` here until stopped, or deploy it to the work pool ``pool``."""
+    if pool is None:
+        from flows.schedules.serving import serve
+
+        serve(deployment, announce=_announce)
+        return
+    from flows.schedules.pools import deploy_to_pool
+    from flows.schedules.timing import describe_schedule
+
+    done = deploy_to_pool(deployment, pool)
+    when = describe_schedule(deployment.schedules[0].schedule)
+    _announce(
+        f"deployed '{done.name}' ({done.flow}) to work pool '{done.pool}' on {when}"
+        + (f", paused (`carscout schedule resume {done.name}`)" if done.paused else "")
+    )
+    _announce(
+        f"{done.workers} worker(s) online in '{done.pool}'; start one on each machine with "
+        f"`prefect worker start --pool {done.pool}` (carscout installed, PREFECT_API_URL set, "
+        "the catalog and the data home reachable at the same paths)"
+    )
+
+
 def schedule_scrape_command(
     ctx: typer.Context,
     site: Annotated[str, typer.Option("--site", help="Site spec file (or 'demo').")],
@@ -76,15 +122,16 @@ def schedule_scrape_command(
     max_listings: MaxListings = None,
     max_pages: MaxPages = None,
     name: Annotated[str, typer.Option("--name", help="Schedule name.")] = "scheduled-scrape",
+    pool: Pool = None,
     verbose: Verbose = False,
 ) -> None:
-    """Register a scheduled scrape and serve it until stopped (Ctrl-C or SIGTERM)."""
+    """Register a scheduled scrape and serve it until stopped (Ctrl-C or SIGTERM), or deploy it
+    to a work pool (--pool)."""
     from flows.schedules.deployments import scrape_deployment
-    from flows.schedules.serving import serve
 
     _prepare(verbose)
     deployment = scrape_deployment(
-        settings_from(ctx),
+        _settings(ctx),
         site,
         comma_list(labels),
         cron,
@@ -95,7 +142,7 @@ def schedule_scrape_command(
         timezone=timezone,
         interval=interval,
     )
-    serve(deployment, announce=_announce)
+    _serve_or_deploy(deployment, pool)
 
 
 def schedule_retrain_command(
@@ -132,20 +179,21 @@ def schedule_retrain_command(
         str, typer.Option("--weights", help="imagenet, none or a weights file (transfer models).")
     ] = "none",
     name: Annotated[str, typer.Option("--name", help="Schedule name.")] = "scheduled-retrain",
+    pool: Pool = None,
     verbose: Verbose = False,
 ) -> None:
-    """Register a scheduled collect-and-retrain and serve it until stopped."""
+    """Register a scheduled collect-and-retrain and serve it until stopped, or deploy it to a
+    work pool (--pool)."""
     from curation.splits.plan import parse_sizes
     from flows.main_job import MainJobOptions, train_config
     from flows.schedules.deployments import retrain_deployment
-    from flows.schedules.serving import serve
 
     _prepare(verbose)
     config = train_config(
         MainJobOptions(model=model, epochs=epochs, image_size=image_size, weights=weights)
     )
     deployment = retrain_deployment(
-        settings_from(ctx),
+        _settings(ctx),
         site,
         comma_list(labels),
         cron,
@@ -159,7 +207,7 @@ def schedule_retrain_command(
         timezone=timezone,
         interval=interval,
     )
-    serve(deployment, announce=_announce)
+    _serve_or_deploy(deployment, pool)
 
 
 def _when(moment: datetime | None) -> str:
@@ -175,7 +223,8 @@ def schedule_list_command() -> None:
         console.print("No schedules yet: `carscout schedule scrape …` or `schedule retrain …`.")
         return
     table = Table(title="Schedules")
-    for column in ("name", "job", "when", "site", "labels", "state", "next run", "last run"):
+    columns = ("name", "job", "when", "site", "labels", "state", "runs on", "next run", "last run")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for s in schedules:
         last = "-" if s.last_state is None else f"{s.last_state} {_when(s.last_run)}"
@@ -186,6 +235,7 @@ def schedule_list_command() -> None:
             s.site,
             ",".join(s.labels),
             "paused" if s.paused else "active",
+            f"pool {s.pool}" if s.pool else "carscout schedule",
             _when(s.next_run),
             last,
         )
@@ -212,7 +262,10 @@ def schedule_remove_command(name: Name) -> None:
     """Remove a schedule from the server (the catalog keeps its past runs)."""
     from flows.schedules.managing import remove_schedule
 
-    remove_schedule(name)
+    pool = remove_schedule(name)
+    if pool is not None:
+        console.print(f"removed '{name}' from work pool '{pool}' (its workers keep running)")
+        return
     console.print(
         f"removed '{name}'; stop the `carscout schedule` process that served it, or it is "
         "registered again when that process restarts"

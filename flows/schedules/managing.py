@@ -31,6 +31,7 @@ class ScheduleInfo:
     last_run: datetime | None
     site: str
     labels: list[str]
+    pool: str | None = None  # the work pool whose workers run it; None: a `carscout schedule`
 
 
 def _carscout_deployments(client: Any) -> list[Any]:
@@ -144,6 +145,7 @@ def list_schedules() -> list[ScheduleInfo]:
                     last_run=(last.start_time or last.expected_start_time) if last else None,
                     site=str(params.get("site", "")),
                     labels=list(params.get("labels") or []),
+                    pool=d.work_pool_name or None,
                 )
             )
     return infos
@@ -161,10 +163,13 @@ def resume_schedule(name: str) -> None:
         client.resume_deployment(_find(client, name).id)
 
 
-def remove_schedule(name: str) -> None:
+def remove_schedule(name: str) -> str | None:
     """Delete the deployment ``name`` and its future runs from the server; ConfigError if unknown.
 
-    The catalog keeps the rows of runs that already happened.
+    Returns the work pool it was deployed to (None for one served by `carscout schedule`). The
+    catalog keeps the rows of runs that already happened.
     """
     with open_client() as client:
-        client.delete_deployment(_find(client, name).id)
+        deployment = _find(client, name)
+        client.delete_deployment(deployment.id)
+    return deployment.work_pool_name or None

@@ -12,16 +12,11 @@ the end, pass or fail.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -29,63 +24,9 @@ import sqlalchemy as sa
 
 from pipeline import schema as t
 from pipeline.workspace import Workspace
+from tests.flows.prefect_server import BIN, prefect_server, wait_for  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
-
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Procs:
-    """Starts processes in their own sessions and kills each whole group on close."""
-
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.folder, self.env = folder, env
-        self.started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.folder / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
-        )
-        self.started.append((proc, log))
-        return proc
-
-    def output(self, name: str) -> str:
-        return (self.folder / f"{name}.log").read_text(errors="replace")
-
-    def close(self) -> None:
-        for proc, log in reversed(self.started):
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=15)
-                    os.killpg(proc.pid, signal.SIGKILL)  # stragglers (chromium, engines)
-                except (subprocess.TimeoutExpired, ProcessLookupError):
-                    continue
-                break
-            log.close()
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float, procs: Procs) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(1)
-    logs = "\n".join(
-        f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in procs.folder.glob("*.log")
-    )
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{logs}")
 
 
 def _scheduled_rows(home: Path) -> list[dict[str, Any]]:
@@ -107,46 +48,13 @@ def _flow_runs(api: str, deployment: str) -> list[dict[str, Any]]:
     return list(response.json())
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Procs]]:
-    """Yield the API URL of a fresh ``prefect server start`` and the process keeper."""
-    if shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists():
-        pytest.skip("the demo spec renders with Chromium; `make setup` installs it")
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") or k == "PREFECT_HOME"
-    }
-    env |= {
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "COLUMNS": "250",
-    }
-    procs = Procs(tmp_path, env)
-    try:
-        procs.start(
-            "server", str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-            "--port", str(port), "--no-ui",
-        )  # fmt: skip
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{api}/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        _wait("prefect server start", healthy, 120, procs)
-        procs.env = env | {"PREFECT_API_URL": api}
-        yield api, procs
-    finally:
-        procs.close()
-
-
 def test_a_schedule_fires_on_a_real_prefect_server(  # type: ignore[no-untyped-def]
-    server, tmp_path: Path, demo_site, demo_site_factory
+    prefect_server,  # noqa: F811 - fixture
+    tmp_path: Path,
+    demo_site,
+    demo_site_factory,  # noqa: F811 - fixture
 ) -> None:
-    api, procs = server
+    api, procs = prefect_server
     carscout = [str(BIN / "carscout")]
     home = tmp_path / "home"
     serve = procs.start(
@@ -156,7 +64,7 @@ def test_a_schedule_fires_on_a_real_prefect_server(  # type: ignore[no-untyped-d
     )  # fmt: skip
 
     # The server schedules a run, the runner completes it, the catalog has it.
-    rows = _wait(
+    rows = wait_for(
         "a completed scheduled run in the catalog",
         lambda: [r for r in _scheduled_rows(home) if r["status"] == "ok"],
         150,
@@ -171,7 +79,9 @@ def test_a_schedule_fires_on_a_real_prefect_server(  # type: ignore[no-untyped-d
     completed = [r for r in runs if r["state_type"] == "COMPLETED"]
     assert completed and completed[0]["auto_scheduled"], json.dumps(runs)[:2000]
     # One summary line per run in the serve output.
-    _wait("the run's summary line", lambda: "ci-scrape: ok in" in procs.output("serve"), 20, procs)
+    wait_for(
+        "the run's summary line", lambda: "ci-scrape: ok in" in procs.output("serve"), 20, procs
+    )
 
     # `prefect` CLI listings work with the pinned FastAPI/pydantic.
     for what in ("flow-run", "deployment"):
@@ -199,7 +109,7 @@ def test_a_schedule_fires_on_a_real_prefect_server(  # type: ignore[no-untyped-d
         "--labels", "swift,wagonr", "--base-url", slow_site.base_url, "--interval", "10",
         "--name", "ci-slow",
     )  # fmt: skip
-    _wait(
+    wait_for(
         "a scheduled run in progress",
         lambda: [r for r in _scheduled_rows(slow_home) if r["status"] == "running"],
         120,

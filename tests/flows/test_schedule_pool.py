@@ -1,0 +1,163 @@
+"""``carscout schedule scrape --pool`` against a real ``prefect server start``, a process work
+pool and two ``prefect worker start --pool`` processes, each in its own folder, writing into one
+PostgreSQL catalog.
+
+Two schedules scrape two copies of the same demo marketplace (the same photos, two ports) on a
+10-second interval. Each worker runs one flow run at a time (``--limit 1``), so the two runs
+overlapping in time means they ran on the two workers at once; the catalog holds each photo
+once and both runs are recorded. Then ``schedule list``, ``pause``, ``resume`` and ``remove``
+on the pool's deployments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from pipeline import schema as t
+from pipeline.settings import load_settings
+from pipeline.workspace import Workspace
+from scrapers.demo_site import FaultConfig
+from tests.flows.prefect_server import BIN, Procs, prefect_server, wait_for  # noqa: F401
+from tests.postgres import postgres_server  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.timeout(300)
+
+POOL = "carscout-ci"
+
+
+def _carscout(procs: Procs, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN / "carscout"), *args],
+        env=procs.env | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _all(*started: subprocess.Popen[str]) -> list[str]:
+    """Wait for commands started together; return their outputs (each must succeed)."""
+    outputs = []
+    for process in started:
+        output, _ = process.communicate(timeout=90)
+        assert process.returncode == 0, f"{process.args}: {output}"
+        outputs.append(output)
+    return outputs
+
+
+def _deployments(api: str) -> dict[str, bool]:
+    """Return the server's carscout-test deployments: name -> paused."""
+    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    return {d["name"]: d["paused"] for d in found if d["name"].startswith("site-")}
+
+
+def _runs(home: Path) -> list[dict[str, Any]]:
+    settings = load_settings(home=home)
+    with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
+        query = sa.select(t.runs).where(t.runs.c.kind == "scheduled-scrape")
+        return [dict(row) for row in conn.execute(query.order_by(t.runs.c.id)).mappings()]
+
+
+def test_two_scheduled_scrapes_run_at_once_on_two_workers_into_one_catalog(  # type: ignore[no-untyped-def]
+    prefect_server,  # noqa: F811 - fixture
+    postgres_server,  # noqa: F811 - fixture
+    demo_site_factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api, procs = prefect_server
+    url = postgres_server.fresh_url()
+    home = tmp_path / "shared-home"  # the data home (store) every worker sees at this path
+    monkeypatch.setenv("CARSCOUT_CATALOG_URL", url)
+    with Workspace.open(load_settings(home=home), create=True):
+        pass
+    env = {"CARSCOUT_CATALOG_URL": url, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    # Two servers of the same site (the same photos), each a little slow so that a scrape
+    # lasts several seconds.
+    slow = FaultConfig(slow=1.0, slow_delay_s=0.2)
+    sites = {"site-a": demo_site_factory(faults=slow), "site-b": demo_site_factory(faults=slow)}
+    deployed = _all(
+        *(
+            _carscout(
+                procs,
+                env,
+                "--home",
+                str(home),
+                "schedule",
+                "scrape",
+                "--site",
+                "demo",
+                "--labels",
+                "swift,wagonr",
+                "--base-url",
+                site.base_url,
+                "--interval",
+                "10",
+                "--max-listings",
+                "2",
+                "--name",
+                name,
+                "--pool",
+                POOL,
+            )  # fmt: skip
+            for name, site in sites.items()
+        )
+    )
+    assert all(f"to work pool '{POOL}'" in output for output in deployed), deployed
+    workers = []
+    for name in ("worker-1", "worker-2"):
+        folder = tmp_path / name  # each worker in its own working folder, as on its own machine
+        folder.mkdir()
+        workers.append(
+            subprocess.Popen(
+                [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1",
+                 "--name", name, "--type", "process"],
+                cwd=folder, env=procs.env | env, start_new_session=True,
+                stdout=(folder / "log").open("wb"), stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+    try:
+
+        def both_ok() -> list[dict[str, Any]]:
+            ok = {r["params"]["deployment"]: r for r in _runs(home) if r["status"] == "ok"}
+            return [ok["site-a"], ok["site-b"]] if len(ok) == 2 else []
+
+        first_a, first_b = wait_for("a completed run of each schedule", both_ok, 150, procs)
+        # Each worker runs one flow run at a time: runs that overlap ran on the two workers.
+        assert first_a["started_at"] < first_b["finished_at"], (first_a, first_b)
+        assert first_b["started_at"] < first_a["finished_at"], (first_a, first_b)
+        with Workspace.open(load_settings(home=home)) as ws, ws.catalog.reading() as conn:
+            photos, distinct = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(t.images.c.sha256)))
+            ).one()
+        assert photos == distinct > 0  # the same photos from two sites, stored once
+
+        _, removed_b = _all(
+            _carscout(procs, env, "schedule", "pause", "site-a"),
+            _carscout(procs, env, "schedule", "remove", "site-b"),
+        )
+        assert f"removed 'site-b' from work pool '{POOL}'" in removed_b, removed_b
+        (listed,) = _all(_carscout(procs, env, "schedule", "list"))
+        row = next(line for line in listed.splitlines() if "site-a" in line)
+        assert "paused" in row and f"pool {POOL}" in row and "site-b" not in listed, listed
+        _all(_carscout(procs, env, "schedule", "resume", "site-a"))
+        assert _deployments(api) == {"site-a": False}
+        _all(_carscout(procs, env, "schedule", "remove", "site-a"))
+        assert _deployments(api) == {}
+    finally:
+        for worker in workers:  # the worker and any flow run it started (its process group)
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
