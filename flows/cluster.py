@@ -148,17 +148,20 @@ def _client_map(client: Any, stage: str) -> ShardMap:
 
 
 @contextmanager
-def cluster_shards(settings: Settings, stage: str) -> Iterator[ShardMap | None]:
+def cluster_shards(settings: Settings, *stages: str) -> Iterator[Any]:
     """Yield the :data:`ShardMap` that runs each shard of ``stage`` as a task on
     ``settings.cluster``, or None without a cluster (the stage keeps its in-process path).
 
-    Raises :class:`ConfigError` like :func:`check_cluster` when the cluster is unusable.
+    Given several stages, yields a tuple of maps (one client serves them all), e.g.
+    ``cluster_shards(settings, "features", "folds")``. Raises :class:`ConfigError` like
+    :func:`check_cluster` when the cluster is unusable.
     """
     if not settings.cluster:
-        yield None
+        yield None if len(stages) == 1 else (None,) * len(stages)
         return
     client = _client_with_workers(settings.cluster, CONNECT_TIMEOUT)
     try:
-        yield _client_map(client, stage)
+        maps = tuple(_client_map(client, stage) for stage in stages)
+        yield maps[0] if len(stages) == 1 else maps
     finally:
         client.close()

@@ -8,6 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from curation.dedup.run import DedupConfig, run_dedup
+from curation.labels.fold_tasks import folds_on
 from curation.labels.issues import ScoreConfig, score_catalog
 from curation.labels.reuse import ReusedScoreRun
 from curation.review.queue import LABEL_CONFLICT, QueueConfig, build_queue, queue_progress
@@ -75,7 +76,7 @@ def score_and_queue(
     """
     display = reporter()
     display.stage("score")
-    with Workspace.open(settings) as ws:
+    with Workspace.open(settings) as ws, folds_on(shard_map("folds")):
         scored = score_catalog(
             ws,
             ScoreConfig(source=features),

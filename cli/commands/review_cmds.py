@@ -79,10 +79,17 @@ def score_command(
     queue_config = QueueConfig(
         budget=None if threshold is not None else budget, threshold=threshold, requeue=requeue
     )
+    from curation.labels.fold_tasks import folds_on
     from flows.cluster import cluster_shards
 
-    with cluster_shards(settings_from(ctx), "features") as map_shards, workspace_from(ctx) as ws:
-        with console.status("computing features and out-of-fold probabilities…"):
+    with (
+        cluster_shards(settings_from(ctx), "features", "folds") as (map_shards, fold_shards),
+        workspace_from(ctx) as ws,
+    ):
+        with (
+            console.status("computing features and out-of-fold probabilities…"),
+            folds_on(fold_shards),
+        ):
             run = score_catalog(ws, config, map_shards=map_shards)
         queued = build_queue(
             ws.catalog, QueueConfig(**{**queue_config.__dict__, "run_id": run.run_id})

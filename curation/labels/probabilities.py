@@ -7,10 +7,13 @@ an RBF kernel map on shape features (:func:`shape_out_of_fold`) and the small CN
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from curation.labels.classes import encode_labels
 from curation.labels.config import ScoreConfig
+from curation.labels.fold_tasks import fold_map
 from curation.labels.oof_cnn import (
     OutOfFoldCnn,
     out_of_fold_cnn,
@@ -38,7 +41,6 @@ def out_of_fold_probabilities(
     The number of folds is lowered to the size of the smallest label (at least 2). Raises
     :class:`CarscoutError` when there are fewer than two labels or a label has one image.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     classes, y, counts = encode_labels(labels, "scoring")
@@ -50,16 +52,35 @@ def out_of_fold_probabilities(
     probabilities = np.zeros((len(y), len(classes)))
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     rng = np.random.default_rng(seed)
+    folds_rows = []
     for train, held_out in cv.split(np.zeros(len(y)), y):
-        reduce = _reducer(components, seed)
         fit = train
         if len(train) > FIT_ROWS:
             fit = np.sort(rng.choice(train, FIT_ROWS, replace=False))
-        reduce.fit(features[fit])
-        model = LogisticRegression(C=regularization, max_iter=2000)
-        model.fit(_transform(reduce, features, train), y[train])
-        probabilities[held_out] = model.predict_proba(_transform(reduce, features, held_out))
+        folds_rows.append((fit, train, held_out))
+    work = partial(_linear_fold, features, y, components, seed, regularization)
+    for (_, _, held_out), part in zip(folds_rows, fold_map()(work, folds_rows), strict=True):
+        probabilities[held_out] = part
     return probabilities, [str(c) for c in classes]
+
+
+def _linear_fold(
+    features: np.ndarray,
+    y: np.ndarray,
+    components: int,
+    seed: int,
+    regularization: float,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Return one fold's held-out probabilities (``rows`` = fit, train and held-out rows)."""
+    from sklearn.linear_model import LogisticRegression
+
+    fit, train, held_out = rows
+    reduce = _reducer(components, seed)
+    reduce.fit(features[fit])  # type: ignore[attr-defined]
+    model = LogisticRegression(C=regularization, max_iter=2000)
+    model.fit(_transform(reduce, features, train), y[train])
+    return model.predict_proba(_transform(reduce, features, held_out))
 
 
 def _reducer(components: int, seed: int) -> object:
@@ -103,33 +124,51 @@ def shape_out_of_fold(
     over it and its mirror image. Raises :class:`CarscoutError` with fewer than two labels or
     a label of one image.
     """
-    from sklearn.decomposition import PCA
-    from sklearn.kernel_approximation import Nystroem
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     classes, y, counts = encode_labels(labels, "scoring")
     n_splits = max(2, min(folds, int(counts.min())))
     probabilities = np.zeros((len(y), len(classes)))
     cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    for train, held_out in cv.split(features, y):
-        rows = 2 * len(train)
-        dims = max(1, min(components, features.shape[1], rows - 1))
-        model = make_pipeline(
-            StandardScaler(),
-            PCA(n_components=dims, whiten=True, random_state=seed),
-            # gamma 1/dims: whitened components have unit variance, so this is the usual
-            # "scale" choice of an RBF SVM.
-            Nystroem(gamma=1.0 / dims, n_components=min(kernel_rows, rows), random_state=seed),
-            LogisticRegression(C=regularization, max_iter=3000),
-        )
-        model.fit(np.vstack([features[train], mirrored[train]]), np.concatenate([y[train]] * 2))
-        probabilities[held_out] = (
-            model.predict_proba(features[held_out]) + model.predict_proba(mirrored[held_out])
-        ) / 2
+    splits = list(cv.split(features, y))
+    work = partial(
+        _shape_fold, features, mirrored, y, components, seed, kernel_rows, regularization
+    )
+    for (_, held_out), part in zip(splits, fold_map()(work, splits), strict=True):
+        probabilities[held_out] = part
     return probabilities, [str(c) for c in classes]
+
+
+def _shape_fold(
+    features: np.ndarray,
+    mirrored: np.ndarray,
+    y: np.ndarray,
+    components: int,
+    seed: int,
+    kernel_rows: int,
+    regularization: float,
+    rows: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Return one fold's held-out probabilities (``rows`` = train and held-out rows)."""
+    from sklearn.decomposition import PCA
+    from sklearn.kernel_approximation import Nystroem
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train, held_out = rows
+    count = 2 * len(train)
+    dims = max(1, min(components, features.shape[1], count - 1))
+    model = make_pipeline(
+        StandardScaler(),
+        PCA(n_components=dims, whiten=True, random_state=seed),
+        # gamma 1/dims: whitened components have unit variance, so this is the usual "scale"
+        # choice of an RBF SVM.
+        Nystroem(gamma=1.0 / dims, n_components=min(kernel_rows, count), random_state=seed),
+        LogisticRegression(C=regularization, max_iter=3000),
+    )
+    model.fit(np.vstack([features[train], mirrored[train]]), np.concatenate([y[train]] * 2))
+    return (model.predict_proba(features[held_out]) + model.predict_proba(mirrored[held_out])) / 2
 
 
 def cnn_out_of_fold(pixels: np.ndarray, labels: list[str], config: ScoreConfig) -> OutOfFoldCnn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
+from curation.labels.config import ScoreConfig
 from pipeline import schema as t
 from pipeline.errors import ConfigError
 from pipeline.settings import load_settings
@@ -166,13 +168,19 @@ def test_import_dedup_score_on_the_cluster_store_what_the_default_runner_does(
     assert load_settings(home=spread).catalog_url.startswith("postgresql")
     assert _catalog_state(spread) == _catalog_state(plain)
     with distributed.Client(address, set_as_default=False) as client:
-        done = _shards_done(client)
+        done = {stage: _shards_done(client, stage) for stage in ("import", "hash", "features")}
+        folds = _shards_done(client, "folds")
     state = _catalog_state(plain)
     active = sum(1 for image in state["images"] if image.status == "active")
-    # Every file, photo and active photo in shards of SHARD, spread over both workers.
+    # Every file, photo and active photo in shards of SHARD, and each fold of the scoring
+    # model, as tasks spread over both workers.
     shards = -(-len(state["images"]) // SHARD) * 2 + -(-active // SHARD)
-    assert sum(done.values()) == shards, done
-    assert min(done.values()) > 0, done
+    assert sum(sum(d.values()) for d in done.values()) == shards, done
+    assert sum(folds.values()) == ScoreConfig().folds, folds
+    per_worker = Counter[str]()
+    for counts in (*done.values(), folds):
+        per_worker.update(counts)
+    assert len(per_worker) == 2 and min(per_worker.values()) > 0, per_worker
 
 
 def test_an_unreachable_scheduler_is_one_line_before_anything_runs(
