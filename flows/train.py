@@ -48,9 +48,12 @@ def fit_model(settings: Settings, config: TrainConfig, name: str | None = None) 
         data = resolve_data(config.data, ws)
         result = train(config, data, workspace=ws, name=name, callbacks=[_epoch_display()])
     display.finish(
-        f"{config.model}: best validation accuracy {result.validation.get('accuracy', 0):.4f}"
-        f" (epoch {result.best_epoch})" + (f"; {result.failure}" if result.failure else "")
+        f"{result.model or config.model}: best validation accuracy "
+        f"{result.validation.get('accuracy', 0):.4f} (epoch {result.best_epoch})"
+        + (f"; {result.failure}" if result.failure else "")
     )
+    if result.model_choice and config.model != result.model:
+        display.note(result.model_choice)
     return {
         "run_dir": str(result.run_dir),
         "name": result.name,
@@ -60,6 +63,8 @@ def fit_model(settings: Settings, config: TrainConfig, name: str | None = None) 
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
         "failure": result.failure,
+        "model": result.model,
+        "model_choice": result.model_choice,
     }
 
 
@@ -74,7 +79,7 @@ def train_flow(settings: Settings, config: TrainConfig, name: str | None = None)
             ["model", "best epoch", "train accuracy", "validation accuracy", "run folder"],
             [
                 (
-                    config.model,
+                    result["model"] or config.model,
                     result["best_epoch"],
                     result["train_accuracy"],
                     result["validation_accuracy"],

@@ -20,8 +20,12 @@ DataKind = Literal["catalog", "folder", "stanford"]
 
 # On real photos (realcars-dev, 64 px, 12 epochs) the augmented CNN reached 0.88 against the
 # true labels, the batch-norm one 0.81 (0.49 before its momentum was lowered): see
-# benchmarks/train.py.
-DEFAULT_MODEL = "baseline_aug"
+# benchmarks/train.py. It is what ``auto`` trains without ImageNet weights.
+OFFLINE_MODEL = "baseline_aug"
+# ``auto`` (training/model_choice.py): a transfer model when ImageNet weights can be had, else
+# OFFLINE_MODEL; the run's ``model_choice`` says which and why.
+AUTO_MODEL = "auto"
+DEFAULT_MODEL = AUTO_MODEL
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class TrainConfig:
     the learning rate by 0.3 after ``reduce_lr_patience`` epochs without progress (on
     realcars-dev, ``baseline_aug`` at 64 px for 12 epochs: 0.88 against the true labels);
     ``cosine`` decays it to zero over ``epochs`` (same run: 0.81; ``benchmarks/train.py``).
+    ``model`` ``auto`` is resolved before training (:mod:`training.model_choice`), which sets
+    ``model_choice`` to the line saying which model and why.
     """
 
     model: str = DEFAULT_MODEL
@@ -84,6 +90,7 @@ class TrainConfig:
     cache_images: bool = True
     tensorboard: bool = True
     data: DataSpec = field(default_factory=DataSpec)
+    model_choice: str = ""
 
     def __post_init__(self) -> None:
         if self.image_size < 32:

@@ -180,6 +180,7 @@ def model_card(
         f"# Model card: {name}",
         "",
         f"**Model:** `{config['model']}` — {description}.  ",
+        *([f"**Why this model:** {why}.  "] if (why := config.get("model_choice")) else []),
         f"**Input:** {config['image_size']}×{config['image_size']} RGB photos, values 0–255"
         + (
             f", reduced to {config['quantize_colors']} colours"

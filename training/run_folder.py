@@ -100,7 +100,9 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, data: LabelledFiles) -> 
     resuming = (run_dir / "config.json").is_file()
     if resuming:
         saved = TrainConfig.load(run_dir / "config.json")
-        if saved != config:
+        # The choice line may word the same choice differently on a retry (weights downloaded
+        # the first time, found in the cache the next): the model chosen is what must match.
+        if saved.with_changes(model_choice="") != config.with_changes(model_choice=""):
             raise CarscoutError(
                 f"{run_dir} holds an unfinished run with a different configuration; resume it "
                 "with the same options or pick another --name"

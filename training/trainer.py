@@ -30,10 +30,11 @@ import numpy as np  # noqa: E402
 from pipeline.errors import CarscoutError  # noqa: E402
 from pipeline.workspace import Workspace  # noqa: E402
 from training import records, reports  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
+from training.config import AUTO_MODEL, TrainConfig  # noqa: E402
 from training.data_sources import LabelledFiles, Sample  # noqa: E402
 from training.input_pipeline import make_dataset  # noqa: E402
 from training.metrics import classification_metrics, flat_metrics, has_top_k, to_probabilities  # noqa: E402
+from training.model_choice import resolve_model  # noqa: E402
 from training.models import build_model, model_spec, unfreeze_top  # noqa: E402
 from training.registry import chance_level, chance_level_hint  # noqa: E402
 from training.run_folder import (  # noqa: E402
@@ -56,7 +57,8 @@ class TrainResult:
     ``validation`` is the :func:`training.metrics.classification_metrics` dict of the best
     model plus ``majority_share`` (the commonest class's share of the validation photos);
     ``history`` one dict per epoch (``epoch``, ``loss``, ``accuracy``, ``val_loss`` …);
-    ``failure`` is None, or the one-line reason and hint of a run that ended at chance level.
+    ``failure`` is None, or the one-line reason and hint of a run that ended at chance level;
+    ``model`` the model trained and ``model_choice`` why, when ``auto`` chose it.
     """
 
     run_dir: Path
@@ -68,6 +70,8 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     failure: str | None = None
+    model: str = ""
+    model_choice: str = ""
 
 
 def compile_model(
@@ -202,6 +206,9 @@ def train(
 ) -> TrainResult:
     """Train ``config.model`` on ``data``'s train subset, choosing on its validation subset.
 
+    ``auto`` is resolved first (:func:`training.model_choice.resolve_model`; its line is printed
+    when ``verbose`` is set and kept in the run's config and model card).
+
     The run folder is ``run_dir``, or ``<runs_dir>/<name>`` of the workspace (``name``
     defaulting to ``<model>-<UTC time>``). If that folder holds an unfinished run with the same
     configuration, training resumes from its last completed epoch. With a ``workspace`` the run
@@ -209,6 +216,10 @@ def train(
     Returns a :class:`TrainResult`; the test subset is not touched. A run at chance level is
     recorded as ``failed`` and its ``failure`` hint is printed when ``verbose`` is set.
     """
+    chosen_here = config.model == AUTO_MODEL
+    config = resolve_model(config)
+    if chosen_here and verbose:
+        print(config.model_choice)
     spec = model_spec(config.model)
     if run_dir is None:
         if workspace is None:
@@ -362,6 +373,8 @@ def _write_reports(
     return TrainResult(
         run_dir=run_dir,
         name=name,
+        model=config.model,
+        model_choice=config.model_choice,
         run_id=run_id,
         validation=validation,
         train=train_summary,

@@ -16,7 +16,7 @@ from rich.table import Table
 from cli.commands.context import hint, workspace_from
 from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
-from training.config import DataSpec, TrainConfig
+from training.config import AUTO_MODEL, DataSpec, TrainConfig
 
 console = Console()
 
@@ -55,8 +55,10 @@ ModelName = Annotated[
     str,
     typer.Option(
         "--model",
-        help="baseline, baseline_aug, baseline_aug_dropout, baseline_aug_dropout_bn, fast_cnn, "
-        "vgg16, efficientnet_b0 or mobilenet_v3_small.",
+        help="auto (mobilenet_v3_small fine-tuned when ImageNet weights are on disk or "
+        "downloadable, else baseline_aug; one line says which and why), baseline, baseline_aug, "
+        "baseline_aug_dropout, baseline_aug_dropout_bn, fast_cnn, vgg16, efficientnet_b0 or "
+        "mobilenet_v3_small.",
     ),
 ]
 ImageSize = Annotated[int, typer.Option("--image-size", help="Square input side in pixels.")]
@@ -201,8 +203,12 @@ def train_command(
         # The data and the model name are checked before TensorFlow is loaded (seconds).
         labelled = resolve_data(config.data, workspace)
         check_model(config.model)
+        from training.model_choice import resolve_model
         from training.trainer import train
 
+        config = resolve_model(config)
+        if config.model_choice:
+            console.print(config.model_choice, highlight=False)
         console.print(
             f"Training {config.model} on {labelled.source}: "
             + ", ".join(f"{k} {v}" for k, v in labelled.counts().items() if k != "test")
@@ -223,8 +229,10 @@ def train_command(
 
 def check_model(name: str) -> None:
     """Raise :class:`CarscoutError` for an unknown model name (without importing Keras)."""
-    if name not in MODEL_NAMES:
-        raise CarscoutError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    if name != AUTO_MODEL and name not in MODEL_NAMES:
+        raise CarscoutError(
+            f"unknown model {name!r}; choose auto or one of {', '.join(MODEL_NAMES)}"
+        )
 
 
 def _run_dir(workspace: Workspace, run: str) -> Path:

@@ -100,7 +100,7 @@ def find_backbone_weights(
 def fetch_backbone_weights(
     weights: Path | None = None,
     backbone: str = DEFAULT_BACKBONE,
-    fallback: str = "the offline CNN",
+    fallback: str = "the offline sources",
 ) -> Path | None:
     """Return :func:`find_backbone_weights`, else the ImageNet weights just downloaded into the
     Keras cache (saying so on stderr), else None after one stderr line that names the reason

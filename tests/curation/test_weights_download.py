@@ -34,7 +34,7 @@ from tests.curation.test_label_issues import populate
 
 APP = "MobileNetV3Small"
 SPEC = IMAGENET_NO_TOP[APP]
-FALLBACK = "scoring with the offline CNN — pass --weights FILE to use a saved file"
+FALLBACK = "scoring with the offline sources — pass --weights FILE to use a saved file"
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,8 @@ def test_unreachable_weights_fall_back_to_the_offline_cnn_with_one_line(
 
     run = score_catalog(workspace, ScoreConfig(cnn_epochs=1, cnn_size=16, cnn_folds=2))
 
-    assert run.feature_source.startswith("offline:oof-cnn@16px")
+    assert not run.feature_source.startswith("backbone")
+    assert run.choice.startswith("auto chose the ")  # among the offline sources
     assert capsys.readouterr().err.splitlines() == [
         f"ImageNet weights not reachable (connection to 127.0.0.1:{port} refused); {FALLBACK}"
     ]
