@@ -9,6 +9,7 @@ photo's copies are its nearest hashes).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from curation.dedup.alignment import (
 )
 
 NEAREST = 6  # candidates kept per photo, nearest hash first
+CACHED_PHOTOS = 2000
 
 
 def nearest_candidates(
@@ -57,25 +59,32 @@ def nearest_candidates(
 
 
 class PixelCache:
-    """:class:`Pixels` of a list of photos, loaded on first use (as is and mirrored).
+    """:class:`Pixels` of a list of photos, loaded on first use (as is and mirrored), the
+    ``size`` most recently used kept (about 0.25 MB each).
 
     :meth:`get` returns None for a photo that cannot be decoded or has no path.
     """
 
-    def __init__(self, paths: Sequence[str | Path | None]) -> None:
+    def __init__(self, paths: Sequence[str | Path | None], size: int = CACHED_PHOTOS) -> None:
         self.paths = paths
-        self._cache: dict[tuple[int, bool], Pixels | None] = {}
+        self.size = size
+        self._cache: OrderedDict[tuple[int, bool], Pixels | None] = OrderedDict()
 
     def get(self, k: int, mirrored: bool) -> Pixels | None:
         """Return photo ``k``'s pixels (of its mirror image if ``mirrored``), or None."""
         key = (k, mirrored)
-        if key not in self._cache:
-            path = self.paths[k]
-            try:
-                self._cache[key] = None if path is None else load_pixels(path, mirrored)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                self._cache[key] = None
-        return self._cache[key]
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        path = self.paths[k]
+        try:
+            found = None if path is None else load_pixels(path, mirrored)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            found = None
+        self._cache[key] = found
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)  # least recently used
+        return found
 
 
 def evidence_of(

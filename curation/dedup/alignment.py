@@ -51,7 +51,7 @@ def _cv2():  # noqa: ANN202 - cv2 ships no type hints
 
 @dataclass(frozen=True)
 class Pixels:
-    """One photo at :data:`FEATURE_SIDE`: RGB ``float32 (h, w, 3)`` and its ORB features."""
+    """One photo at :data:`FEATURE_SIDE`: RGB ``uint8 (h, w, 3)`` and its ORB features."""
 
     rgb: np.ndarray
     points: np.ndarray
@@ -80,7 +80,7 @@ def load_pixels(path: str | Path, mirrored: bool = False) -> Pixels:
     orb = cv2.ORB_create(nfeatures=500, fastThreshold=10)
     keypoints, descriptors = orb.detectAndCompute(grey, None)
     points = np.float32([k.pt for k in keypoints]).reshape(-1, 2)
-    return Pixels(array.astype(np.float32), points, descriptors)
+    return Pixels(np.ascontiguousarray(array), points, descriptors)
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,9 @@ def compare(a: Pixels, b: Pixels) -> Evidence:
         return NO_EVIDENCE
     cv2 = _cv2()
     h, w = a.rgb.shape[:2]
+    rgb_a, rgb_b = a.rgb.astype(np.float32), b.rgb.astype(np.float32)
     warped = cv2.warpPerspective(
-        b.rgb,
+        rgb_b,
         homography,
         (w, h),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -153,7 +154,7 @@ def compare(a: Pixels, b: Pixels) -> Evidence:
     inside = (warped[..., 0] >= 0).astype(np.float32)
     scale = GRID_SIDE / max(w, h)
     size = (max(CELL, round(w * scale)), max(CELL, round(h * scale)))
-    grid_a = cv2.resize(a.rgb, size, interpolation=cv2.INTER_AREA)
+    grid_a = cv2.resize(rgb_a, size, interpolation=cv2.INTER_AREA)
     grid_b = cv2.resize(np.where(warped >= 0, warped, 0), size, interpolation=cv2.INTER_AREA)
     cover = cv2.resize(inside, size, interpolation=cv2.INTER_AREA)
     valid = cover > 0.99

@@ -38,6 +38,7 @@ from curation.dedup.alignment import (
 from curation.dedup.alignment import DEFAULT_MIN_INLIERS as ALIGN_MIN_INLIERS
 from curation.dedup.alignment import FEATURE_SIDE as ALIGN_SIDE
 from curation.dedup.hashing import MIRROR_KIND
+from curation.dedup.knn import nearest_within
 from curation.dedup.near_duplicates import (
     COLOUR_KIND,
     COLOUR_MAX_DISTANCE,
@@ -60,6 +61,10 @@ DEFAULT_VERIFY = "align"
 # Verified candidates may be looser: crops, watermarks and rotations move a real photo's pHash
 # further than the colour check's threshold (benchmarks/dedup_real.py).
 ORB_WIDENING = 4
+# ``align`` also verifies each photo's nearest hashes up to this far beyond the threshold: a crop
+# to 10% or a rotation to 5 degrees moves a real photo's pHash up to 20 bits, yet its original
+# stays its nearest hash (benchmarks/dedup_real.py).
+ALIGN_REACH = 12
 
 
 def _uint64_or_zero(values: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -178,6 +183,7 @@ class NearDuplicateDecision:
                 "candidate_threshold": self.candidate_threshold,
                 "mirrored_candidates": True,
                 "nearest": NEAREST,
+                "nearest_reach": self.threshold + ALIGN_REACH,
                 "min_inliers": ALIGN_MIN_INLIERS,
                 "min_structure": DEFAULT_MIN_STRUCTURE,
                 "min_hue": DEFAULT_MIN_HUE,
@@ -220,7 +226,12 @@ class NearDuplicateDecision:
         ordered = np.sort(flipped[:, :2], axis=1)
         flipped = np.column_stack([ordered, flipped[:, 2]])
         if self.verify == "align":
-            candidates = nearest_candidates(direct, flipped)
+            direct = np.vstack([direct, self._wide(photos.hashes, photos.hashes, True)])
+            wide = self._wide(photos.hashes, hashes[keep], False)
+            wide[:, 1] = keep[wide[:, 1]]
+            wide = wide[wide[:, 0] != wide[:, 1]]
+            wide = np.column_stack([np.sort(wide[:, :2], axis=1), wide[:, 2]])
+            candidates = nearest_candidates(direct, np.vstack([flipped, wide]))
             return self._aligned(candidates, photos.paths, None, workers)
         cache = FeatureCache(photos.paths)
         return self._verified(direct, flipped, cache, cache)
@@ -244,11 +255,20 @@ class NearDuplicateDecision:
         flipped = cross_pairs(queries.hashes, hashes[keep], r, method, workers)  # type: ignore[arg-type]
         flipped[:, 1] = keep[flipped[:, 1]]
         if self.verify == "align":
+            direct = np.vstack([direct, self._wide(queries.hashes, base.hashes, False)])
+            wide = self._wide(queries.hashes, hashes[keep], False)
+            wide[:, 1] = keep[wide[:, 1]]
+            flipped = np.vstack([flipped, wide])
             candidates = nearest_candidates(direct, flipped, symmetric=False)
             return self._aligned(candidates, queries.paths, base.paths, workers)
         return self._verified(
             direct, flipped, FeatureCache(queries.paths), FeatureCache(base.paths)
         )
+
+    def _wide(self, queries: np.ndarray, base: np.ndarray, same_set: bool) -> np.ndarray:
+        """Each query's nearest base hashes within the wide reach (crops, rotations)."""
+        found = nearest_within(queries, base, NEAREST, self.threshold + ALIGN_REACH, same_set)
+        return found.reshape(-1, 3)
 
     def _aligned(
         self,
