@@ -130,19 +130,27 @@ def on_cluster(flow: F, settings: Settings) -> F:
     return flow.with_options(task_runner=runner)  # type: ignore[attr-defined]
 
 
+def apply_work(work: Callable[[Any], Any], shard: Any) -> Any:
+    """Return ``work(shard)``: the task each shard becomes (``work`` arrives once per worker)."""
+    return work(shard)
+
+
 def _client_map(client: Any, stage: str) -> ShardMap:
     def run(work: Callable[[Any], Any], shards: Sequence[Any]) -> Iterator[Any]:
         # A key of its own per call: two equal shards (a folder imported twice) are two tasks.
         token = uuid.uuid4().hex[:12]
+        # ``work`` may carry arrays (the features every fold fits on): sent once, not once per
+        # task, and to every worker, so that a worker's death does not take the only copy.
+        shared = client.scatter(work, hash=False, broadcast=True)
         futures = [
-            client.submit(work, shard, key=f"{stage}-shard-{index}-{token}")
+            client.submit(apply_work, shared, shard, key=f"{stage}-shard-{index}-{token}")
             for index, shard in enumerate(shards)
         ]
         try:
             for future in futures:
                 yield future.result()
         finally:
-            client.cancel(futures)
+            client.cancel([*futures, shared])
 
     return run
 
