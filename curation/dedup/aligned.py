@@ -17,7 +17,6 @@ import numpy as np
 from PIL import Image
 
 from curation.dedup.alignment import (
-    NO_EVIDENCE,
     AlignedRule,
     Evidence,
     Pixels,
@@ -26,6 +25,7 @@ from curation.dedup.alignment import (
 )
 
 NEAREST = 6  # candidates kept per photo, nearest hash first
+WIDE_NEAREST = 2  # beyond the threshold, only this many nearest hashes (direct and mirrored)
 CACHED_PHOTOS = 2000
 
 
@@ -92,18 +92,15 @@ def evidence_of(
 ) -> Evidence | None:
     """Return the evidence for one candidate row ``(i, j, mirrored, ...)``; None if unreadable.
 
-    The pair is compared as the search found it and, failing that, the other way round.
+    The pair is compared the way round the search found it (its own hash or its mirror
+    image's nearer): decoding and matching the other way too doubled the cost of every
+    candidate that is not a copy.
     """
     i, j, flip = int(row[0]), int(row[1]), bool(row[2])
     first, second = a.get(i, False), b.get(j, flip)
     if first is None or second is None:
         return None
-    found = compare(first, second)
-    if rule.accepts(found):
-        return found
-    other = b.get(j, not flip)
-    again = compare(first, other) if other is not None else NO_EVIDENCE
-    return again if rule.accepts(again) else found
+    return compare(first, second, rule.min_inliers)
 
 
 def verify_aligned(

@@ -115,15 +115,6 @@ def _homography(a: Pixels, b: Pixels) -> tuple[np.ndarray | None, int]:
     return homography, int(mask.sum())
 
 
-def _cells(shape: tuple[int, ...]) -> list[tuple[slice, slice]]:
-    rows, cols = shape[0] // CELL, shape[1] // CELL
-    return [
-        (slice(r * CELL, (r + 1) * CELL), slice(c * CELL, (c + 1) * CELL))
-        for r in range(rows)
-        for c in range(cols)
-    ]
-
-
 def _chromaticity(rgb: np.ndarray) -> np.ndarray:
     total = rgb.sum(axis=-1) + 30.0
     return np.stack(
@@ -135,11 +126,16 @@ def _chromaticity(rgb: np.ndarray) -> np.ndarray:
     )
 
 
-def compare(a: Pixels, b: Pixels) -> Evidence:
-    """Return the :class:`Evidence` that ``b`` is the same photograph as ``a``."""
+def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
+    """Return the :class:`Evidence` that ``b`` is the same photograph as ``a``.
+
+    Below ``min_inliers`` homography inliers the cells are not compared (their shares are 0).
+    """
     homography, inliers = _homography(a, b)
     if homography is None:
         return NO_EVIDENCE
+    if inliers < min_inliers:
+        return Evidence(inliers, 0.0, 0.0, 0.0)
     cv2 = _cv2()
     h, w = a.rgb.shape[:2]
     rgb_a, rgb_b = a.rgb.astype(np.float32), b.rgb.astype(np.float32)
@@ -187,31 +183,39 @@ def compare(a: Pixels, b: Pixels) -> Evidence:
             np.clip(np.percentile(nb, 75) / max(np.percentile(na, 75), 1e-4), 0.5, 2.0)
         )
         hue_a = hue_a * saturation
-    textured = correlated = counted = toned = hued = 0
-    for cell in _cells(grey_a.shape):
-        inside_cell = valid[cell]
-        if inside_cell.mean() < 0.5:
-            continue
-        counted += 1
-        toned += float(np.median(residual[cell][inside_cell])) < _TONE_TOLERANCE
-        if not greyscale:
-            diff = hue_a[cell][inside_cell].mean(axis=0) - hue_b[cell][inside_cell].mean(axis=0)
-            hued += float(np.abs(diff).max()) < _HUE_TOLERANCE
-        pa, pb = grey_a[cell][inside_cell], grey_b[cell][inside_cell]
-        sa, sb = float(pa.std()), float(pb.std())
-        if sa < _TEXTURED_STD and sb < _TEXTURED_STD * gain:
-            continue
-        textured += 1
-        ncc = float(((pa - pa.mean()) * (pb - pb.mean())).mean()) / max(sa * sb, 1e-6)
-        correlated += ncc > _CELL_NCC
-    if counted == 0:
+    rows, cols = grey_a.shape[0] // CELL, grey_a.shape[1] // CELL
+
+    def blocks(x: np.ndarray) -> np.ndarray:
+        """``(rows*cols, CELL*CELL, ...)``: the grid's cells, one row each."""
+        x = x[: rows * CELL, : cols * CELL]
+        x = x.reshape(rows, CELL, cols, CELL, *x.shape[2:]).swapaxes(1, 2)
+        return x.reshape(rows * cols, CELL * CELL, *x.shape[4:])
+
+    inside = blocks(valid)
+    used = inside.mean(axis=1) >= 0.5
+    if not used.any():
         return Evidence(inliers, 0.0, 0.0, 0.0)
-    return Evidence(
-        inliers,
-        correlated / textured if textured else 0.0,
-        1.0 if greyscale else hued / counted,
-        toned / counted,
-    )
+    inside, weight = inside[used], inside[used].sum(axis=1)
+    # Medians over each cell's inside pixels: outside ones become NaN and are ignored.
+    res = np.where(inside, blocks(residual)[used], np.nan)
+    toned = np.nanmedian(res, axis=1) < _TONE_TOLERANCE
+    if greyscale:
+        hue = 1.0
+    else:
+        mask = inside[..., None]
+        mean_a = (blocks(hue_a)[used] * mask).sum(axis=1) / weight[:, None]
+        mean_b = (blocks(hue_b)[used] * mask).sum(axis=1) / weight[:, None]
+        hue = float((np.abs(mean_a - mean_b).max(axis=1) < _HUE_TOLERANCE).mean())
+    pa, pb = blocks(grey_a)[used], blocks(grey_b)[used]
+    ma = (pa * inside).sum(axis=1) / weight
+    mb = (pb * inside).sum(axis=1) / weight
+    da, db = (pa - ma[:, None]) * inside, (pb - mb[:, None]) * inside
+    sa = np.sqrt((da**2).sum(axis=1) / weight)
+    sb = np.sqrt((db**2).sum(axis=1) / weight)
+    textured = (sa >= _TEXTURED_STD) | (sb >= _TEXTURED_STD * gain)
+    ncc = (da * db).sum(axis=1) / weight / np.maximum(sa * sb, 1e-6)
+    structure = float((ncc[textured] > _CELL_NCC).mean()) if textured.any() else 0.0
+    return Evidence(inliers, structure, hue, float(toned.mean()))
 
 
 DEFAULT_MIN_INLIERS = 20

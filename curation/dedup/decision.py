@@ -28,7 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from curation.dedup.aligned import NEAREST, nearest_candidates, verify_on_workers
+from curation.dedup.aligned import (
+    NEAREST,
+    WIDE_NEAREST,
+    nearest_candidates,
+    verify_on_workers,
+)
 from curation.dedup.alignment import (
     DEFAULT_MIN_HUE,
     DEFAULT_MIN_STRUCTURE,
@@ -183,7 +188,8 @@ class NearDuplicateDecision:
                 "candidate_threshold": self.candidate_threshold,
                 "mirrored_candidates": True,
                 "nearest": NEAREST,
-                "nearest_reach": self.threshold + ALIGN_REACH,
+                "wide_nearest": WIDE_NEAREST,
+                "wide_reach": self.threshold + ALIGN_REACH,
                 "min_inliers": ALIGN_MIN_INLIERS,
                 "min_structure": DEFAULT_MIN_STRUCTURE,
                 "min_hue": DEFAULT_MIN_HUE,
@@ -267,7 +273,8 @@ class NearDuplicateDecision:
 
     def _wide(self, queries: np.ndarray, base: np.ndarray, same_set: bool) -> np.ndarray:
         """Each query's nearest base hashes within the wide reach (crops, rotations)."""
-        found = nearest_within(queries, base, NEAREST, self.threshold + ALIGN_REACH, same_set)
+        reach = self.threshold + ALIGN_REACH
+        found = nearest_within(queries, base, WIDE_NEAREST, reach, same_set)
         return found.reshape(-1, 3)
 
     def _aligned(
