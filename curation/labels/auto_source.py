@@ -37,6 +37,20 @@ STACK_MODEL_NAME = "sklearn:LogisticRegression(stacked log-probabilities)"
 # seed 5 with the stacked blend (recall at 12 %: 0.937 without, 0.966 / 0.970 / 0.972 / 0.963
 # at 0.3 / 0.4 / 0.6 / 0.8); on realcars-dev 0.4 moves recall 0.648 → 0.664, AUROC 0.853 → 0.876.
 OPEN_SET_WEIGHT = 0.4
+# Shape features hold 3,152 float32 values of each photo and of its mirror image (25 KB a
+# photo): above this many photos auto keeps to the offline CNN, whose memory stays flat.
+AUTO_SHAPE_MAX_ROWS = 200_000
+
+
+def cnn_only_line(photos: int) -> str:
+    """Return auto's line for a catalog too large to weigh shape features on."""
+    gigabytes = photos * 2 * 3152 * 4 / 1e9
+    return (
+        f"auto kept to the offline CNN: {photos:,} photos is above {AUTO_SHAPE_MAX_ROWS:,}, where "
+        f"shape features would take {gigabytes:.0f} GB of memory (--features shape forces them)"
+    )
+
+
 # Probabilities are clipped here before logs: a confident mistake costs a bounded amount, so
 # one photo cannot decide the choice.
 CLIP = 1e-4

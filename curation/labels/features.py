@@ -206,6 +206,25 @@ def shape_features(
     return rows, mirrored
 
 
+def shape_features_of(
+    paths: Sequence[Path], progress: Callable[[int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`shape_features` of the photos at ``paths`` read at :data:`SHAPE_SIZE`, one
+    photo at a time: no array of every photo's pixels is held (49 KB a photo)."""
+    if not len(paths):
+        return shape_features(np.zeros((0, SHAPE_SIZE, SHAPE_SIZE, 3), np.uint8))
+    rows = mirrored = np.zeros((0, 0), np.float32)
+    for i, path in enumerate(paths):
+        one, flipped = shape_features(load_rgb(path, SHAPE_SIZE)[None])
+        if i == 0:
+            rows = np.zeros((len(paths), one.shape[1]), np.float32)
+            mirrored = np.zeros_like(rows)
+        rows[i], mirrored[i] = one[0], flipped[0]
+        if progress is not None:
+            progress(i + 1)
+    return rows, mirrored
+
+
 def offline_features(
     paths: Sequence[Path], size: int = OFFLINE_SIZE, progress: Callable[[int], None] | None = None
 ) -> FeatureMatrix:
@@ -334,10 +353,7 @@ def image_inputs(
 
         pixels = load_pixels(paths, cnn_size, progress)
     if source in ("shape", "combined"):
-        larger = np.zeros((len(paths), SHAPE_SIZE, SHAPE_SIZE, 3), np.uint8)
-        for i, path in enumerate(paths):
-            larger[i] = load_rgb(path, SHAPE_SIZE)
-        shape, mirrored = shape_features(larger, progress if source == "shape" else None)
+        shape, mirrored = shape_features_of(paths, progress if source == "shape" else None)
     if source in ("backbone", "handmade"):
         matrix = compute_features(paths, source, weights, backbone, progress)
     return ImageInputs(source, pixels, shape, mirrored, matrix)

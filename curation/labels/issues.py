@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from curation.labels.auto_source import choose_offline
+from curation.labels.auto_source import AUTO_SHAPE_MAX_ROWS, choose_offline, cnn_only_line
 from curation.labels.config import (
     CNN_MODEL_NAME,
     MODEL_NAME,
@@ -297,13 +297,16 @@ def score_paths(
     """
     source = resolve_source(config)
     weights = config.weights
+    # auto without weights weighs the CNN against shape features (both are read), up to a size.
+    choose = source == "offline" and config.source == "auto"
+    cnn_only = choose and len(paths) > AUTO_SHAPE_MAX_ROWS
+    choose = choose and not cnn_only
     if source == "backbone" and map_shards is not None:
         # Resolved here so that every worker loads the same file (its path must be shared).
         weights = find_backbone_weights(config.weights, config.backbone) or config.weights
     read = partial(
         image_inputs,
-        # auto without weights chooses among the CNN and shape features: both are read.
-        source="combined" if source == "offline" and config.source == "auto" else source,
+        source="combined" if choose else source,
         cnn_size=config.cnn_size,
         weights=weights,
         backbone=config.backbone,
@@ -332,7 +335,10 @@ def score_paths(
         inputs = join_inputs(parts) if parts else read([])
         if pixels is not None:
             inputs = replace(inputs, pixels=pixels)
-    if source == "offline" and config.source == "auto":
+    if cnn_only:
+        cnn_scores = score_pixels(inputs.pixels, labels, config)
+        return replace(cnn_scores, choice=cnn_only_line(len(paths)))
+    if choose:
         cnn = score_pixels(inputs.pixels, labels, config)
         shape = score_shape(inputs.shape, inputs.mirrored, labels, config)
         scores, choice = choose_offline(cnn, shape, config.folds, config.seed)

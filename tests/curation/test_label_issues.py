@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image, ImageDraw
 
+from curation.labels import issues
 from curation.labels.auto_source import STACK_MODEL_NAME
 from curation.labels.features import compute_features, find_backbone_weights, offline_vector
 from curation.labels.issues import (
@@ -185,6 +186,11 @@ def test_default_source_chooses_among_the_offline_sources_and_says_why(
     assert score_catalog(workspace, config).choice == run.choice
     # An explicit source makes no choice.
     assert score_catalog(workspace, replace(config, source="shape", folds=3)).choice == ""
+    # A catalog too large to hold shape features: the CNN alone, and the line says why.
+    monkeypatch.setattr(issues, "AUTO_SHAPE_MAX_ROWS", len(truth) - 1)
+    large = score_catalog(workspace, replace(config, seed=1))
+    assert large.feature_source == cnn_source and large.model == CNN_MODEL_NAME
+    assert large.choice.startswith(f"auto kept to the offline CNN: {len(truth)} photos is above")
     with pytest.raises(ConfigError, match="unknown feature source"):
         resolve_source(ScoreConfig(source="imagenet"))
 
