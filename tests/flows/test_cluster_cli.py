@@ -205,6 +205,28 @@ def test_an_unreachable_scheduler_is_one_line_before_anything_runs(
         check_cluster(address, timeout=2)
 
 
+def test_the_next_stage_reconnects_after_a_postgresql_restart(
+    dask_cluster: DaskProcesses,
+    photos: Path,
+    tmp_path: Path,
+    postgres_server: Any,  # noqa: F811 - fixture
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from curation.dedup.run import DedupConfig, run_dedup
+    from flows.cluster import cluster_shards
+    from pipeline.importer import import_files, plan_import
+
+    monkeypatch.setenv("CARSCOUT_CATALOG_URL", postgres_server.fresh_url())
+    settings = load_settings(home=tmp_path / "h", cluster=dask_cluster.address)
+    with Workspace.open(settings) as ws:
+        with cluster_shards(settings, "import") as shards:
+            imported = import_files(ws, plan_import(photos, None), map_shards=shards)
+        postgres_server.restart()  # the workspace's pooled connections are now dead
+        with cluster_shards(settings, "hash") as shards:
+            deduped = run_dedup(ws.catalog, ws.store, DedupConfig(), map_shards=shards)
+    assert deduped.hashed == imported.stored > 0
+
+
 def test_a_worker_killed_during_dedup_loses_nothing(
     dask_cluster: DaskProcesses, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
