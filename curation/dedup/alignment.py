@@ -40,6 +40,9 @@ _CELL_NCC = 0.7
 _HUE_TOLERANCE = 0.04
 _TONE_TOLERANCE = 20.0
 _GREY_CHROMA = 3.0  # mean |channel - grey| below this: the photo is greyscale
+_OVERLAY_SHARE = 0.25  # at most this share of cells inside the pasted box's rectangle
+_OVERLAY_REST = 0.95  # cells outside it that must agree
+_FLAT_LEVELS = 12.0  # grey levels around the box's median that count as its fill
 
 
 def _cv2():  # noqa: ANN202 - cv2 ships no type hints
@@ -91,6 +94,7 @@ class Evidence:
     structure: float
     hue: float
     tone: float
+    overlay: bool = False  # the only disagreement is a flat box pasted on one photo
 
 
 NO_EVIDENCE = Evidence(0, 0.0, 0.0, 0.0)
@@ -200,12 +204,12 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
     res = np.where(inside, blocks(residual)[used], np.nan)
     toned = np.nanmedian(res, axis=1) < _TONE_TOLERANCE
     if greyscale:
-        hue = 1.0
+        hue_ok = np.ones(len(toned), dtype=bool)
     else:
         mask = inside[..., None]
         mean_a = (blocks(hue_a)[used] * mask).sum(axis=1) / weight[:, None]
         mean_b = (blocks(hue_b)[used] * mask).sum(axis=1) / weight[:, None]
-        hue = float((np.abs(mean_a - mean_b).max(axis=1) < _HUE_TOLERANCE).mean())
+        hue_ok = np.abs(mean_a - mean_b).max(axis=1) < _HUE_TOLERANCE
     pa, pb = blocks(grey_a)[used], blocks(grey_b)[used]
     ma = (pa * inside).sum(axis=1) / weight
     mb = (pb * inside).sum(axis=1) / weight
@@ -215,7 +219,38 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
     textured = (sa >= _TEXTURED_STD) | (sb >= _TEXTURED_STD * gain)
     ncc = (da * db).sum(axis=1) / weight / np.maximum(sa * sb, 1e-6)
     structure = float((ncc[textured] > _CELL_NCC).mean()) if textured.any() else 0.0
-    return Evidence(inliers, structure, hue, float(toned.mean()))
+    agree = toned & hue_ok & (~textured | (ncc > _CELL_NCC))
+    cells = np.flatnonzero(used)
+    overlay = _overlay(agree, cells // cols, cells % cols, (grey_a, grey_b), valid)
+    return Evidence(inliers, structure, float(hue_ok.mean()), float(toned.mean()), overlay)
+
+
+def _overlay(
+    agree: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    greys: tuple[np.ndarray, np.ndarray],
+    valid: np.ndarray,
+) -> bool:
+    """Whether every disagreeing cell lies in one rectangle that one photo fills with a flat
+    colour (a pasted watermark, logo or price box) while the rest of the photos agree.
+
+    A different car in the same spot disagrees over the car, where both photos have texture;
+    a box pasted on a copy is mostly one colour in that copy alone.
+    """
+    if agree.all() or agree.mean() < 1 - _OVERLAY_SHARE:
+        return False
+    r0, r1 = rows[~agree].min(), rows[~agree].max() + 1
+    c0, c1 = cols[~agree].min(), cols[~agree].max() + 1
+    boxed = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
+    if boxed.mean() > _OVERLAY_SHARE or agree[~boxed].mean() < _OVERLAY_REST:
+        return False
+    box = (slice(r0 * CELL, r1 * CELL), slice(c0 * CELL, c1 * CELL))
+    for grey in greys:
+        pixels = grey[box][valid[box]]
+        if len(pixels) and (np.abs(pixels - np.median(pixels)) < _FLAT_LEVELS).mean() >= 0.5:
+            return True
+    return False
 
 
 DEFAULT_MIN_INLIERS = 20
@@ -235,6 +270,8 @@ class AlignedRule:
 
     def accepts(self, evidence: Evidence) -> bool:
         """Whether the evidence says 'the same photograph'."""
+        if evidence.inliers >= self.min_inliers and evidence.overlay:
+            return True
         return (
             evidence.inliers >= self.min_inliers
             and evidence.structure >= self.min_structure
