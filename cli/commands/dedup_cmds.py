@@ -44,10 +44,13 @@ VerifyOption = Annotated[
     str,
     typer.Option(
         "--verify",
-        help="How a hash match is confirmed: colour (colour layout, fast) or orb (pHash and "
-        f"mirrored-pHash matches within --threshold + {ORB_WIDENING} bits, checked on the "
-        "pixels by ORB keypoints and a RANSAC homography: also finds mirrored and greyscale "
-        "copies; slower; ignores --colour-threshold).",
+        help="How a hash match is confirmed: align (the default: each photo's nearest pHash "
+        f"and mirrored-pHash matches within --threshold + {ORB_WIDENING} bits, and its 2 "
+        "nearest within --threshold + 12, checked on the pixels by ORB keypoints, a RANSAC "
+        "homography and the aligned photos compared cell by cell: the same photograph, not "
+        "the same pose; groups form through each group's kept copy), colour (colour layout, "
+        "fast; the old default) or orb (keypoints and homography alone). align and orb "
+        "ignore --colour-threshold.",
     ),
 ]
 WorkersOption = Annotated[

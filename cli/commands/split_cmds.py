@@ -119,9 +119,9 @@ def split_command(
         str | None,
         typer.Option(
             "--verify",
-            help="How a pHash match is confirmed, as in `carscout dedup --verify`: colour "
-            "(default for a new split) or orb (also ties mirrored and greyscale copies; reads "
-            "the photos). A grown split keeps its own.",
+            help="How a pHash match is confirmed, as in `carscout dedup --verify`: align "
+            "(default for a new split: also ties mirrored, greyscale, cropped and rotated "
+            "copies; reads the photos), colour or orb. A grown split keeps its own.",
         ),
     ] = None,
 ) -> None:
