@@ -90,7 +90,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.label_counting import queue_mask, report, top_share  # noqa: E402
 from benchmarks.label_fastdup import NEIGHBOURS, fastdup_scores  # noqa: E402
-from curation.labels.auto_source import choose_offline  # noqa: E402
+from curation.labels.auto_source import choose_offline, stacked_probabilities  # noqa: E402
+from curation.labels.config import Scores  # noqa: E402
 from curation.labels.features import (  # noqa: E402
     FEATURE_VERSION,
     SHAPE_SIZE,
@@ -108,6 +109,7 @@ from curation.labels.issues import (  # noqa: E402
     scores_from_cnn,
 )
 from curation.labels.oof_cnn import CNN_VERSION, OutOfFoldCnn, load_pixels  # noqa: E402
+from curation.labels.probabilities import label_issue_scores  # noqa: E402
 from curation.review.queue import OUTLIER_SHARE  # noqa: E402
 from pipeline import schema as t  # noqa: E402
 from pipeline.intake import Provenance, intake_image  # noqa: E402
@@ -415,6 +417,7 @@ def run(
         seed=args.seed,
     )
     source = resolve_source(score_config)
+    candidates: dict[str, Scores] = {}
     if source in ("offline", "combined"):
         pixels = cached_pixels(paths, score_config.cnn_size, cache)
         feature_s, feature_cpu = time.perf_counter() - started, cpu_seconds() - cpu
@@ -426,7 +429,11 @@ def run(
             features, mirrored = cached_shape_features(paths, cache)
             shape = score_shape(features, mirrored, list(labels), score_config)
             if choose:
+                candidates = {"offline CNN alone": scores, "shape features alone": shape}
                 scores, choice = choose_offline(scores, shape, score_config.folds, args.seed)
+                candidates["stacked blend without the open-set part"] = blend_without_open_set(
+                    candidates["offline CNN alone"], shape, score_config, args.seed
+                )
                 print(choice.line)
             else:
                 scores = combine_scores(scores, shape)
@@ -488,6 +495,16 @@ def run(
             queue,
         ),
     ]
+    for name, candidate in candidates.items():
+        table.append(
+            report(
+                f"auto's candidate: {name}",
+                top_share(candidate.issue, labels, budget),
+                kinds,
+                candidate.issue,
+                queue,
+            )
+        )
     if masks is not None:
         own, equal, quality = masks
         table.append(report("cleanlab find_label_issues (own count)", own, kinds, queue=queue))
@@ -539,6 +556,15 @@ def run(
     for row in [header, *table]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     print_goals(args, table, queue, kinds, total_cpu)
+
+
+def blend_without_open_set(cnn: Scores, shape: Scores, config: ScoreConfig, seed: int) -> Scores:
+    """Return auto's stacked blend of ``cnn`` and ``shape`` with the plain issue score."""
+    probabilities = stacked_probabilities(
+        [cnn.probabilities, shape.probabilities], cnn.labels, cnn.classes, config.folds, seed
+    )
+    issue, suggested = label_issue_scores(probabilities, cnn.labels, cnn.classes)
+    return replace(cnn, probabilities=probabilities, issue=issue, suggested=suggested)
 
 
 def print_goals(
