@@ -11,9 +11,19 @@ predicts them best out of fold is the one that sees the photos best; wrong label
 same noise to every candidate.
 
 Measured (``benchmarks/label_issues.py``; tuned on demo seed 5, realcars-dev is a development
-set): the stacked blend wins on both (realcars-dev log-loss 0.323 against shape 0.366 and CNN
-0.463; demo seed 5: 0.2258 against CNN 0.2265 and shape 0.386), and its queue is within a
-point of the better single source on each.
+set): on realcars-dev the stacked blend wins (log-loss 0.323 against shape 0.366 and CNN
+0.463), on the demo site the CNN and the blend are within 0.001 (seed 5: blend 0.2258 against
+CNN 0.2265; seed 7: the CNN) and shape far behind (0.38), so the drawn site keeps its CNN
+queue and real photos get the shape features' strength.
+
+Also tried (one-off runs on the cached CNN and shape outputs of ``benchmarks/label_issues.py``,
+12 % per label, realcars-dev): a linear CNN/shape mix weighted by log-loss (it picks shape alone:
+recall 0.640, AUROC 0.864); a third stacked input, the share of a photo's k nearest neighbours in
+shape space listed under another label (recall 0.632–0.664, no steady gain); outlier scores
+alone as the open-set signal — shape PCA-64 Mahalanobis per label (AUROC 0.708, other body types
+14/63), CNN embeddings' 5 nearest (0.680, 13/63), fastdup's embeddings as a reference (0.694,
+15/63). Against "right", every outlier score separated other body types at AUROC 0.53–0.69: a
+convertible listed as a coupe looks like a coupe to all of them.
 
 :func:`choose_offline` returns the chosen :class:`Scores` and a :class:`SourceChoice` whose
 ``line`` says what was chosen and why; it is stored with the scoring run. The chosen issue score
