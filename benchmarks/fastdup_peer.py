@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,8 +200,8 @@ def main() -> None:
     folder = Path(sys.argv[1])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     files = sorted(folder.rglob("*.jpg"))[:n]
-    work = ROOT / "data" / "fastdup-check"
-    result = run_fastdup(files, work)
+    with tempfile.TemporaryDirectory() as work:
+        result = run_fastdup(files, Path(work))
     print(
         f"fastdup {result.version}: {len(files)} photos in {result.seconds:.1f} s "
         f"({result.fastdup_seconds:.1f} s in fastdup), embeddings {result.embeddings.shape}, "
