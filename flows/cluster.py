@@ -130,6 +130,10 @@ def on_cluster(flow: F, settings: Settings) -> F:
     return flow.with_options(task_runner=runner)  # type: ignore[attr-defined]
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def apply_work(work: Callable[[Any], Any], shard: Any) -> Any:
     """Return ``work(shard)``: the task each shard becomes (``work`` arrives once per worker)."""
     return work(shard)
@@ -140,8 +144,9 @@ def _client_map(client: Any, stage: str) -> ShardMap:
         # A key of its own per call: two equal shards (a folder imported twice) are two tasks.
         token = uuid.uuid4().hex[:12]
         # ``work`` may carry arrays (the features every fold fits on): sent once, not once per
-        # task, and to every worker, so that a worker's death does not take the only copy.
-        shared = client.scatter(work, hash=False, broadcast=True)
+        # task, as the result of a task of its own, which the scheduler can compute again if
+        # the worker holding it dies (scattered data would be lost with it).
+        shared = client.submit(_same, work, key=f"{stage}-work-{token}")
         futures = [
             client.submit(apply_work, shared, shard, key=f"{stage}-shard-{index}-{token}")
             for index, shard in enumerate(shards)

@@ -132,16 +132,17 @@ def _catalog_state(home: Path) -> dict[str, Any]:
     return {"images": images, "hashes": hashes, "groups": members, "scores": scores, "queue": queue}
 
 
-def _shards_done(client: Any, stage: str = "") -> dict[str, int]:
-    """Return how many ``stage`` shard tasks each live worker has finished so far (from its
-    own transition log), by worker name."""
+def _shards_done(client: Any, stage: str = "", key: str | None = None) -> dict[str, int]:
+    """Return how many ``stage`` shard tasks (or tasks whose key starts with ``key``) each live
+    worker has finished so far (from its own transition log), by worker name."""
+    match = key or f"{stage}-shard-"
 
     def count(dask_worker: Any) -> int:
         return len(
             {
                 entry[0]
                 for entry in dask_worker.state.log
-                if len(entry) > 1 and entry[1] == "put-in-memory" and f"{stage}-shard-" in entry[0]
+                if len(entry) > 1 and entry[1] == "put-in-memory" and match in entry[0]
             }
         )
 
@@ -203,6 +204,36 @@ def test_an_unreachable_scheduler_is_one_line_before_anything_runs(
         load_settings(home=tmp_path, cluster="http://127.0.0.1:8786/x")
     with pytest.raises(ConfigError, match="no Dask scheduler answers"):
         check_cluster(address, timeout=2)
+
+
+@pytest.mark.usefixtures("prefect_harness", "small_shards")
+def test_runs_curate_stage_on_the_cluster_stores_what_the_default_runner_does(
+    dask_cluster: DaskProcesses, photos: Path, tmp_path: Path
+) -> None:
+    """What ``carscout run --cluster`` does between scraping and splitting: the curate flow with
+    :func:`flows.cluster.on_cluster`'s DaskTaskRunner, its shards as Prefect tasks."""
+    from flows.cluster import on_cluster
+    from flows.curate import curate_flow
+    from pipeline.importer import import_files, plan_import
+
+    homes = {name: tmp_path / name for name in ("plain", "spread")}
+    for home in homes.values():
+        with Workspace.open(home=home) as ws:
+            import_files(ws, plan_import(photos, None))
+    curate_flow(load_settings(home=homes["plain"]), features="handmade")
+    settings = load_settings(home=homes["spread"], cluster=dask_cluster.address)
+    with distributed.Client(dask_cluster.address, set_as_default=False) as client:
+        before = sum(_shards_done(client, key="photo_shard-").values())
+        on_cluster(curate_flow, settings)(settings, features="handmade")
+        after = _shards_done(client, key="photo_shard-")
+    assert _catalog_state(homes["spread"]) == _catalog_state(homes["plain"])
+    active = sum(
+        1 for image in _catalog_state(homes["plain"])["images"] if image.status == "active"
+    )
+    # Hashing every photo and reading the active ones in shards of SHARD, and every fold, as
+    # Prefect tasks on the workers.
+    shards = -(-len(_catalog_state(homes["plain"])["images"]) // SHARD) + -(-active // SHARD)
+    assert sum(after.values()) - before == shards + ScoreConfig().folds, after
 
 
 def test_the_next_stage_reconnects_after_a_postgresql_restart(
