@@ -23,6 +23,7 @@ realcars-dev's candidate pairs (``benchmarks/dedup_real.py`` reports them on oth
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,8 @@ _CELL_NCC = 0.7
 _HUE_TOLERANCE = 0.04
 _TONE_TOLERANCE = 20.0
 _GREY_CHROMA = 3.0  # mean |channel - grey| below this: the photo is greyscale
-_OVERLAY_SHARE = 0.25  # at most this share of cells inside the pasted box's rectangle
-_OVERLAY_REST = 0.95  # cells outside it that must agree
+_OVERLAY_SHARE = 0.35  # at most this share of cells inside the pasted box's rectangle
+_OVERLAY_REST = 0.9  # cells outside it that must agree
 _FLAT_LEVELS = 12.0  # grey levels around the box's median that count as its fill
 
 
@@ -164,10 +165,21 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
     grey_a, grey_b = grid_a.mean(axis=2), grid_b.mean(axis=2)
     # One brightness/contrast fit for all channels (Pillow's enhancers scale all alike), on
     # quantiles so that a watermark box cannot pull it.
-    qa = np.percentile(grey_a[valid], [10, 50, 90])
-    qb = np.percentile(grey_b[valid], [10, 50, 90])
+    qa = np.percentile(grey_a[valid], [25, 50, 75])
+    qb = np.percentile(grey_b[valid], [25, 50, 75])
     gain = float(np.clip((qb[2] - qb[0]) / max(qa[2] - qa[0], 1e-3), 0.5, 2.0))
     offset = float(qb[1] - gain * qa[1])
+    # Then refit on the better-fitting 60% of pixels, twice: a pasted box can still hold a
+    # quarter of one photo's quantile range.
+    va, vb = grey_a[valid], grey_b[valid]
+    for _ in range(2):
+        error = np.abs(vb - (gain * va + offset))
+        sel = error <= np.percentile(error, 60)
+        spread = float(va[sel].var())
+        if spread < 1.0:
+            break
+        gain = float(np.clip(np.cov(va[sel], vb[sel], bias=True)[0, 1] / spread, 0.5, 2.0))
+        offset = float(vb[sel].mean() - gain * va[sel].mean())
     greyscale = (
         min(
             float(np.abs(g[valid] - g[valid].mean(axis=-1, keepdims=True)).mean())
@@ -183,9 +195,10 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
         # Contrast and brightness scale saturation alike everywhere: one gain, on quantiles.
         na = np.linalg.norm(hue_a[valid], axis=-1)
         nb = np.linalg.norm(hue_b[valid], axis=-1)
-        saturation = float(
-            np.clip(np.percentile(nb, 75) / max(np.percentile(na, 75), 1e-4), 0.5, 2.0)
-        )
+        coloured = na > 0.02
+        # The median ratio over coloured pixels: a pasted coloured box cannot pull it.
+        ratio = np.median(nb[coloured] / na[coloured]) if coloured.sum() > 16 else 1.0
+        saturation = float(np.clip(ratio, 0.5, 2.0))
         hue_a = hue_a * saturation
     rows, cols = grey_a.shape[0] // CELL, grey_a.shape[1] // CELL
 
@@ -254,27 +267,47 @@ def _overlay(
 
 
 DEFAULT_MIN_INLIERS = 20
-DEFAULT_MIN_STRUCTURE = 0.8
+DEFAULT_MIN_STRUCTURE = 0.9
 DEFAULT_MIN_HUE = 0.75
 DEFAULT_MIN_TONE = 0.7
+# A pair matched by many keypoints may show less structure (a crop's blurred edge, a
+# watermark's text), a pair with a pasted box needs more keypoints: drawn demo cars of one
+# model matched with 28-106 inliers and 80-86% structure.
+STRONG_INLIERS = 120
+STRONG_MIN_STRUCTURE = 0.75
+OVERLAY_MIN_INLIERS = 40
 
 
 @dataclass(frozen=True)
 class AlignedRule:
-    """The thresholds of the aligned comparison: all four must hold."""
+    """The thresholds of the aligned comparison (see :meth:`accepts`)."""
 
     min_inliers: int = DEFAULT_MIN_INLIERS
     min_structure: float = DEFAULT_MIN_STRUCTURE
     min_hue: float = DEFAULT_MIN_HUE
     min_tone: float = DEFAULT_MIN_TONE
+    strong_inliers: int = STRONG_INLIERS
+    strong_min_structure: float = STRONG_MIN_STRUCTURE
+    overlay_min_inliers: int = OVERLAY_MIN_INLIERS
 
     def accepts(self, evidence: Evidence) -> bool:
-        """Whether the evidence says 'the same photograph'."""
-        if evidence.inliers >= self.min_inliers and evidence.overlay:
+        """Whether the evidence says 'the same photograph': hue and tone shares at their
+        minimum and the structure share at ``min_structure`` (at ``strong_min_structure``
+        from ``strong_inliers`` inliers), or a pasted box the only difference."""
+        if evidence.inliers >= self.overlay_min_inliers and evidence.overlay:
             return True
+        structure = (
+            self.strong_min_structure
+            if evidence.inliers >= self.strong_inliers
+            else self.min_structure
+        )
         return (
             evidence.inliers >= self.min_inliers
-            and evidence.structure >= self.min_structure
+            and evidence.structure >= structure
             and evidence.hue >= self.min_hue
             and evidence.tone >= self.min_tone
         )
+
+    def params(self) -> dict[str, float]:
+        """The thresholds, to store with what was decided."""
+        return dataclasses.asdict(self)

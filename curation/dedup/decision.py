@@ -34,14 +34,8 @@ from curation.dedup.aligned import (
     nearest_candidates,
     verify_on_workers,
 )
-from curation.dedup.alignment import (
-    DEFAULT_MIN_HUE,
-    DEFAULT_MIN_STRUCTURE,
-    DEFAULT_MIN_TONE,
-    AlignedRule,
-)
-from curation.dedup.alignment import DEFAULT_MIN_INLIERS as ALIGN_MIN_INLIERS
 from curation.dedup.alignment import FEATURE_SIDE as ALIGN_SIDE
+from curation.dedup.alignment import AlignedRule
 from curation.dedup.hashing import MIRROR_KIND
 from curation.dedup.knn import nearest_within
 from curation.dedup.near_duplicates import (
@@ -190,10 +184,7 @@ class NearDuplicateDecision:
                 "nearest": NEAREST,
                 "wide_nearest": WIDE_NEAREST,
                 "wide_reach": self.threshold + ALIGN_REACH,
-                "min_inliers": ALIGN_MIN_INLIERS,
-                "min_structure": DEFAULT_MIN_STRUCTURE,
-                "min_hue": DEFAULT_MIN_HUE,
-                "min_tone": DEFAULT_MIN_TONE,
+                **self.aligned_rule.params(),
                 "feature_side": ALIGN_SIDE,
             }
         return {
