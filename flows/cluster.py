@@ -113,11 +113,6 @@ def check_cluster(address: str, timeout: float = CONNECT_TIMEOUT) -> ClusterInfo
         client.close()
 
 
-def runner_name(settings: Settings) -> str:
-    """Return how the heavy stages of ``settings`` run, in words (``Dask cluster tcp://…``)."""
-    return f"Dask cluster {settings.cluster}" if settings.cluster else "default (this machine)"
-
-
 def on_cluster(flow: F, settings: Settings) -> F:
     """Return ``flow`` with a ``DaskTaskRunner`` on ``settings.cluster``, or ``flow`` itself
     when there is none (Prefect's default runner)."""
@@ -135,7 +130,8 @@ def _same(value: Any) -> Any:
 
 
 def apply_work(work: Callable[[Any], Any], shard: Any) -> Any:
-    """Return ``work(shard)``: the task each shard becomes (``work`` arrives once per worker)."""
+    """Return ``work(shard)``: the task each shard becomes (``work`` is another task's result,
+    fetched once by each worker that runs a shard)."""
     return work(shard)
 
 
