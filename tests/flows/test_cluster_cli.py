@@ -78,6 +78,16 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _draw(tmp_path_factory.mktemp("cluster-photos") / "photos")
 
 
+@pytest.fixture(scope="module")
+def plain(photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a data home where ``carscout import``, ``dedup`` and ``score --features
+    handmade`` ran on ``photos`` with the default runner: what the cluster must reproduce."""
+    home = tmp_path_factory.mktemp("plain") / "home"
+    for command in (["import", str(photos)], ["dedup"], ["score", "--features", "handmade"]):
+        _carscout("--home", str(home), *command)
+    return home
+
+
 @pytest.fixture
 def small_shards(monkeypatch: pytest.MonkeyPatch) -> None:
     from curation.dedup import hashing
@@ -155,13 +165,12 @@ def _shards_done(client: Any, stage: str = "", key: str | None = None) -> dict[s
 def test_import_dedup_score_on_the_cluster_store_what_the_default_runner_does(
     dask_cluster: DaskProcesses,
     photos: Path,
+    plain: Path,
     tmp_path: Path,
     postgres_server: Any,  # noqa: F811 - fixture
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    plain, spread = tmp_path / "plain", tmp_path / "spread"
-    for command in (["import", str(photos)], ["dedup"], ["score", "--features", "handmade"]):
-        _carscout("--home", str(plain), *command)
+    spread = tmp_path / "spread"
     monkeypatch.setenv("CARSCOUT_CATALOG_URL", postgres_server.fresh_url())
     address = dask_cluster.address
     for command in (["import", str(photos)], ["dedup"], ["score", "--features", "handmade"]):
@@ -208,19 +217,18 @@ def test_an_unreachable_scheduler_is_one_line_before_anything_runs(
 
 @pytest.mark.usefixtures("prefect_harness", "small_shards")
 def test_runs_curate_stage_on_the_cluster_stores_what_the_default_runner_does(
-    dask_cluster: DaskProcesses, photos: Path, tmp_path: Path
+    dask_cluster: DaskProcesses, photos: Path, plain: Path, tmp_path: Path
 ) -> None:
     """What ``carscout run --cluster`` does between scraping and splitting: the curate flow with
-    :func:`flows.cluster.on_cluster`'s DaskTaskRunner, its shards as Prefect tasks."""
+    :func:`flows.cluster.on_cluster`'s DaskTaskRunner, its shards as Prefect tasks, stores
+    what dedup and score (the same decision, features and budget) store without a cluster."""
     from flows.cluster import on_cluster
     from flows.curate import curate_flow
     from pipeline.importer import import_files, plan_import
 
-    homes = {name: tmp_path / name for name in ("plain", "spread")}
-    for home in homes.values():
-        with Workspace.open(home=home) as ws:
-            import_files(ws, plan_import(photos, None))
-    curate_flow(load_settings(home=homes["plain"]), features="handmade")
+    homes = {"plain": plain, "spread": tmp_path / "spread"}
+    with Workspace.open(home=homes["spread"]) as ws:
+        import_files(ws, plan_import(photos, None))
     settings = load_settings(home=homes["spread"], cluster=dask_cluster.address)
     with distributed.Client(dask_cluster.address, set_as_default=False) as client:
         before = sum(_shards_done(client, key="photo_shard-").values())
