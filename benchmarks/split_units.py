@@ -7,8 +7,10 @@ photos with stored pHashes and colour layouts: random hashes where every tenth p
 pHash variant of its predecessor with nearly the same colours (a repost, to be joined) and
 every tenth, offset by five, a 3-bit variant with other colours (a look-alike, to be kept
 apart). The timed call is :func:`curation.splits.units.find_units` with
-``unit_decision(DEFAULT_PHASH_THRESHOLD, DEFAULT_VERIFY)``: what ``build_split`` runs for a new
-split (read the stored hashes, exact pHash search, colour check, connected components).
+``unit_decision(DEFAULT_PHASH_THRESHOLD, "colour")``: what ``build_split --verify colour``
+runs for a new split (read the stored hashes, exact pHash search, colour check, connected
+components). The default ``align`` decision reads the photos, which these random hashes lack:
+``benchmarks/dedup_real.py`` and ``benchmarks/dedup_demo.py`` time it.
 
 The baseline (``python pairs``, only for the smaller sizes: it is quadratic in the
 interpreter) is a plain Python loop over every pair applying the same rule, its pairs closed
@@ -37,7 +39,7 @@ from curation.dedup.near_duplicates import (  # noqa: E402
     DEFAULT_PHASH_THRESHOLD,
 )
 from curation.dedup.search import uint64_to_hex  # noqa: E402
-from curation.splits.units import DEFAULT_VERIFY, find_units, unit_decision  # noqa: E402
+from curation.splits.units import find_units, unit_decision  # noqa: E402
 from pipeline import schema as t  # noqa: E402
 from pipeline.workspace import Workspace  # noqa: E402
 
@@ -90,7 +92,7 @@ def fill_catalog(workspace: Workspace, hashes: np.ndarray, levels: np.ndarray) -
 def production_units(workspace: Workspace, ids: list[int]) -> list[list[int]]:
     """The units ``carscout split`` computes for a new split of these photos (its members
     lists, photos alone in a unit included)."""
-    decision = unit_decision(DEFAULT_PHASH_THRESHOLD, DEFAULT_VERIFY)
+    decision = unit_decision(DEFAULT_PHASH_THRESHOLD, "colour")
     with workspace.catalog.reading() as conn:
         graph = find_units(
             conn, ids, DEFAULT_PHASH_THRESHOLD, decision=decision, store=workspace.store
@@ -127,7 +129,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(
-        f"units of carscout split (find_units, {DEFAULT_VERIFY} decision: pHash <= "
+        f"units of carscout split (find_units, --verify colour decision: pHash <= "
         f"{DEFAULT_PHASH_THRESHOLD} confirmed by colour <= {DEFAULT_COLOUR_THRESHOLD}) on a "
         f"SQLite catalog, vs the baseline '{BASELINE_NAME}' (same rule, every pair in Python)"
     )

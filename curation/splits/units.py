@@ -7,10 +7,10 @@ Two images belong to one unit when they are linked, directly or through other im
 * the same duplicate group (``duplicate_members``), or
 * being near-duplicates by the decision dedup uses (:mod:`curation.dedup.decision`): stored
   pHashes (``image_hashes`` with ``kind='phash'``) within a Hamming threshold, confirmed by the
-  stored colour layouts (``kind='colour'``), or with ``verify="orb"`` pHash and mirrored-pHash
-  candidates confirmed by ORB + RANSAC on the stored photos. A pair that cannot be checked (no
-  colour signature, unreadable photo) is linked on the pHash alone, so it can only merge units,
-  never leak.
+  stored colour layouts (``kind='colour'``), or with ``verify="orb"`` or ``"align"`` (the
+  default) pHash and mirrored-pHash candidates confirmed on the stored photos. A pair that
+  cannot be checked (no colour signature, unreadable photo) is linked on the pHash alone, so it
+  can only merge units, never leak.
 
 Units are the connected components of that graph (:func:`find_units`, through
 :mod:`curation.dedup.components`, as dedup's groups). The pHash comparison never loops over
@@ -85,6 +85,10 @@ def _link_by_key(
     return edges
 
 
+# Decisions that confirm a pair on the photos themselves (and use the mirror image's pHash).
+PIXEL_DECISIONS = ("orb", "align")
+
+
 def unit_decision(
     phash_threshold: int,
     verify: str = DEFAULT_VERIFY,
@@ -128,8 +132,8 @@ def find_units(
         )
     elif decision.unverified != "keep":
         decision = NearDuplicateDecision.from_params(decision.params(), unverified="keep")
-    if decision.verify == "orb" and store is None:
-        raise ValueError("an orb decision reads the photos: pass the image store")
+    if decision.verify in PIXEL_DECISIONS and store is None:
+        raise ValueError(f"an {decision.verify} decision reads the photos: pass the image store")
     ids = np.array(sorted(set(image_ids)), dtype=np.int64)
     index = {int(image_id): position for position, image_id in enumerate(ids.tolist())}
     n = len(ids)
@@ -170,9 +174,10 @@ def find_units(
         positions = np.array([position for position, _ in hash_rows], dtype=np.int64)
         members = [int(ids[p]) for p in positions.tolist()]
         colours = stored_hashes(conn, COLOUR_KIND) if decision.verify == "colour" else {}
-        mirrored = stored_hashes(conn, MIRROR_KIND) if decision.verify == "orb" else {}
+        reads_pixels = decision.verify in PIXEL_DECISIONS
+        mirrored = stored_hashes(conn, MIRROR_KIND) if reads_pixels else {}
         paths: list[str | None] = [None] * len(members)
-        if store is not None and decision.verify == "orb":
+        if store is not None and reads_pixels:
             where = dict(conn.execute(sa.select(t.images.c.id, t.images.c.store_path)).all())
             paths = [str(store.path(where[i])) if where.get(i) else None for i in members]
         photos = PhotoSet.of(
