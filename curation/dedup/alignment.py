@@ -248,8 +248,9 @@ def _overlay(
     """Whether every disagreeing cell lies in one rectangle that one photo fills with a flat
     colour (a pasted watermark, logo or price box) while the rest of the photos agree.
 
-    A different car in the same spot disagrees over the car, where both photos have texture;
-    a box pasted on a copy is mostly one colour in that copy alone.
+    A different car in the same spot disagrees over the car, where both photos have texture
+    (real photos) or both are flat paint (drawn cars); a box pasted on a copy is mostly one
+    colour in that copy alone.
     """
     if agree.all() or agree.mean() < 1 - _OVERLAY_SHARE:
         return False
@@ -259,11 +260,14 @@ def _overlay(
     if boxed.mean() > _OVERLAY_SHARE or agree[~boxed].mean() < _OVERLAY_REST:
         return False
     box = (slice(r0 * CELL, r1 * CELL), slice(c0 * CELL, c1 * CELL))
+    flat = []
     for grey in greys:
         pixels = grey[box][valid[box]]
-        if len(pixels) and (np.abs(pixels - np.median(pixels)) < _FLAT_LEVELS).mean() >= 0.5:
-            return True
-    return False
+        flat.append(
+            len(pixels) > 0 and (np.abs(pixels - np.median(pixels)) < _FLAT_LEVELS).mean() >= 0.5
+        )
+    # Exactly one: two drawn cars of flat paint differ over the car, both flat there.
+    return flat[0] != flat[1]
 
 
 DEFAULT_MIN_INLIERS = 20
@@ -275,7 +279,9 @@ DEFAULT_MIN_TONE = 0.7
 # model matched with 28-106 inliers and 80-86% structure.
 STRONG_INLIERS = 120
 STRONG_MIN_STRUCTURE = 0.75
-OVERLAY_MIN_INLIERS = 40
+WEAK_INLIERS = 80  # below it, drawings of one template matched at 90-91% structure
+WEAK_MIN_STRUCTURE = 0.93
+OVERLAY_MIN_INLIERS = 60
 
 
 @dataclass(frozen=True)
@@ -288,19 +294,23 @@ class AlignedRule:
     min_tone: float = DEFAULT_MIN_TONE
     strong_inliers: int = STRONG_INLIERS
     strong_min_structure: float = STRONG_MIN_STRUCTURE
+    weak_inliers: int = WEAK_INLIERS
+    weak_min_structure: float = WEAK_MIN_STRUCTURE
     overlay_min_inliers: int = OVERLAY_MIN_INLIERS
 
     def accepts(self, evidence: Evidence) -> bool:
         """Whether the evidence says 'the same photograph': hue and tone shares at their
-        minimum and the structure share at ``min_structure`` (at ``strong_min_structure``
-        from ``strong_inliers`` inliers), or a pasted box the only difference."""
+        minimum and the structure share at ``min_structure`` (``strong_min_structure`` from
+        ``strong_inliers`` inliers, ``weak_min_structure`` below ``weak_inliers``), or a
+        pasted box the only difference."""
         if evidence.inliers >= self.overlay_min_inliers and evidence.overlay:
             return True
-        structure = (
-            self.strong_min_structure
-            if evidence.inliers >= self.strong_inliers
-            else self.min_structure
-        )
+        if evidence.inliers >= self.strong_inliers:
+            structure = self.strong_min_structure
+        elif evidence.inliers < self.weak_inliers:
+            structure = self.weak_min_structure
+        else:
+            structure = self.min_structure
         return (
             evidence.inliers >= self.min_inliers
             and evidence.structure >= structure
