@@ -5,10 +5,10 @@ by :func:`pipeline.settings.load_settings`) reaches every heavy command:
 
 - :func:`check_cluster` answers, before anything runs, whether the scheduler is reachable and
   has workers (one :class:`ConfigError` line naming the fix otherwise);
-- :func:`on_cluster` gives a flow a ``DaskTaskRunner`` on that scheduler, so its shard stages
-  (:mod:`flows.sharding`) run as Prefect tasks on the workers;
 - :func:`cluster_shards` is the :data:`pipeline.shards.ShardMap` for commands that call the
-  library without a flow (``import``, ``dedup``, ``score``): each shard is one Dask task.
+  library (``import``, ``dedup``, ``score``): each shard is one Dask task;
+- :func:`stage_shards` gives the flows' stages (``run``'s curate stage, scheduled retrains)
+  the same map when the settings name a cluster.
 
 Either way the workers only read photos (the store and any folder being imported must be
 mounted at the same path on every machine) and compute; the process that runs the command
@@ -113,18 +113,6 @@ def check_cluster(address: str, timeout: float = CONNECT_TIMEOUT) -> ClusterInfo
         client.close()
 
 
-def on_cluster(flow: F, settings: Settings) -> F:
-    """Return ``flow`` with a ``DaskTaskRunner`` on ``settings.cluster``, or ``flow`` itself
-    when there is none (Prefect's default runner)."""
-    if not settings.cluster:
-        return flow
-    _import_distributed()
-    from prefect_dask import DaskTaskRunner
-
-    runner = DaskTaskRunner(address=settings.cluster, client_kwargs={"timeout": CONNECT_TIMEOUT})
-    return flow.with_options(task_runner=runner)  # type: ignore[attr-defined]
-
-
 def _same(value: Any) -> Any:
     return value
 
@@ -174,3 +162,24 @@ def cluster_shards(settings: Settings, *stages: str) -> Iterator[Any]:
         yield maps[0] if len(stages) == 1 else maps
     finally:
         client.close()
+
+
+@contextmanager
+def stage_shards(settings: Settings, *stages: str) -> Iterator[Any]:
+    """Yield the map(s) a flow's stage hands its shards to, like :func:`cluster_shards`.
+
+    With ``settings.cluster`` the shards are plain Dask tasks, as for the commands: the
+    workers need no Prefect API (as Prefect tasks, each worker of a command run on Prefect's
+    temporary server started a temporary server of its own). Without it, the flow's task
+    runner decides (:func:`flows.sharding.shard_map`: Prefect tasks under a ``DaskTaskRunner``
+    given from Python, None under the default runner).
+    """
+    if settings.cluster:
+        with cluster_shards(settings, *stages) as maps:
+            yield maps
+        return
+    # Imported here: workers import this module for apply_work, and need no Prefect.
+    from flows.sharding import shard_map
+
+    maps = tuple(shard_map(stage) for stage in stages)
+    yield maps[0] if len(stages) == 1 else maps

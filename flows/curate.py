@@ -12,9 +12,9 @@ from curation.labels.fold_tasks import folds_on
 from curation.labels.issues import ScoreConfig, score_catalog
 from curation.labels.reuse import ReusedScoreRun
 from curation.review.queue import LABEL_CONFLICT, QueueConfig, build_queue, queue_progress
+from flows.cluster import stage_shards
 from flows.progress import reporter, retry_unless_user_error
 from flows.reporting import markdown_table, publish
-from flows.sharding import shard_map
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
 
@@ -37,10 +37,8 @@ def remove_duplicates(settings: Settings, threshold: int | None = None) -> dict[
         hashed += count
         display.update(hashed, None, "hashed")
 
-    with Workspace.open(settings) as ws:
-        summary = run_dedup(
-            ws.catalog, ws.store, config, progress=advance, map_shards=shard_map("hash")
-        )
+    with Workspace.open(settings) as ws, stage_shards(settings, "hash") as shards:
+        summary = run_dedup(ws.catalog, ws.store, config, progress=advance, map_shards=shards)
         with ws.catalog.reading() as conn:
             queue = queue_progress(conn)
         waiting = sum(queue.get(f"{state}/{LABEL_CONFLICT}", 0) for state in ("pending", "skipped"))
@@ -76,12 +74,13 @@ def score_and_queue(
     """
     display = reporter()
     display.stage("score")
-    with Workspace.open(settings) as ws, folds_on(shard_map("folds")):
+    with (
+        Workspace.open(settings) as ws,
+        stage_shards(settings, "features", "folds") as (shards, folds),
+        folds_on(folds),
+    ):
         scored = score_catalog(
-            ws,
-            ScoreConfig(source=features),
-            progress=display.update,
-            map_shards=shard_map("features"),
+            ws, ScoreConfig(source=features), progress=display.update, map_shards=shards
         )
         queued = build_queue(ws.catalog, QueueConfig(budget=review_budget, run_id=scored.run_id))
         with ws.catalog.reading() as conn:
@@ -117,9 +116,11 @@ def curate_flow(
 ) -> dict[str, Any]:
     """Run dedup, then label scoring and the review queue; return both summaries.
 
-    Under a distributed task runner (``curate_flow.with_options(task_runner=DaskTaskRunner(
-    ...))``) the hashing and the scoring's photo reading run as shard tasks on its workers
-    (see :mod:`flows.sharding`); the catalog is written here.
+    With ``settings.cluster`` the hashing, the scoring's photo reading and its models' folds
+    run as tasks on that Dask cluster (:func:`flows.cluster.stage_shards`); under a distributed
+    task runner given from Python (``curate_flow.with_options(task_runner=DaskTaskRunner(
+    ...))``) as Prefect tasks on its workers (see :mod:`flows.sharding`). The catalog is
+    written here either way.
     """
     dedup = remove_duplicates(settings, threshold)
     review = score_and_queue(settings, review_budget, features)

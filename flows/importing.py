@@ -14,8 +14,8 @@ from typing import Any
 
 from prefect import flow
 
+from flows.cluster import stage_shards
 from flows.reporting import markdown_table, publish
-from flows.sharding import shard_map
 from pipeline.importer import import_files, plan_import
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
@@ -29,8 +29,8 @@ def import_flow(
     folder); return the counts: ``stored``, ``known``, ``rejected`` and ``skipped`` by reason,
     and the run id."""
     plan = plan_import(Path(folder), label, follow_links)
-    with Workspace.open(settings) as ws:
-        summary = import_files(ws, plan, map_shards=shard_map("import"))
+    with Workspace.open(settings) as ws, stage_shards(settings, "import") as shards:
+        summary = import_files(ws, plan, map_shards=shards)
     result = {
         "run_id": summary.run_id,
         "stored": summary.stored,

@@ -20,7 +20,6 @@ from prefect import flow
 
 from curation.review.queue import queue_progress
 from curation.splits.stored import split_versions
-from flows.cluster import on_cluster
 from flows.curate import curate_flow
 from flows.progress import reporter
 from flows.reporting import markdown_table, publish
@@ -130,10 +129,8 @@ def collect_and_retrain(
         display.stage("collected")
         display.fail(exc)
         raise
-    # The shard stages (hashing, scoring's photo reading) go to settings.cluster if set.
-    curated = on_cluster(curate_flow, settings)(
-        settings, review_budget=review_budget, features=features
-    )
+    # Its shard stages go to settings.cluster when set (flows.cluster.stage_shards).
+    curated = curate_flow(settings, review_budget=review_budget, features=features)
     with Workspace.open(settings) as ws:
         first_split = not split_versions(ws, split_name)
     split = split_flow(

@@ -219,10 +219,12 @@ def test_an_unreachable_scheduler_is_one_line_before_anything_runs(
 def test_runs_curate_stage_on_the_cluster_stores_what_the_default_runner_does(
     dask_cluster: DaskProcesses, photos: Path, plain: Path, tmp_path: Path
 ) -> None:
-    """What ``carscout run --cluster`` does between scraping and splitting: the curate flow with
-    :func:`flows.cluster.on_cluster`'s DaskTaskRunner, its shards as Prefect tasks, stores
-    what dedup and score (the same decision, features and budget) store without a cluster."""
-    from flows.cluster import on_cluster
+    """What ``carscout run --cluster`` does between scraping and splitting: the curate flow given
+    settings with a cluster sends its shards and folds to it as plain Dask tasks (the workers
+    start no Prefect server of their own) and stores what dedup and score (the same decision,
+    features and budget) store without a cluster."""
+    import psutil
+
     from flows.curate import curate_flow
     from pipeline.importer import import_files, plan_import
 
@@ -230,18 +232,22 @@ def test_runs_curate_stage_on_the_cluster_stores_what_the_default_runner_does(
     with Workspace.open(home=homes["spread"]) as ws:
         import_files(ws, plan_import(photos, None))
     settings = load_settings(home=homes["spread"], cluster=dask_cluster.address)
+    stages = ("hash", "features", "folds")
     with distributed.Client(dask_cluster.address, set_as_default=False) as client:
-        before = sum(_shards_done(client, key="photo_shard-").values())
-        on_cluster(curate_flow, settings)(settings, features="handmade")
-        after = _shards_done(client, key="photo_shard-")
+        before = {stage: sum(_shards_done(client, stage).values()) for stage in stages}
+        curate_flow(settings, features="handmade")
+        after = {stage: sum(_shards_done(client, stage).values()) for stage in stages}
+        children = client.run(lambda: len(psutil.Process().children()))
     assert _catalog_state(homes["spread"]) == _catalog_state(homes["plain"])
-    active = sum(
-        1 for image in _catalog_state(homes["plain"])["images"] if image.status == "active"
-    )
-    # Hashing every photo and reading the active ones in shards of SHARD, and every fold, as
-    # Prefect tasks on the workers.
-    shards = -(-len(_catalog_state(homes["plain"])["images"]) // SHARD) + -(-active // SHARD)
-    assert sum(after.values()) - before == shards + ScoreConfig().folds, after
+    state = _catalog_state(homes["plain"])
+    active = sum(1 for image in state["images"] if image.status == "active")
+    done = {stage: after[stage] - before[stage] for stage in stages}
+    assert done == {
+        "hash": -(-len(state["images"]) // SHARD),
+        "features": -(-active // SHARD),
+        "folds": ScoreConfig().folds,
+    }
+    assert set(children.values()) == {0}, children
 
 
 def test_the_next_stage_reconnects_after_a_postgresql_restart(
