@@ -64,6 +64,10 @@ ORB_WIDENING = 4
 # to 10% or a rotation to 5 degrees moves a real photo's pHash up to 20 bits, yet its original
 # stays its nearest hash (benchmarks/dedup_real.py).
 ALIGN_REACH = 12
+# The wide search compares every query with every base hash (exact, ~1e8 a second): beyond this
+# many comparisons in one run (e.g. 45,000 new photos against 45,000) it is left out and only
+# the exact radius search finds candidates. README: "Near-duplicates" says so.
+WIDE_BUDGET = 2_000_000_000
 
 
 def _uint64_or_zero(values: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +268,8 @@ class NearDuplicateDecision:
 
     def _wide(self, queries: np.ndarray, base: np.ndarray, same_set: bool) -> np.ndarray:
         """Each query's nearest base hashes within the wide reach (crops, rotations)."""
+        if len(queries) * len(base) > WIDE_BUDGET:
+            return np.zeros((0, 3), dtype=np.int64)
         reach = self.threshold + ALIGN_REACH
         found = nearest_within(queries, base, WIDE_NEAREST, reach, same_set)
         return found.reshape(-1, 3)

@@ -111,3 +111,17 @@ def test_drawn_cars_of_one_model_stay_apart(tmp_path: Path) -> None:
     # ORB + RANSAC alone links drawings of one model (why the cells are compared).
     assert len(NearDuplicateDecision("orb").pairs_within(photos, workers=1)) > 0
     assert len(NearDuplicateDecision().pairs_within(photos, workers=1)) == 0
+
+
+def test_the_wide_search_finds_far_nearest_hashes_within_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import curation.dedup.decision as decision_module
+
+    far = 0x0123456789ABCDEF ^ 0xFFFF  # 16 bits apart: beyond the radius, within the reach
+    photos = PhotoSet.of([f"{0x0123456789ABCDEF:016x}", f"{far:016x}"], None, None, None)
+    # No photo files: the pair cannot be verified, and split units keep such pairs.
+    leak_safe = NearDuplicateDecision(unverified="keep")
+    assert leak_safe.pairs_within(photos, workers=1)[:, :2].tolist() == [[0, 1]]
+    monkeypatch.setattr(decision_module, "WIDE_BUDGET", 3)
+    assert leak_safe.pairs_within(photos, workers=1).tolist() == []
