@@ -4,7 +4,13 @@
   catalog;
 * ``search`` — exact Hamming search over 64-bit hashes (multi-index hashing, faiss, numpy);
 * ``decision`` — the one near-duplicate decision of dedup, check-leaks and split units,
-  ``verify="colour"`` (default) or ``"orb"``, and the parameters stored with its results;
+  ``verify="align"`` (default), ``"colour"`` or ``"orb"``, and the parameters stored with its
+  results;
+* ``knn`` and ``aligned`` — the default's candidates (each photo's nearest hashes) and their
+  verification on every core;
+* ``alignment`` — the default's check: the second photo warped onto the first by an ORB +
+  RANSAC homography and compared cell by cell (structure, hue, tone, a pasted box excused);
+* ``anchored`` — groups that cannot chain: a photo joins through the group's kept copy;
 * ``near_duplicates`` — the colour check (pHash candidates confirmed by the colour layout);
 * ``verify`` — the ORB check: pHash and mirrored-pHash candidates confirmed by ORB keypoints
   and a RANSAC homography (measured by ``benchmarks/dedup_real.py``);

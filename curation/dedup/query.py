@@ -115,7 +115,7 @@ def query_folder(
     """Check every image under ``folder`` against the catalog's active and duplicate images.
 
     Same decision as :func:`run_dedup` (:class:`curation.dedup.decision.NearDuplicateDecision`,
-    ``verify`` "colour" or "orb"). Changes no image; hashes missing from the catalog are
+    ``verify`` "align", "colour" or "orb"). Changes no image; hashes missing from the catalog are
     computed and stored first.
     """
     config = DedupConfig(

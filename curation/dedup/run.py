@@ -7,7 +7,8 @@ One :func:`run_dedup` call:
    everything already in the catalog (:mod:`curation.dedup.search`, exact), so a weekly run
    costs what the new photos cost, and confirms each candidate pair by the near-duplicate
    decision (:mod:`curation.dedup.decision`, shared with check-leaks and the split units:
-   the colour layout by default, ORB + RANSAC with ``verify="orb"``); its parameters are
+   the photos aligned and compared by default, the colour layout with ``verify="colour"``,
+   ORB + RANSAC alone with ``verify="orb"``); its parameters are
    stored in the run's params (``"decision"``), which each duplicate group points to;
 3. joins the pairs, and the groups they touch, into groups (:mod:`curation.dedup.groups`);
 4. in each group keeps the best copy active (largest resolution, then larger file, then first

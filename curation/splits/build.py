@@ -143,7 +143,7 @@ def build_split(
     settings and assignments and place only new images (see the module docstring); passing a
     setting that differs from the stored one raises :class:`ConfigError`. ``phash_threshold``
     (default 8) is the pHash Hamming distance that ties two images together; -1 turns it off.
-    ``verify`` ("colour" or "orb", see :mod:`curation.dedup.decision`) is how a pHash match is
+    ``verify`` ("align", "colour" or "orb", see :mod:`curation.dedup.decision`) is how a match is
     confirmed; the decision's parameters are stored in the split's ``near_duplicates`` param.
     """
     if sizes is not None and fractions is not None:
