@@ -298,7 +298,7 @@ PEER = f"imagehash pHash<={BASELINE_THRESHOLD} (peer: imagededup's default rule)
 METHODS: dict[str, Callable[[list[Path], int], np.ndarray]] = {
     PEER: baseline_method,
     f"carscout, peer's work and rule (full decode, pHash<={BASELINE_THRESHOLD})": same_work_method,
-    f"carscout now: pHash<={DEFAULT_PHASH_THRESHOLD} + colour<={DEFAULT_COLOUR_THRESHOLD}": (
+    f"--verify colour: pHash<={DEFAULT_PHASH_THRESHOLD} + colour<={DEFAULT_COLOUR_THRESHOLD}": (
         current_method
     ),
     "--verify orb (ORB+RANSAC)": geometric_method,
