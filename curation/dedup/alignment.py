@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from curation.dedup.verify import opencv
+
 FEATURE_SIDE = 320  # long side of the photo that keypoints are found on and that is warped
 GRID_SIDE = 64  # long side of the grid the aligned photos are compared on
 CELL = 8  # grid pixels per cell side
@@ -48,13 +50,6 @@ _GREY_CHROMA = 3.0  # mean |channel - grey| below this: the photo is greyscale
 _OVERLAY_SHARE = 0.35  # at most this share of cells inside the pasted box's rectangle
 _OVERLAY_REST = 0.9  # cells outside it that must agree
 _FLAT_LEVELS = 12.0  # grey levels around the box's median that count as its fill
-
-
-def _cv2():  # noqa: ANN202 - cv2 ships no type hints
-    import cv2
-
-    cv2.setNumThreads(1)
-    return cv2
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,7 @@ def load_pixels(path: str | Path, mirrored: bool = False) -> Pixels:
     )
     if mirrored:
         rgb = ImageOps.mirror(rgb)
-    cv2 = _cv2()
+    cv2 = opencv()
     array = np.asarray(rgb)
     grey = cv2.cvtColor(array, cv2.COLOR_RGB2GRAY)
     orb = cv2.ORB_create(nfeatures=500, fastThreshold=10)
@@ -111,7 +106,7 @@ def _homography(a: Pixels, b: Pixels, min_inliers: int = 0) -> tuple[np.ndarray 
         return None, 0
     if len(a.descriptors) < _MIN_MATCHES or len(b.descriptors) < _MIN_MATCHES:
         return None, 0
-    cv2 = _cv2()
+    cv2 = opencv()
     matches = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
     good = [m[0] for m in matches if len(m) == 2 and m[0].distance < _RATIO * m[1].distance]
     # Fewer matches than the inliers asked for cannot pass: skip RANSAC, the costly part.
@@ -148,7 +143,7 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
         return NO_EVIDENCE
     if inliers < min_inliers:
         return Evidence(inliers, 0.0, 0.0, 0.0)
-    cv2 = _cv2()
+    cv2 = opencv()
     h, w = a.rgb.shape[:2]
     rgb_a, rgb_b = a.rgb.astype(np.float32), b.rgb.astype(np.float32)
     warped = cv2.warpPerspective(

@@ -35,7 +35,8 @@ _RANSAC_PX = 4.0
 _MIN_MATCHES = 8
 
 
-def _cv2():  # noqa: ANN202 - cv2 ships no type hints
+def opencv():  # noqa: ANN202 - cv2 ships no type hints
+    """Return the ``cv2`` module, set to one thread (the callers already run one per core)."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -68,7 +69,7 @@ def grey_for_features(path: str | Path, mirrored: bool = False) -> np.ndarray:
 
 def orb_features(grey: np.ndarray) -> Features:
     """Return the ORB features (at most 500) of a grey array."""
-    cv2 = _cv2()
+    cv2 = opencv()
     orb = cv2.ORB_create(nfeatures=500, fastThreshold=10)
     keypoints, descriptors = orb.detectAndCompute(grey, None)
     points = np.float32([k.pt for k in keypoints]).reshape(-1, 2)
@@ -81,7 +82,7 @@ def match_inliers(a: Features, b: Features) -> tuple[int, float]:
         return 0, 0.0
     if len(a.descriptors) < _MIN_MATCHES or len(b.descriptors) < _MIN_MATCHES:
         return 0, 0.0
-    cv2 = _cv2()
+    cv2 = opencv()
     matches = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
     good = [m[0] for m in matches if len(m) == 2 and m[0].distance < _RATIO * m[1].distance]
     if len(good) < _MIN_MATCHES:

@@ -24,16 +24,21 @@ ORIGINAL = "coupe/00000.jpg"
 STOCK_PAIR = ("pickup/00186.jpg", "pickup/00384.jpg")  # two trucks, one studio pose
 
 
-def decide(paths: list[Path]) -> set[tuple[int, int]]:
-    """The default decision's pairs over ``paths``, as index pairs."""
+def photo_set(paths: list[Path]) -> PhotoSet:
+    """The photos hashed as dedup hashes them for the default decision."""
     hashed = hash_files(paths, ("phash", MIRROR_KIND), workers=1)
-    photos = PhotoSet.of(
+    return PhotoSet.of(
         [h.hashes["phash"] for h in hashed],  # type: ignore[index]
         None,
         [h.hashes[MIRROR_KIND] for h in hashed],  # type: ignore[index]
         paths,
     )
-    return {(int(i), int(j)) for i, j, _ in NearDuplicateDecision().pairs_within(photos, workers=1)}
+
+
+def decide(paths: list[Path]) -> set[tuple[int, int]]:
+    """The default decision's pairs over ``paths``, as index pairs."""
+    pairs = NearDuplicateDecision().pairs_within(photo_set(paths), workers=1)
+    return {(int(i), int(j)) for i, j, _ in pairs}
 
 
 def test_a_photo_joins_through_the_kept_copy_never_through_a_chain() -> None:
@@ -101,13 +106,7 @@ def test_drawn_cars_of_one_model_stay_apart(tmp_path: Path) -> None:
     site = generate_site(config, tmp_path / "cache", workers=1)
     rows = site.read_ground_truth()
     paths = [site.root / "photos" / f"{r['photo_id']}.jpg" for r in rows]
-    hashed = hash_files(paths, ("phash", MIRROR_KIND), workers=1)
-    photos = PhotoSet.of(
-        [h.hashes["phash"] for h in hashed],  # type: ignore[index]
-        None,
-        [h.hashes[MIRROR_KIND] for h in hashed],  # type: ignore[index]
-        paths,
-    )
+    photos = photo_set(paths)
     # ORB + RANSAC alone links drawings of one model (why the cells are compared).
     assert len(NearDuplicateDecision("orb").pairs_within(photos, workers=1)) > 0
     assert len(NearDuplicateDecision().pairs_within(photos, workers=1)) == 0
