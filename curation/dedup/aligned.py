@@ -23,10 +23,12 @@ from curation.dedup.alignment import (
     compare,
     load_pixels,
 )
+from pipeline.shards import ShardMap
 
 NEAREST = 6  # candidates kept per photo, nearest hash first
 WIDE_NEAREST = 2  # beyond the threshold, only this many nearest hashes (direct and mirrored)
 CACHED_PHOTOS = 2000
+SHARD_PAIRS = 2000  # candidate pairs a cluster task verifies: seconds of work, not milliseconds
 
 
 def nearest_candidates(
@@ -137,6 +139,26 @@ def _verify_chunk(
     return verify_aligned(candidates, a, b, rule, unreadable)
 
 
+def _job(
+    chunk: np.ndarray,
+    paths_a: Sequence[str | Path | None],
+    paths_b: Sequence[str | Path | None] | None,
+    rule: AlignedRule,
+    unreadable: str,
+) -> tuple:
+    """One chunk's work with only the paths it reads, its rows renumbered to them."""
+    rows = chunk.copy()
+    if paths_b is None:
+        used = np.unique(chunk[:, :2])
+        rows[:, :2] = np.searchsorted(used, chunk[:, :2])
+        return (rows, [paths_a[k] for k in used.tolist()], None, rule, unreadable)
+    used_a, used_b = np.unique(chunk[:, 0]), np.unique(chunk[:, 1])
+    rows[:, 0] = np.searchsorted(used_a, chunk[:, 0])
+    rows[:, 1] = np.searchsorted(used_b, chunk[:, 1])
+    local_a = [paths_a[k] for k in used_a.tolist()]
+    return (rows, local_a, [paths_b[k] for k in used_b.tolist()], rule, unreadable)
+
+
 def verify_on_workers(
     candidates: np.ndarray,
     paths_a: Sequence[str | Path | None],
@@ -144,28 +166,31 @@ def verify_on_workers(
     rule: AlignedRule,
     unreadable: str = "drop",
     workers: int | None = None,
+    map_shards: ShardMap | None = None,
 ) -> np.ndarray:
-    """:func:`verify_aligned` on ``workers`` processes (default: every core); the same mask.
+    """:func:`verify_aligned` on ``workers`` processes (default: every core), or as shards
+    through ``map_shards`` (a cluster, see :mod:`pipeline.shards`); the same mask either way.
 
     ``paths_b=None``: both sides index ``paths_a`` (one set searched against itself). Rows
     are cut into contiguous chunks of the first photo, so each process decodes mostly its own
-    photos.
+    photos; each chunk carries only the paths it reads.
     """
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
 
+    if map_shards is not None:
+        chunks = [c for c in np.array_split(candidates, max(1, len(candidates) // SHARD_PAIRS))]
+        jobs = [_job(c, paths_a, paths_b, rule, unreadable) for c in chunks if len(c)]
+        masks = list(map_shards(_verify_chunk, jobs))
+        return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(candidates) < 64:
         a = PixelCache(paths_a)
         b = a if paths_b is None else PixelCache(paths_b)
         return verify_aligned(candidates, a, b, rule, unreadable)
     chunks = np.array_split(candidates, workers * 4)
-    jobs = [
-        (chunk, list(paths_a), None if paths_b is None else list(paths_b), rule, unreadable)
-        for chunk in chunks
-        if len(chunk)
-    ]
+    jobs = [_job(c, paths_a, paths_b, rule, unreadable) for c in chunks if len(c)]
     # forkserver: safe when the parent already runs threads (Prefect) or TensorFlow.
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -54,6 +54,7 @@ from curation.dedup.verify import (
     FeatureCache,
     GeometricRule,
 )
+from pipeline.shards import ShardMap
 
 VERIFY_METHODS = ("align", "colour", "orb")
 DEFAULT_VERIFY = "align"
@@ -212,9 +213,16 @@ class NearDuplicateDecision:
         return cls(unverified=unverified, **values)
 
     def pairs_within(
-        self, photos: PhotoSet, method: str = "auto", workers: int | None = None
+        self,
+        photos: PhotoSet,
+        method: str = "auto",
+        workers: int | None = None,
+        map_shards: ShardMap | None = None,
     ) -> np.ndarray:
-        """Return the near-duplicate pairs of one set: rows ``(i, j, hash distance)``, i < j."""
+        """Return the near-duplicate pairs of one set: rows ``(i, j, hash distance)``, i < j.
+
+        ``map_shards`` sends the ``align`` verification to a cluster (:mod:`pipeline.shards`).
+        """
         if self.verify == "colour":
             return self.colour_rule.pairs_within(photos.hashes, photos.colours, method, workers)
         r = self.candidate_threshold
@@ -233,7 +241,7 @@ class NearDuplicateDecision:
             wide = wide[wide[:, 0] != wide[:, 1]]
             wide = np.column_stack([np.sort(wide[:, :2], axis=1), wide[:, 2]])
             candidates = nearest_candidates(direct, np.vstack([flipped, wide]))
-            return self._aligned(candidates, photos.paths, None, workers)
+            return self._aligned(candidates, photos.paths, None, workers, map_shards)
         cache = FeatureCache(photos.paths)
         return self._verified(direct, flipped, cache, cache)
 
@@ -243,6 +251,7 @@ class NearDuplicateDecision:
         base: PhotoSet,
         method: str = "auto",
         workers: int | None = None,
+        map_shards: ShardMap | None = None,
     ) -> np.ndarray:
         """Return near-duplicate (query, base) pairs: rows ``(query i, base j, distance)``."""
         if self.verify == "colour":
@@ -261,7 +270,7 @@ class NearDuplicateDecision:
             wide[:, 1] = keep[wide[:, 1]]
             flipped = np.vstack([flipped, wide])
             candidates = nearest_candidates(direct, flipped, symmetric=False)
-            return self._aligned(candidates, queries.paths, base.paths, workers)
+            return self._aligned(candidates, queries.paths, base.paths, workers, map_shards)
         return self._verified(
             direct, flipped, FeatureCache(queries.paths), FeatureCache(base.paths)
         )
@@ -280,10 +289,11 @@ class NearDuplicateDecision:
         paths_a: Sequence[str | Path | None],
         paths_b: Sequence[str | Path | None] | None,
         workers: int | None,
+        map_shards: ShardMap | None = None,
     ) -> np.ndarray:
         """Verify ``(i, j, mirrored, distance)`` rows on the pixels; return ``(i, j, distance)``."""
         keep = verify_on_workers(
-            candidates, paths_a, paths_b, self.aligned_rule, self.unverified, workers
+            candidates, paths_a, paths_b, self.aligned_rule, self.unverified, workers, map_shards
         )
         return candidates[keep][:, [0, 1, 3]]
 

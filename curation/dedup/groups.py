@@ -26,6 +26,7 @@ from curation.dedup.near_duplicates import COLOUR_KIND, colour_levels
 from curation.dedup.search import hamming
 from curation.review.contact_sheet import contact_sheet
 from pipeline import schema as t
+from pipeline.shards import ShardMap
 from pipeline.store import ImageStore
 
 
@@ -134,20 +135,23 @@ def find_pairs(
     method: str = "auto",
     workers: int | None = None,
     store: ImageStore | None = None,
+    map_shards: ShardMap | None = None,
 ) -> list[tuple[int, int, int]]:
     """Return ``[(image_id_a, image_id_b, hash distance)]`` for new×new and new×old pairs.
 
-    Only the candidate pairs ``decision`` confirms are returned; its ``orb`` verification reads
-    the photos from ``store``.
+    Only the candidate pairs ``decision`` confirms are returned; its ``align`` and ``orb``
+    verifications read the photos from ``store``, ``align``'s on a cluster when ``map_shards``
+    is given.
     """
     new_ids = sorted(new)
     old_ids = sorted(set(index) - new)
     new_set = photo_set(index, new_ids, store)
     old_set = photo_set(index, old_ids, store)
     pairs = []
-    for i, j, d in decision.pairs_within(new_set, method, workers).tolist():
+    for i, j, d in decision.pairs_within(new_set, method, workers, map_shards).tolist():
         pairs.append((new_ids[i], new_ids[j], d))
-    for i, j, d in decision.cross_pairs(new_set, old_set, method, workers).tolist():
+    found = decision.cross_pairs(new_set, old_set, method, workers, map_shards)
+    for i, j, d in found.tolist():
         pairs.append((new_ids[i], old_ids[j], d))
     return pairs
 

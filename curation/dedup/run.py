@@ -343,7 +343,9 @@ def run_dedup(
         since = None if config.full else _last_search(conn, config)
         index = load_index(conn, config.hash_kind)
         new = _new_ids(conn, config.hash_kind, since, index)
-    pairs = find_pairs(index, new, config.decision, config.method, config.workers, store)
+    pairs = find_pairs(
+        index, new, config.decision, config.method, config.workers, store, map_shards
+    )
     with catalog.reading() as conn:
         existing = _open_groups(conn, {i for p in pairs for i in p[:2]})
     groups = build_groups(index, pairs, existing, anchored=config.verify == "align")

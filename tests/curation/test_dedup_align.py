@@ -124,3 +124,32 @@ def test_the_wide_search_finds_far_nearest_hashes_within_its_budget(
     assert leak_safe.pairs_within(photos, workers=1)[:, :2].tolist() == [[0, 1]]
     monkeypatch.setattr(decision_module, "WIDE_BUDGET", 3)
     assert leak_safe.pairs_within(photos, workers=1).tolist() == []
+
+
+@needs_real_photos
+def test_verification_through_shards_gives_the_pairs_of_the_local_run(tmp_path: Path) -> None:
+    from pipeline.shards import serial_map
+
+    with Image.open(SET / "photos" / ORIGINAL) as im:
+        mirror = tmp_path / "mirror.jpg"
+        ImageOps.mirror(im.convert("RGB")).save(mirror)
+    paths = [SET / "photos" / ORIGINAL, mirror, *(SET / "photos" / n for n in STOCK_PAIR)]
+    photos = photo_set(paths)
+    decision = NearDuplicateDecision()
+    local = decision.pairs_within(photos, workers=1)
+    shards_seen: list[int] = []
+
+    def counting_map(work, shards):  # noqa: ANN001, ANN202 - a ShardMap
+        shards_seen.append(len(shards))
+        return serial_map(work, shards)
+
+    sharded = decision.pairs_within(photos, workers=1, map_shards=counting_map)
+    assert sharded.tolist() == local.tolist() and local[:, :2].tolist() == [[0, 1]]
+    assert shards_seen and shards_seen[0] >= 1
+    # Queries against a base: the same through shards.
+    query, base = photo_set(paths[1:2]), photo_set(paths[:1] + paths[2:])
+    assert (
+        decision.cross_pairs(query, base, workers=1, map_shards=counting_map).tolist()
+        == decision.cross_pairs(query, base, workers=1).tolist()
+        == [[0, 0, decision.cross_pairs(query, base, workers=1)[0, 2]]]
+    )
