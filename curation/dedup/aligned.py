@@ -159,6 +159,13 @@ def _job(
     return (rows, local_a, [paths_b[k] for k in used_b.tolist()], rule, unreadable)
 
 
+# Verdicts already reached in this process, by (file a, file b, mirrored, rule, unreadable):
+# `carscout run` verifies the same candidates in dedup and again for the split's units, and
+# store files are named by their content, so a verdict stays true.
+_VERDICTS: OrderedDict[tuple, bool] = OrderedDict()
+REMEMBERED_VERDICTS = 1_000_000
+
+
 def verify_on_workers(
     candidates: np.ndarray,
     paths_a: Sequence[str | Path | None],
@@ -173,8 +180,47 @@ def verify_on_workers(
 
     ``paths_b=None``: both sides index ``paths_a`` (one set searched against itself). Rows
     are cut into contiguous chunks of the first photo, so each process decodes mostly its own
-    photos; each chunk carries only the paths it reads.
+    photos; each chunk carries only the paths it reads. A pair this process has verified
+    before (by the same files and rule) is not verified again.
     """
+    side_b = paths_a if paths_b is None else paths_b
+    keys = [
+        (str(paths_a[i]), str(side_b[j]), flip, rule, unreadable)
+        if paths_a[i] is not None and side_b[j] is not None
+        else None
+        for i, j, flip in candidates[:, :3].tolist()
+    ]
+    mask = np.zeros(len(candidates), dtype=bool)
+    todo = []
+    for n, key in enumerate(keys):
+        known = _VERDICTS.get(key) if key is not None else None
+        if known is None:
+            todo.append(n)
+        else:
+            mask[n] = known
+    if todo:
+        fresh = _verify_fresh(
+            candidates[todo], paths_a, paths_b, rule, unreadable, workers, map_shards
+        )
+        mask[todo] = fresh
+        for n, verdict in zip(todo, fresh.tolist(), strict=True):
+            if keys[n] is not None:
+                _VERDICTS[keys[n]] = verdict
+        while len(_VERDICTS) > REMEMBERED_VERDICTS:
+            _VERDICTS.popitem(last=False)
+    return mask
+
+
+def _verify_fresh(
+    candidates: np.ndarray,
+    paths_a: Sequence[str | Path | None],
+    paths_b: Sequence[str | Path | None] | None,
+    rule: AlignedRule,
+    unreadable: str,
+    workers: int | None,
+    map_shards: ShardMap | None,
+) -> np.ndarray:
+    """The verification of :func:`verify_on_workers`, every row computed."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
