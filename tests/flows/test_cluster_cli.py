@@ -32,6 +32,7 @@ from tests.postgres import postgres_server  # noqa: F401 - fixture
 distributed = pytest.importorskip("distributed", reason="the dask extra: pip install -e '.[dask]'")
 
 SHARD = 6  # photos per shard here, so that every stage has several shards for two workers
+VERIFY_TASKS = 1  # dedup's candidate pairs here fit one verification task (2,000)
 
 
 def _draw(folder: Path, per_label: int = 14) -> Path:
@@ -182,9 +183,10 @@ def test_import_dedup_score_on_the_cluster_store_what_the_default_runner_does(
         folds = _shards_done(client, "folds")
     state = _catalog_state(plain)
     active = sum(1 for image in state["images"] if image.status == "active")
-    # Every file, photo and active photo in shards of SHARD, and each fold of the scoring
-    # model, as tasks spread over both workers.
-    shards = -(-len(state["images"]) // SHARD) * 2 + -(-active // SHARD)
+    # Every file, photo and active photo in shards of SHARD, the near-duplicate candidates'
+    # verification (one task: fewer than 2,000 pairs), and each fold of the scoring model, as
+    # tasks spread over both workers.
+    shards = -(-len(state["images"]) // SHARD) * 2 + -(-active // SHARD) + VERIFY_TASKS
     assert sum(sum(d.values()) for d in done.values()) == shards, done
     assert sum(folds.values()) == ScoreConfig().folds, folds
     per_worker = Counter[str]()
@@ -243,7 +245,7 @@ def test_runs_curate_stage_on_the_cluster_stores_what_the_default_runner_does(
     active = sum(1 for image in state["images"] if image.status == "active")
     done = {stage: after[stage] - before[stage] for stage in stages}
     assert done == {
-        "hash": -(-len(state["images"]) // SHARD),
+        "hash": -(-len(state["images"]) // SHARD) + VERIFY_TASKS,
         "features": -(-active // SHARD),
         "folds": ScoreConfig().folds,
     }

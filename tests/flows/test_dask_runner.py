@@ -163,9 +163,11 @@ def test_curate_on_a_local_cluster_matches_the_default_runner(
     assert plain["dedup"]["hashed"] == spread["dedup"]["hashed"] == photos
     active = photos - plain["dedup"]["marked_duplicate"]
     assert plain["dedup"]["groups"] >= 2  # the reposts were found
-    # Every hash shard, every feature shard and every fold of the scoring model ran on the
-    # cluster, on both workers.
-    assert len(stream.data) == shards + -(-active // SHARD) + issues.ScoreConfig().folds
+    # Every hash shard, the candidates' verification (one task: fewer than 2,000 pairs),
+    # every feature shard and every fold of the scoring model ran on the cluster, on both
+    # workers.
+    verify = 1
+    assert len(stream.data) == shards + verify + -(-active // SHARD) + issues.ScoreConfig().folds
     assert len({task["worker"] for task in stream.data}) == 2
 
     default_state, dask_state = _catalog_state(default_home), _catalog_state(dask_home)
