@@ -105,6 +105,25 @@ def evidence_of(
     return compare(first, second, rule.min_inliers)
 
 
+ACCEPTED, REJECTED, UNREADABLE = 1, 0, -1
+
+
+def verdicts_of(
+    candidates: np.ndarray, a: PixelCache, b: PixelCache, rule: AlignedRule
+) -> np.ndarray:
+    """Return an ``int8`` verdict per candidate row ``(i, j, mirrored, ...)``:
+    :data:`ACCEPTED`, :data:`REJECTED`, or :data:`UNREADABLE` (a photo cannot be decoded)."""
+    out = np.full(len(candidates), REJECTED, dtype=np.int8)
+    for n, row in enumerate(candidates.tolist()):
+        found = evidence_of(row, a, b, rule)
+        out[n] = UNREADABLE if found is None else (ACCEPTED if rule.accepts(found) else REJECTED)
+    return out
+
+
+def _policy(verdicts: np.ndarray, unreadable: str) -> np.ndarray:
+    return (verdicts == ACCEPTED) | ((verdicts == UNREADABLE) & (unreadable == "keep"))
+
+
 def verify_aligned(
     candidates: np.ndarray,
     a: PixelCache,
@@ -117,26 +136,17 @@ def verify_aligned(
     A pair where either photo cannot be decoded is kept when ``unreadable == "keep"``
     (leak-safe split units), else dropped.
     """
-    keep = np.zeros(len(candidates), dtype=bool)
-    for n, row in enumerate(candidates.tolist()):
-        found = evidence_of(row, a, b, rule)
-        keep[n] = (unreadable == "keep") if found is None else rule.accepts(found)
-    return keep
+    return _policy(verdicts_of(candidates, a, b, rule), unreadable)
 
 
-def _verify_chunk(
-    args: tuple[
-        np.ndarray,
-        Sequence[str | Path | None],
-        Sequence[str | Path | None] | None,
-        AlignedRule,
-        str,
-    ],
-) -> np.ndarray:
-    candidates, paths_a, paths_b, rule, unreadable = args
+Paths = Sequence[str | Path | None]
+
+
+def _verify_chunk(args: tuple[np.ndarray, Paths, Paths | None, AlignedRule]) -> np.ndarray:
+    candidates, paths_a, paths_b, rule = args
     a = PixelCache(paths_a)
     b = a if paths_b is None else PixelCache(paths_b)
-    return verify_aligned(candidates, a, b, rule, unreadable)
+    return verdicts_of(candidates, a, b, rule)
 
 
 def _job(
@@ -144,25 +154,24 @@ def _job(
     paths_a: Sequence[str | Path | None],
     paths_b: Sequence[str | Path | None] | None,
     rule: AlignedRule,
-    unreadable: str,
 ) -> tuple:
     """One chunk's work with only the paths it reads, its rows renumbered to them."""
     rows = chunk.copy()
     if paths_b is None:
         used = np.unique(chunk[:, :2])
         rows[:, :2] = np.searchsorted(used, chunk[:, :2])
-        return (rows, [paths_a[k] for k in used.tolist()], None, rule, unreadable)
+        return (rows, [paths_a[k] for k in used.tolist()], None, rule)
     used_a, used_b = np.unique(chunk[:, 0]), np.unique(chunk[:, 1])
     rows[:, 0] = np.searchsorted(used_a, chunk[:, 0])
     rows[:, 1] = np.searchsorted(used_b, chunk[:, 1])
     local_a = [paths_a[k] for k in used_a.tolist()]
-    return (rows, local_a, [paths_b[k] for k in used_b.tolist()], rule, unreadable)
+    return (rows, local_a, [paths_b[k] for k in used_b.tolist()], rule)
 
 
-# Verdicts already reached in this process, by (file a, file b, mirrored, rule, unreadable):
-# `carscout run` verifies the same candidates in dedup and again for the split's units, and
-# store files are named by their content, so a verdict stays true.
-_VERDICTS: OrderedDict[tuple, bool] = OrderedDict()
+# Verdicts already reached in this process, by (file a, file b, mirrored, rule): `carscout run`
+# verifies many of the same candidates in dedup and again for the split's units, and store
+# files are named by their content, so a verdict stays true.
+_VERDICTS: OrderedDict[tuple, int] = OrderedDict()
 REMEMBERED_VERDICTS = 1_000_000
 
 
@@ -181,34 +190,32 @@ def verify_on_workers(
     ``paths_b=None``: both sides index ``paths_a`` (one set searched against itself). Rows
     are cut into contiguous chunks of the first photo, so each process decodes mostly its own
     photos; each chunk carries only the paths it reads. A pair this process has verified
-    before (by the same files and rule) is not verified again.
+    before (the same files, the same rule) is not verified again.
     """
     side_b = paths_a if paths_b is None else paths_b
     keys = [
-        (str(paths_a[i]), str(side_b[j]), flip, rule, unreadable)
+        (str(paths_a[i]), str(side_b[j]), flip, rule)
         if paths_a[i] is not None and side_b[j] is not None
         else None
         for i, j, flip in candidates[:, :3].tolist()
     ]
-    mask = np.zeros(len(candidates), dtype=bool)
+    verdicts = np.full(len(candidates), UNREADABLE, dtype=np.int8)
     todo = []
     for n, key in enumerate(keys):
         known = _VERDICTS.get(key) if key is not None else None
         if known is None:
             todo.append(n)
         else:
-            mask[n] = known
+            verdicts[n] = known
     if todo:
-        fresh = _verify_fresh(
-            candidates[todo], paths_a, paths_b, rule, unreadable, workers, map_shards
-        )
-        mask[todo] = fresh
+        fresh = _verify_fresh(candidates[todo], paths_a, paths_b, rule, workers, map_shards)
+        verdicts[todo] = fresh
         for n, verdict in zip(todo, fresh.tolist(), strict=True):
-            if keys[n] is not None:
+            if keys[n] is not None and verdict != UNREADABLE:
                 _VERDICTS[keys[n]] = verdict
         while len(_VERDICTS) > REMEMBERED_VERDICTS:
             _VERDICTS.popitem(last=False)
-    return mask
+    return _policy(verdicts, unreadable)
 
 
 def _verify_fresh(
@@ -216,29 +223,28 @@ def _verify_fresh(
     paths_a: Sequence[str | Path | None],
     paths_b: Sequence[str | Path | None] | None,
     rule: AlignedRule,
-    unreadable: str,
     workers: int | None,
     map_shards: ShardMap | None,
 ) -> np.ndarray:
-    """The verification of :func:`verify_on_workers`, every row computed."""
+    """The verdicts of :func:`verify_on_workers`' rows, every row computed."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
 
     if map_shards is not None:
-        chunks = [c for c in np.array_split(candidates, max(1, len(candidates) // SHARD_PAIRS))]
-        jobs = [_job(c, paths_a, paths_b, rule, unreadable) for c in chunks if len(c)]
-        masks = list(map_shards(_verify_chunk, jobs))
-        return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+        chunks = np.array_split(candidates, max(1, len(candidates) // SHARD_PAIRS))
+        jobs = [_job(c, paths_a, paths_b, rule) for c in chunks if len(c)]
+        parts = list(map_shards(_verify_chunk, jobs))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int8)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(candidates) < 64:
         a = PixelCache(paths_a)
         b = a if paths_b is None else PixelCache(paths_b)
-        return verify_aligned(candidates, a, b, rule, unreadable)
+        return verdicts_of(candidates, a, b, rule)
     chunks = np.array_split(candidates, workers * 4)
-    jobs = [_job(c, paths_a, paths_b, rule, unreadable) for c in chunks if len(c)]
+    jobs = [_job(c, paths_a, paths_b, rule) for c in chunks if len(c)]
     # forkserver: safe when the parent already runs threads (Prefect) or TensorFlow.
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        masks = list(pool.map(_verify_chunk, jobs))
-    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+        parts = list(pool.map(_verify_chunk, jobs))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int8)
