@@ -28,11 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
-from curation.dedup.verify import opencv
+from curation.dedup.verify import opencv, orb_features, photo_for_features
 
-FEATURE_SIDE = 320  # long side of the photo that keypoints are found on and that is warped
 GRID_SIDE = 64  # long side of the grid the aligned photos are compared on
 CELL = 8  # grid pixels per cell side
 _RATIO = 0.8  # Lowe's ratio test
@@ -66,24 +64,10 @@ def load_pixels(path: str | Path, mirrored: bool = False) -> Pixels:
 
     Raises ``OSError``/``ValueError`` for a file Pillow cannot decode.
     """
-    with Image.open(path) as image:
-        if image.format == "JPEG":
-            image.draft("RGB", (FEATURE_SIDE, FEATURE_SIDE))
-        rgb = image.convert("RGB")
-    w, h = rgb.size
-    scale = FEATURE_SIDE / max(w, h)
-    rgb = rgb.resize(
-        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
-    )
-    if mirrored:
-        rgb = ImageOps.mirror(rgb)
+    array = np.ascontiguousarray(np.asarray(photo_for_features(path, "RGB", mirrored)))
     cv2 = opencv()
-    array = np.asarray(rgb)
-    grey = cv2.cvtColor(array, cv2.COLOR_RGB2GRAY)
-    orb = cv2.ORB_create(nfeatures=500, fastThreshold=10)
-    keypoints, descriptors = orb.detectAndCompute(grey, None)
-    points = np.float32([k.pt for k in keypoints]).reshape(-1, 2)
-    return Pixels(np.ascontiguousarray(array), points, descriptors)
+    features = orb_features(cv2.cvtColor(array, cv2.COLOR_RGB2GRAY))
+    return Pixels(array, features.points, features.descriptors)
 
 
 @dataclass(frozen=True)

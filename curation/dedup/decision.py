@@ -34,7 +34,6 @@ from curation.dedup.aligned import (
     nearest_candidates,
     verify_on_workers,
 )
-from curation.dedup.alignment import FEATURE_SIDE as ALIGN_SIDE
 from curation.dedup.alignment import AlignedRule
 from curation.dedup.hashing import MIRROR_KIND
 from curation.dedup.knn import nearest_within
@@ -58,6 +57,9 @@ from pipeline.shards import ShardMap
 
 VERIFY_METHODS = ("align", "colour", "orb")
 DEFAULT_VERIFY = "align"
+# The decisions that confirm a pair on the photos themselves, from pHash and mirrored-pHash
+# candidates.
+PIXEL_DECISIONS = ("align", "orb")
 # Verified candidates may be looser: crops, watermarks and rotations move a real photo's pHash
 # further than the colour check's threshold (benchmarks/dedup_real.py).
 ORB_WIDENING = 4
@@ -148,11 +150,11 @@ class NearDuplicateDecision:
     @property
     def candidate_threshold(self) -> int:
         """The Hamming distance of the candidate search."""
-        return self.threshold + (ORB_WIDENING if self.verify in ("orb", "align") else 0)
+        return self.threshold + (ORB_WIDENING if self.verify in PIXEL_DECISIONS else 0)
 
     def kinds(self, hash_kind: str = "phash") -> tuple[str, ...]:
         """The stored hash kinds the decision reads, e.g. ``("phash", "colour")``."""
-        if self.verify in ("orb", "align"):
+        if self.verify in PIXEL_DECISIONS:
             return (hash_kind, MIRROR_KIND)
         return (hash_kind,) if self.colour_threshold is None else (hash_kind, COLOUR_KIND)
 
@@ -190,7 +192,7 @@ class NearDuplicateDecision:
                 "wide_nearest": WIDE_NEAREST,
                 "wide_reach": self.threshold + ALIGN_REACH,
                 **self.aligned_rule.params(),
-                "feature_side": ALIGN_SIDE,
+                "feature_side": FEATURE_SIDE,
             }
         return {
             "verify": "orb",
@@ -230,17 +232,15 @@ class NearDuplicateDecision:
         hashes, present = photos.mirrored
         keep = np.flatnonzero(present)
         flipped = cross_pairs(photos.hashes, hashes[keep], r, method, workers)  # type: ignore[arg-type]
+        if self.verify == "align":
+            direct = np.vstack([direct, self._wide(photos.hashes, photos.hashes, True)])
+            flipped = np.vstack([flipped, self._wide(photos.hashes, hashes[keep], False)])
         flipped[:, 1] = keep[flipped[:, 1]]
         flipped = flipped[flipped[:, 0] != flipped[:, 1]]
         ordered = np.sort(flipped[:, :2], axis=1)
         flipped = np.column_stack([ordered, flipped[:, 2]])
         if self.verify == "align":
-            direct = np.vstack([direct, self._wide(photos.hashes, photos.hashes, True)])
-            wide = self._wide(photos.hashes, hashes[keep], False)
-            wide[:, 1] = keep[wide[:, 1]]
-            wide = wide[wide[:, 0] != wide[:, 1]]
-            wide = np.column_stack([np.sort(wide[:, :2], axis=1), wide[:, 2]])
-            candidates = nearest_candidates(direct, np.vstack([flipped, wide]))
+            candidates = nearest_candidates(direct, flipped)
             return self._aligned(candidates, photos.paths, None, workers, map_shards)
         cache = FeatureCache(photos.paths)
         return self._verified(direct, flipped, cache, cache)
@@ -263,12 +263,11 @@ class NearDuplicateDecision:
         hashes, present = base.mirrored
         keep = np.flatnonzero(present)
         flipped = cross_pairs(queries.hashes, hashes[keep], r, method, workers)  # type: ignore[arg-type]
-        flipped[:, 1] = keep[flipped[:, 1]]
         if self.verify == "align":
             direct = np.vstack([direct, self._wide(queries.hashes, base.hashes, False)])
-            wide = self._wide(queries.hashes, hashes[keep], False)
-            wide[:, 1] = keep[wide[:, 1]]
-            flipped = np.vstack([flipped, wide])
+            flipped = np.vstack([flipped, self._wide(queries.hashes, hashes[keep], False)])
+        flipped[:, 1] = keep[flipped[:, 1]]
+        if self.verify == "align":
             candidates = nearest_candidates(direct, flipped, symmetric=False)
             return self._aligned(candidates, queries.paths, base.paths, workers, map_shards)
         return self._verified(

@@ -28,7 +28,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from curation.dedup.decision import DEFAULT_VERIFY, VERIFY_METHODS, NearDuplicateDecision
+from curation.dedup.decision import (
+    DEFAULT_VERIFY,
+    PIXEL_DECISIONS,
+    VERIFY_METHODS,
+    NearDuplicateDecision,
+)
 from curation.dedup.groups import Group, Member, build_groups, find_pairs, load_index
 from curation.dedup.hashing import DEFAULT_DRAFT_SIZE, hash_catalog
 from curation.dedup.near_duplicates import (
@@ -85,7 +90,7 @@ class DedupConfig:
             )
         if self.verify not in VERIFY_METHODS:
             raise ConfigError(f"--verify {self.verify!r}: use one of {', '.join(VERIFY_METHODS)}")
-        if self.verify in ("orb", "align") and self.hash_kind != "phash":
+        if self.verify in PIXEL_DECISIONS and self.hash_kind != "phash":
             raise ConfigError(
                 f"--verify {self.verify} compares pHashes; drop --hash dhash or use --verify colour"
             )

@@ -51,20 +51,24 @@ class Features:
     descriptors: np.ndarray | None
 
 
-def grey_for_features(path: str | Path, mirrored: bool = False) -> np.ndarray:
-    """Return the photo as a grey ``uint8`` array scaled to ``FEATURE_SIDE`` on its long side."""
+def photo_for_features(path: str | Path, mode: str, mirrored: bool = False) -> Image.Image:
+    """Return the photo in ``mode`` ("L", "RGB") scaled to ``FEATURE_SIDE`` on its long side,
+    mirrored left-right if asked. Raises ``OSError``/``ValueError`` for an undecodable file."""
     with Image.open(path) as image:
         if image.format == "JPEG":
-            image.draft("L", (FEATURE_SIDE, FEATURE_SIDE))
-        grey = image.convert("L")
-    w, h = grey.size
+            image.draft(mode, (FEATURE_SIDE, FEATURE_SIDE))
+        photo = image.convert(mode)
+    w, h = photo.size
     scale = FEATURE_SIDE / max(w, h)
-    grey = grey.resize(
+    photo = photo.resize(
         (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR
     )
-    if mirrored:
-        grey = ImageOps.mirror(grey)
-    return np.asarray(grey)
+    return ImageOps.mirror(photo) if mirrored else photo
+
+
+def grey_for_features(path: str | Path, mirrored: bool = False) -> np.ndarray:
+    """Return the photo as a grey ``uint8`` array scaled to ``FEATURE_SIDE`` on its long side."""
+    return np.asarray(photo_for_features(path, "L", mirrored))
 
 
 def orb_features(grey: np.ndarray) -> Features:

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from curation.dedup.components import component_labels
 from curation.dedup.decision import (
     DEFAULT_VERIFY,
+    PIXEL_DECISIONS,
     VERIFY_METHODS,
     NearDuplicateDecision,
     PhotoSet,
@@ -83,10 +84,6 @@ def _link_by_key(
         if anchor != position:
             edges.append((anchor, position))
     return edges
-
-
-# Decisions that confirm a pair on the photos themselves (and use the mirror image's pHash).
-PIXEL_DECISIONS = ("orb", "align")
 
 
 def unit_decision(
