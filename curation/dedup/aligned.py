@@ -121,22 +121,9 @@ def verdicts_of(
 
 
 def _policy(verdicts: np.ndarray, unreadable: str) -> np.ndarray:
+    """The mask of pairs that hold: accepted ones, and unreadable ones when ``unreadable`` is
+    "keep" (leak-safe split units; dedup drops them)."""
     return (verdicts == ACCEPTED) | ((verdicts == UNREADABLE) & (unreadable == "keep"))
-
-
-def verify_aligned(
-    candidates: np.ndarray,
-    a: PixelCache,
-    b: PixelCache,
-    rule: AlignedRule,
-    unreadable: str = "drop",
-) -> np.ndarray:
-    """Return a boolean mask: which candidate rows ``(i, j, mirrored, ...)`` hold.
-
-    A pair where either photo cannot be decoded is kept when ``unreadable == "keep"``
-    (leak-safe split units), else dropped.
-    """
-    return _policy(verdicts_of(candidates, a, b, rule), unreadable)
 
 
 Paths = Sequence[str | Path | None]
@@ -184,8 +171,10 @@ def verify_on_workers(
     workers: int | None = None,
     map_shards: ShardMap | None = None,
 ) -> np.ndarray:
-    """:func:`verify_aligned` on ``workers`` processes (default: every core), or as shards
-    through ``map_shards`` (a cluster, see :mod:`pipeline.shards`); the same mask either way.
+    """Return a boolean mask: which candidate rows ``(i, j, mirrored, ...)`` hold (see
+    :func:`_policy` for unreadable photos), their :func:`verdicts_of` reached on ``workers``
+    processes (default: every core), or as shards through ``map_shards`` (a cluster, see
+    :mod:`pipeline.shards`); the same mask either way.
 
     ``paths_b=None``: both sides index ``paths_a`` (one set searched against itself). Rows
     are cut into contiguous chunks of the first photo, so each process decodes mostly its own
