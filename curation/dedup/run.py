@@ -41,7 +41,7 @@ from curation.dedup.near_duplicates import (
     DEFAULT_COLOUR_THRESHOLD,
     DEFAULT_PHASH_THRESHOLD,
 )
-from curation.review.queue import LABEL_CONFLICT
+from curation.review.queue import LABEL_CONFLICT, Finding, enqueue
 from pipeline import schema as t
 from pipeline.catalog import Catalog, change_image, finish_run, start_run
 from pipeline.errors import ConfigError
@@ -268,36 +268,24 @@ def _queue_conflict(conn: Connection, group: Group) -> int:
     counts = Counter(m.label for m in group.members)
     top = max(counts.values())
     suggested = next(m.label for m in group.members if counts[m.label] == top)
-    pending = set(
-        conn.execute(
-            sa.select(t.review_items.c.image_id).where(
-                t.review_items.c.reason == LABEL_CONFLICT,
-                t.review_items.c.state == "pending",
-                t.review_items.c.image_id.in_([m.image_id for m in group.members]),
-            )
-        ).scalars()
-    )
-    rows = [
-        {
-            "image_id": m.image_id,
-            "reason": LABEL_CONFLICT,
-            "suggested_label": suggested,
-            "score": 1.0 - counts[m.label] / len(group.members),
-            "state": "pending",
-            "detail": {
+    findings = [
+        Finding(
+            image_id=m.image_id,
+            reason=LABEL_CONFLICT,
+            suggested_label=suggested,
+            score=1.0 - counts[m.label] / len(group.members),
+            detail={
                 "group_id": group.group_id,
                 "labels": group.labels,
                 "kept_image_id": group.kept.image_id,
                 "members": [x.image_id for x in group.members],
                 "distance": m.distance,
             },
-        }
+        )
         for m in group.members
-        if m.status == "active" and m.image_id not in pending
+        if m.status == "active"
     ]
-    if rows:
-        conn.execute(sa.insert(t.review_items), rows)
-    return len(rows)
+    return enqueue(conn, findings).added
 
 
 def run_dedup(

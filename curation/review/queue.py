@@ -1,17 +1,19 @@
 """The review queue: which images a person should look at, and in which order.
 
-* :func:`build_queue` turns the newest ``label_scores`` into ``review_items`` — per label the
+* :func:`enqueue` is the one writer of new queue items, for every stage: a :class:`Finding`
+  (image, reason, suggested label, score, evidence) becomes a pending item, or refreshes the
+  image's open one, by one rule for which reason wins (a ``label conflict`` outranks a score).
+* :func:`build_queue` turns the newest ``label_scores`` into findings — per label the
   highest-scoring images up to a budget (default 12 % of the label) or above a threshold — each
   with a reason (``wrong model?`` or ``not a car?``), a suggested label and the score. Images
-  with a decided item are not queued again unless ``requeue``; a pending or skipped item of the
-  same image is refreshed instead of duplicated. Pending items that fall out of a later budget
-  stay in the queue (someone may be about to review them).
+  with a decided item are not queued again unless ``requeue``. Pending items that fall out of
+  a later budget stay in the queue (someone may be about to review them).
+* Deduplication queues the active members of a group whose copies carry different labels
+  (reason ``label conflict``) through :func:`enqueue` too.
 * Skipped items keep state ``skipped``: :func:`queue_items` lists them *after* every pending
   item, so a later session comes back to them at the end.
 
-Items added by deduplication (reason ``label conflict``) are read the same way; while open they
-keep that reason and suggestion when the image is scored and queued too (their score rises to
-the scoring one when higher). Decisions on the items are :mod:`curation.review.decisions`.
+Decisions on the items are :mod:`curation.review.decisions`.
 """
 
 from __future__ import annotations
@@ -114,15 +116,108 @@ class QueueConfig:
             )
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One reason for a person to look at an image: what a stage found, what it suggests, how
+    sure it is (``score``, higher first) and the evidence (``detail``, stored as JSON)."""
+
+    image_id: int
+    reason: str
+    suggested_label: str | None
+    score: float
+    detail: dict[str, Any]
+
+
 @dataclass
 class QueueBuild:
-    """What :func:`build_queue` did. ``by_reason`` counts the items added or refreshed."""
+    """What :func:`enqueue` (and :func:`build_queue`) did. ``by_reason`` counts the items added
+    or refreshed; ``run_id`` is the scoring run that :func:`build_queue` queued (else None)."""
 
-    run_id: int
+    run_id: int | None = None
     added: int = 0
     refreshed: int = 0
     already_decided: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def enqueue(conn: Connection, findings: Sequence[Finding], requeue: bool = False) -> QueueBuild:
+    """Put ``findings`` in the review queue inside the caller's transaction; return the counts.
+
+    The one place that writes queue items, so one rule decides between findings on an image:
+
+    * an image has at most one open (pending or skipped) item: a new finding refreshes it,
+      keeping its state, instead of adding a second one;
+    * a ``label conflict`` (deduplication's copies carrying different labels) outranks a
+      score's reason: whichever side is the conflict keeps its reason and suggestion, the
+      score is the higher of the two and the details are merged (the conflict's win);
+    * otherwise the newer finding replaces reason, suggestion, score and detail;
+    * an image whose items are all decided is not queued again unless ``requeue``.
+    """
+    summary = QueueBuild()
+    existing = _items_by_image(conn, sorted({f.image_id for f in findings}))
+    for finding in findings:
+        states = existing.setdefault(finding.image_id, {})
+        open_item = states.get("pending") or states.get("skipped")
+        values: dict[str, Any] = {
+            "reason": finding.reason,
+            "suggested_label": finding.suggested_label,
+            "score": round(finding.score, 6),
+            "detail": finding.detail,
+        }
+        if open_item is not None:
+            values = _merged(open_item, values)
+            conn.execute(
+                sa.update(t.review_items)
+                .where(t.review_items.c.id == open_item.id)
+                .values(**values)
+            )
+            states[open_item.state] = _Open(open_item.id, open_item.state, **values)
+            summary.refreshed += 1
+        elif "decided" in states and not requeue:
+            summary.already_decided += 1
+            continue
+        else:
+            item_id = conn.execute(
+                sa.insert(t.review_items).values(
+                    image_id=finding.image_id, state="pending", **values
+                )
+            ).inserted_primary_key[0]
+            states["pending"] = _Open(int(item_id), "pending", **values)
+            summary.added += 1
+        summary.by_reason[values["reason"]] = summary.by_reason.get(values["reason"], 0) + 1
+    return summary
+
+
+@dataclass(frozen=True)
+class _Open:
+    """An open item as :func:`enqueue` knows it (a row of :func:`_items_by_image` or one it
+    just wrote)."""
+
+    id: int
+    state: str
+    reason: str
+    suggested_label: str | None
+    score: float
+    detail: dict[str, Any] | None
+
+
+def _merged(open_item: Any, new: dict[str, Any]) -> dict[str, Any]:
+    """Return the values an open item takes when ``new`` is found for its image."""
+    old_conflict = open_item.reason == LABEL_CONFLICT
+    if old_conflict == (new["reason"] == LABEL_CONFLICT):
+        return new
+    score = max(float(open_item.score), new["score"])
+    old_detail = open_item.detail or {}
+    if old_conflict:
+        # Deduplication's finding says more than a score: it keeps its reason, suggestion and
+        # group, and rises to the score when that is higher.
+        return {
+            "reason": LABEL_CONFLICT,
+            "suggested_label": open_item.suggested_label,
+            "score": score,
+            "detail": {**new["detail"], **old_detail},
+        }
+    return {**new, "score": score, "detail": {**old_detail, **new["detail"]}}
 
 
 def latest_score_run(conn: Connection) -> int | None:
@@ -133,8 +228,8 @@ def latest_score_run(conn: Connection) -> int | None:
 def build_queue(catalog: Catalog, config: QueueConfig | None = None) -> QueueBuild:
     """Queue the suspects of a scoring run (default: the newest) and return a summary.
 
-    Only images still active and still carrying the label they were scored with are queued.
-    Raises :class:`ReviewError` when nothing has been scored yet.
+    Only images still active and still carrying the label they were scored with are queued,
+    through :func:`enqueue`. Raises :class:`ReviewError` when nothing has been scored yet.
     """
     config = config or QueueConfig()
     with catalog.atomic() as conn:
@@ -150,56 +245,23 @@ def build_queue(catalog: Catalog, config: QueueConfig | None = None) -> QueueBui
                 t.images.c.label == t.label_scores.c.label,
             )
         ).all()
-        chosen = _select(rows, config)
-        summary = QueueBuild(run_id=run_id)
-        existing = _items_by_image(conn, [r.image_id for r in chosen])
-        for row in chosen:
-            score = queue_score(row.issue_score)
+        findings = []
+        for row in _select(rows, config):
             reason, suggested = reason_for(row.issue_score, row.outlier_score, row.suggested_label)
             if reason == WRONG_MODEL and suggested is None:
                 suggested = _best_other(row.probabilities, row.label)
-            values: dict[str, Any] = {
-                "reason": reason,
-                "suggested_label": suggested,
-                "score": round(score, 6),
-                "detail": {
-                    "run_id": run_id,
-                    "issue_score": row.issue_score,
-                    "outlier_score": row.outlier_score,
-                    "feature_source": row.feature_source,
-                    "model": row.model,
-                    "probabilities": row.probabilities,
-                },
+            detail = {
+                "run_id": run_id,
+                "issue_score": row.issue_score,
+                "outlier_score": row.outlier_score,
+                "feature_source": row.feature_source,
+                "model": row.model,
+                "probabilities": row.probabilities,
             }
-            states = existing.get(row.image_id, {})
-            open_item = states.get("pending") or states.get("skipped")
-            if open_item is not None:
-                if open_item.reason == LABEL_CONFLICT:
-                    # Deduplication's finding (copies carrying different labels) says more than
-                    # a score: it keeps its reason, suggestion and group, and rises to the
-                    # score when that is higher.
-                    reason = LABEL_CONFLICT
-                    values = {
-                        "score": max(float(open_item.score), values["score"]),
-                        "detail": {**values["detail"], **(open_item.detail or {})},
-                    }
-                conn.execute(
-                    sa.update(t.review_items)
-                    .where(t.review_items.c.id == open_item.id)
-                    .values(**values)
-                )
-                summary.refreshed += 1
-            elif "decided" in states and not config.requeue:
-                summary.already_decided += 1
-                continue
-            else:
-                conn.execute(
-                    sa.insert(t.review_items).values(
-                        image_id=row.image_id, state="pending", **values
-                    )
-                )
-                summary.added += 1
-            summary.by_reason[reason] = summary.by_reason.get(reason, 0) + 1
+            score = queue_score(row.issue_score)
+            findings.append(Finding(row.image_id, reason, suggested, score, detail))
+        summary = enqueue(conn, findings, requeue=config.requeue)
+    summary.run_id = run_id
     return summary
 
 
@@ -227,7 +289,8 @@ def _best_other(probabilities: dict[str, float], label: str) -> str | None:
 
 
 def _items_by_image(conn: Connection, image_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Return image id -> state -> its newest review item (id, reason, score, detail)."""
+    """Return image id -> state -> its newest review item (id, state, reason, suggestion,
+    score, detail)."""
     found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(image_ids), 500):
         for item in conn.execute(
@@ -236,6 +299,7 @@ def _items_by_image(conn: Connection, image_ids: list[int]) -> dict[int, dict[st
                 t.review_items.c.image_id,
                 t.review_items.c.state,
                 t.review_items.c.reason,
+                t.review_items.c.suggested_label,
                 t.review_items.c.score,
                 t.review_items.c.detail,
             )
