@@ -229,10 +229,10 @@ CENTRE = 0.6  # side of the centre region hashed by the experimental candidate g
 
 
 def _orb_photos(paths: list[Path], workers: int) -> PhotoSet:
-    results = hash_files(paths, ("phash", MIRROR_KIND), workers=workers)
+    results = hash_files(paths, ("phash", MIRROR_KIND, COLOUR_KIND), workers=workers)
     return PhotoSet.of(
         [r.hashes["phash"] for r in results],  # type: ignore[index]
-        None,
+        [r.hashes[COLOUR_KIND] for r in results],  # type: ignore[index]
         [r.hashes[MIRROR_KIND] for r in results],  # type: ignore[index]
         paths,
     )

@@ -36,7 +36,7 @@ from curation.dedup.aligned import (
 )
 from curation.dedup.alignment import AlignedRule
 from curation.dedup.hashing import MIRROR_KIND
-from curation.dedup.knn import nearest_within
+from curation.dedup.knn import nearest_colours, nearest_within
 from curation.dedup.near_duplicates import (
     COLOUR_KIND,
     COLOUR_MAX_DISTANCE,
@@ -71,6 +71,12 @@ ALIGN_REACH = 12
 # many comparisons in one run (e.g. 45,000 new photos against 45,000) it is left out and only
 # the exact radius search finds candidates. README: "Near-duplicates" says so.
 WIDE_BUDGET = 2_000_000_000
+# ``align`` also verifies each photo's nearest colour layout within this L1 distance: a crop or
+# rotation that moves the pHash past a dozen other photos leaves the original the nearest layout
+# (crops and rotations of realcars-dev photos: at most 58; the median photo's nearest other
+# photo lies at 49). The wide budget bounds this search too.
+COLOUR_NEAREST = 1
+COLOUR_REACH = 64
 
 
 def _uint64_or_zero(values: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +160,9 @@ class NearDuplicateDecision:
 
     def kinds(self, hash_kind: str = "phash") -> tuple[str, ...]:
         """The stored hash kinds the decision reads, e.g. ``("phash", "colour")``."""
-        if self.verify in PIXEL_DECISIONS:
+        if self.verify == "align":
+            return (hash_kind, MIRROR_KIND, COLOUR_KIND)
+        if self.verify == "orb":
             return (hash_kind, MIRROR_KIND)
         return (hash_kind,) if self.colour_threshold is None else (hash_kind, COLOUR_KIND)
 
@@ -191,6 +199,8 @@ class NearDuplicateDecision:
                 "nearest": NEAREST,
                 "wide_nearest": WIDE_NEAREST,
                 "wide_reach": self.threshold + ALIGN_REACH,
+                "colour_nearest": COLOUR_NEAREST,
+                "colour_reach": COLOUR_REACH,
                 **self.aligned_rule.params(),
                 "feature_side": FEATURE_SIDE,
             }
@@ -241,6 +251,7 @@ class NearDuplicateDecision:
         flipped = np.column_stack([ordered, flipped[:, 2]])
         if self.verify == "align":
             candidates = nearest_candidates(direct, flipped)
+            candidates = self._with_colours(candidates, photos, photos, True)
             return self._aligned(candidates, photos.paths, None, workers, map_shards)
         cache = FeatureCache(photos.paths)
         return self._verified(direct, flipped, cache, cache)
@@ -269,6 +280,7 @@ class NearDuplicateDecision:
         flipped[:, 1] = keep[flipped[:, 1]]
         if self.verify == "align":
             candidates = nearest_candidates(direct, flipped, symmetric=False)
+            candidates = self._with_colours(candidates, queries, base, False)
             return self._aligned(candidates, queries.paths, base.paths, workers, map_shards)
         return self._verified(
             direct, flipped, FeatureCache(queries.paths), FeatureCache(base.paths)
@@ -282,6 +294,29 @@ class NearDuplicateDecision:
         found = nearest_within(queries, base, WIDE_NEAREST, reach, same_set)
         return found.reshape(-1, 3)
 
+    def _with_colours(
+        self, candidates: np.ndarray, queries: PhotoSet, base: PhotoSet, same_set: bool
+    ) -> np.ndarray:
+        """Add each query's nearest colour layouts to the ``(i, j, mirrored, distance)`` rows,
+        compared as they are (a layout is not mirror-invariant), with their pHash distance.
+        Returns the rows, each ``(i, j, mirrored)`` once."""
+        if len(queries) * len(base) > WIDE_BUDGET:
+            return candidates
+        found = nearest_colours(
+            queries.colours, base.colours, COLOUR_NEAREST, COLOUR_REACH, same_set
+        )
+        if same_set:
+            found[:, :2] = np.sort(found[:, :2], axis=1)
+        known = {(i, j) for i, j, flip in candidates[:, :3].tolist() if not flip}
+        fresh = sorted({(i, j) for i, j in found[:, :2].tolist()} - known)
+        if not fresh:
+            return candidates
+        i, j = np.array(fresh, dtype=np.int64).T
+        xor = queries.hashes[i] ^ base.hashes[j]
+        distance = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
+        rows = np.column_stack([i, j, np.zeros_like(i), distance.astype(np.int64)])
+        return np.vstack([candidates, rows])
+
     def _aligned(
         self,
         candidates: np.ndarray,
@@ -294,7 +329,10 @@ class NearDuplicateDecision:
         keep = verify_on_workers(
             candidates, paths_a, paths_b, self.aligned_rule, self.unverified, workers, map_shards
         )
-        return candidates[keep][:, [0, 1, 3]]
+        found = candidates[keep][:, [0, 1, 3]]
+        # A pair verified both as is and mirrored is one pair.
+        _, first = np.unique(found[:, :2], axis=0, return_index=True)
+        return found[np.sort(first)].reshape(-1, 3)
 
     def _verified(
         self,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from curation.dedup.near_duplicates import colour_distance
+
 
 def _codes(hashes: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(hashes, dtype=np.uint64)).view(np.uint8).reshape(-1, 8)
@@ -41,3 +43,40 @@ def nearest_within(
     if same_set:
         keep &= out[:, 0] != out[:, 1]
     return out[keep]
+
+
+def nearest_colours(
+    queries: tuple[np.ndarray, np.ndarray],
+    base: tuple[np.ndarray, np.ndarray],
+    k: int,
+    radius: int,
+    same_set: bool = False,
+) -> np.ndarray:
+    """Return rows ``(query i, base j, colour distance)`` for each query's ``k`` nearest colour
+    layouts within ``radius`` (the L1 distance of :func:`colour_distance`), ``int64 (m, 3)``.
+
+    ``queries`` and ``base`` are ``(levels, present)`` from :func:`colour_levels`; photos
+    without a signature take no part. The layout of a photo's colours survives a crop of 10% a
+    side or a rotation of 5 degrees that moves its pHash 16-26 bits: the original is then the
+    copy's nearest layout while a dozen other photos' pHashes lie nearer
+    (``benchmarks/dedup_real.py``). Ranked exactly by L2 (faiss's flat index), kept by L1.
+    """
+    import faiss
+
+    (levels_q, present_q), (levels_b, present_b) = queries, base
+    rows_q, rows_b = np.flatnonzero(present_q), np.flatnonzero(present_b)
+    if len(rows_q) == 0 or len(rows_b) == 0 or k <= 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    index = faiss.IndexFlatL2(levels_b.shape[1])
+    index.add(np.ascontiguousarray(levels_b[rows_b], dtype=np.float32))
+    wanted = min(len(rows_b), k + (1 if same_set else 0))
+    _, found = index.search(np.ascontiguousarray(levels_q[rows_q], dtype=np.float32), wanted)
+    i = np.repeat(rows_q, wanted)
+    j = rows_b[np.maximum(found.ravel(), 0)]
+    keep = found.ravel() >= 0
+    if same_set:
+        keep &= i != j
+    i, j = i[keep], j[keep]
+    distance = colour_distance(levels_q[i], levels_b[j]).astype(np.int64)
+    near = distance <= radius
+    return np.column_stack([i[near], j[near], distance[near]]).astype(np.int64).reshape(-1, 3)
