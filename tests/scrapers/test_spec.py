@@ -1,4 +1,4 @@
-"""Site specs: the shipped demo spec, YAML, the README's worked example, and field errors."""
+"""Site specs: the shipped demo spec, YAML, the worked example of docs/scrape.md, field errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 from pipeline.errors import ConfigError
 from scrapers.spec import load_spec, parse_spec, shipped_spec_path
 
-README = Path(__file__).parents[2] / "README.md"
+SCRAPE_DOCS = Path(__file__).parents[2] / "docs" / "scrape.md"
 
 
 def _demo_data() -> dict:
@@ -100,11 +100,11 @@ def test_unreadable_specs_name_the_fix(tmp_path: Path) -> None:
         load_spec(broken)
 
 
-def test_readme_worked_example_is_a_valid_spec() -> None:
-    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
+def test_docs_worked_example_is_a_valid_spec() -> None:
+    blocks = re.findall(r"```toml\n(.*?)```", SCRAPE_DOCS.read_text(), flags=re.S)
     specs = [block for block in blocks if "[start]" in block]
-    assert len(specs) == 1, "README.md must hold one TOML worked example of a site spec"
-    spec = parse_spec(tomllib.loads(specs[0]), source="README")
+    assert len(specs) == 1, "docs/scrape.md must hold one TOML worked example of a site spec"
+    spec = parse_spec(tomllib.loads(specs[0]), source="docs/scrape.md")
     assert spec.render == "static"
     assert spec.start_url_for("swift", 2).startswith("https://")
 
