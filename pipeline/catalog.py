@@ -308,3 +308,23 @@ def finish_run(conn: Connection, run_id: int, summary: dict[str, Any], status: s
         .where(t.runs.c.id == run_id)
         .values(finished_at=t.utcnow(), status=status, summary=summary)
     )
+
+
+def running_runs(conn: Connection, kind: str) -> list[sa.Row[Any]]:
+    """Return ``(id, params, summary)`` of every run of ``kind`` still marked ``running``."""
+    return list(
+        conn.execute(
+            sa.select(t.runs.c.id, t.runs.c.params, t.runs.c.summary).where(
+                t.runs.c.kind == kind, t.runs.c.status == "running"
+            )
+        ).all()
+    )
+
+
+def mark_run_interrupted(conn: Connection, run_id: int, summary: dict[str, Any]) -> None:
+    """Mark a run ``interrupted`` (its process ended without finishing) with ``summary``."""
+    conn.execute(
+        sa.update(t.runs)
+        .where(t.runs.c.id == run_id)
+        .values(status="interrupted", finished_at=t.utcnow(), summary=summary)
+    )
