@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from cli.app import app
 from pipeline import schema as t
 from pipeline.importer import import_folder
-from pipeline.intake import Provenance, intake_file, intake_image, validate_and_normalize
+from pipeline.intake import Provenance, intake_file, intake_image
+from pipeline.intake_normalize import validate_and_normalize
 from pipeline.settings import IntakeLimits
 from pipeline.workspace import Workspace
 from tests.imagebytes import small_jpeg
