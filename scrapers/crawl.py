@@ -42,7 +42,7 @@ from scrapers.fetch import Fetcher
 from scrapers.lifecycle import clean_up_after_dead_runs, process_identity, sigterm_as_interrupt
 from scrapers.pages import BrowserReader, PageReader, StaticReader
 from scrapers.ratelimit import HostRateLimiter
-from scrapers.spec import SiteSpec
+from scrapers.spec_model import SiteSpec
 from scrapers.summary import LabelSummary, ProgressCallback, ScrapeSummary
 from scrapers.traversal import Crawl
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from pipeline import schema as t
 from pipeline.catalog import Catalog, record_failure
 from scrapers.extract import ListingPage
-from scrapers.spec import SiteSpec
+from scrapers.spec_model import SiteSpec
 from scrapers.summary import LabelSummary
 
 STAGE = "scrape"

@@ -13,7 +13,7 @@ from urllib.parse import urldefrag, urljoin
 
 from bs4 import BeautifulSoup, Tag
 
-from scrapers.spec import JSONLD_PREFIX, PhotoSpec, SiteSpec
+from scrapers.spec_model import JSONLD_PREFIX, PhotoSpec, SiteSpec
 
 _DIGITS = re.compile(r"\d+")
 _YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")

@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 
 from scrapers.ratelimit import HostRateLimiter
 from scrapers.robots import RobotsCache, RobotsFile
-from scrapers.spec import DownloadSpec
+from scrapers.spec_model import DownloadSpec
 
 CHUNK_BYTES = 64 * 1024
 ROBOTS_MAX_BYTES = 512 * 1024

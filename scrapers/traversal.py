@@ -13,7 +13,7 @@ from scrapers.downloads import Outcome, PhotoDownloads, done
 from scrapers.extract import parse_listing, parse_search
 from scrapers.fetch import Fetcher
 from scrapers.pages import PageError, PageReader
-from scrapers.spec import SiteSpec
+from scrapers.spec_model import SiteSpec
 from scrapers.summary import LabelSummary, ProgressCallback
 
 

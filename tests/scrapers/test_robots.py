@@ -13,7 +13,7 @@ import pytest
 
 from scrapers.fetch import Fetcher
 from scrapers.ratelimit import HostRateLimiter
-from scrapers.spec import DownloadSpec
+from scrapers.spec_model import DownloadSpec
 
 SITE_ROBOTS = """\
 # Other robots are kept out; carscout gets its own group, which replaces the * group.

@@ -34,7 +34,8 @@ from scrapers.crawl import scrape
 from scrapers.fetch import Fetcher
 from scrapers.pages import BrowserReader
 from scrapers.ratelimit import HostRateLimiter
-from scrapers.spec import DownloadSpec, load_spec, shipped_spec_path
+from scrapers.spec import load_spec, shipped_spec_path
+from scrapers.spec_model import DownloadSpec
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which(CHROMIUM_PATH) and shutil.which(CHROMEDRIVER_PATH)),

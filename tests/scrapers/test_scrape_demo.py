@@ -13,7 +13,8 @@ from pipeline import schema as t
 from pipeline.workspace import Workspace
 from scrapers.crawl import scrape
 from scrapers.demo_site import FaultConfig
-from scrapers.spec import SiteSpec, load_spec
+from scrapers.spec import load_spec
+from scrapers.spec_model import SiteSpec
 
 # What each permanent photo fault must be recorded as.
 EXPECTED_REASON = {

@@ -16,7 +16,7 @@ from PIL import Image
 
 from scrapers.fetch import Fetcher, FetchError, domain_allowed, retry_after_seconds
 from scrapers.ratelimit import HostRateLimiter
-from scrapers.spec import DownloadSpec
+from scrapers.spec_model import DownloadSpec
 
 
 def _jpeg() -> bytes:

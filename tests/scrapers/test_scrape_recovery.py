@@ -27,7 +27,8 @@ from pipeline.errors import ConfigError
 from pipeline.workspace import Workspace
 from scrapers.crawl import scrape
 from scrapers.extract import parse_listing
-from scrapers.spec import SiteSpec, parse_spec
+from scrapers.spec import parse_spec
+from scrapers.spec_model import SiteSpec
 from tests.http_site import Reply, serving
 
 ROOT = Path(__file__).parents[2]
