@@ -152,7 +152,9 @@ def check_leaks_command(
     limit: Annotated[int, typer.Option("--limit", help="Matches listed at most.")] = 50,
 ) -> None:
     """Check a folder (e.g. an outside test set) for copies of photos already in the catalog."""
-    with workspace_from(ctx) as ws:
+    from flows.cluster import cluster_shards
+
+    with cluster_shards(settings_from(ctx), "pairs") as map_shards, workspace_from(ctx) as ws:
         report = query_folder(
             ws.catalog,
             ws.store,
@@ -163,6 +165,7 @@ def check_leaks_command(
             colour_threshold=None if colour_threshold < 0 else colour_threshold,
             max_bytes=max_bytes,
             verify=verify,
+            map_shards=map_shards,
         )
     table = Table(
         title=f"{report.files_with_matches} of {report.scanned} files have a copy "

@@ -9,10 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.commands.context import workspace_from
+from cli.commands.context import settings_from, workspace_from
 from curation.splits.build import SplitResult, build_split
 from curation.splits.export import export_split
 from curation.splits.plan import SUBSETS, parse_split_options
+from curation.splits.policy import SplitRequest
 from curation.splits.stored import DEFAULT_NAME
 
 console = Console()
@@ -127,18 +128,21 @@ def split_command(
 ) -> None:
     """Build or grow a leakage-free, stratified train/validation/test split."""
     split_sizes, split_fractions = parse_split_options(sizes, fractions)
-    with workspace_from(ctx) as ws:
-        result = build_split(
-            ws,
-            name=name,
-            sizes=split_sizes,
-            fractions=split_fractions,
-            seed=seed,
-            reshuffle=reshuffle,
-            include_pending=True if include_pending else None,
-            phash_threshold=phash_threshold,
-            verify=verify,
-        )
+    request = SplitRequest(
+        name=name,
+        sizes=split_sizes,
+        fractions=split_fractions,
+        seed=seed,
+        reshuffle=reshuffle,
+        include_pending=True if include_pending else None,
+        phash_threshold=phash_threshold,
+        verify=verify,
+    )
+    from flows.cluster import cluster_shards
+
+    # The cluster is checked before the catalog is opened: an unreachable one writes nothing.
+    with cluster_shards(settings_from(ctx), "pairs") as map_shards, workspace_from(ctx) as ws:
+        result = build_split(ws, request, map_shards=map_shards)
     print_split_result(result)
 
 

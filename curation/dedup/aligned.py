@@ -23,7 +23,7 @@ from curation.dedup.alignment import (
     compare,
     load_pixels,
 )
-from pipeline.shards import ShardMap
+from pipeline.shards import ShardMap, check_shared
 
 NEAREST = 6  # candidates kept per photo, nearest hash first
 WIDE_NEAREST = 2  # beyond the threshold, only this many nearest hashes (direct and mirrored)
@@ -224,6 +224,12 @@ def _verify_fresh(
         chunks = np.array_split(candidates, max(1, len(candidates) // SHARD_PAIRS))
         jobs = [_job(c, paths_a, paths_b, rule) for c in chunks if len(c)]
         parts = list(map_shards(_verify_chunk, jobs))
+        # A photo a worker could not decode but this process can: that worker lacks the store.
+        for (rows, local_a, local_b, _), verdicts in zip(jobs, parts, strict=True):
+            for i, j, _ in rows[verdicts == UNREADABLE, :3].tolist():
+                for path in (local_a[i], (local_a if local_b is None else local_b)[j]):
+                    if path is not None and PixelCache([path]).get(0, False) is not None:
+                        check_shared(str(path))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int8)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(candidates) < 64:

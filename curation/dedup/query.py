@@ -19,6 +19,7 @@ from curation.dedup.near_duplicates import COLOUR_KIND, DEFAULT_COLOUR_THRESHOLD
 from curation.dedup.run import DEFAULT_KIND, DEFAULT_THRESHOLD, DedupConfig
 from pipeline.catalog import Catalog
 from pipeline.errors import ConfigError
+from pipeline.shards import ShardMap
 from pipeline.store import ImageStore
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -111,12 +112,15 @@ def query_folder(
     colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
     max_bytes: int = DEFAULT_MAX_BYTES,
     verify: str = DEFAULT_VERIFY,
+    map_shards: ShardMap | None = None,
 ) -> QueryReport:
     """Check every image under ``folder`` against the catalog's active and duplicate images.
 
     Same decision as :func:`run_dedup` (:class:`curation.dedup.decision.NearDuplicateDecision`,
     ``verify`` "align", "colour" or "orb"). Changes no image; hashes missing from the catalog are
-    computed and stored first.
+    computed and stored first. ``map_shards`` sends the catalog's hashing and ``align``'s
+    pair checks to a cluster (:mod:`pipeline.shards`: the store and ``folder`` at the same
+    path there); the folder's files are hashed here.
     """
     config = DedupConfig(
         threshold=threshold, hash_kind=hash_kind, colour_threshold=colour_threshold, verify=verify
@@ -132,6 +136,7 @@ def query_folder(
         workers=workers,
         draft_size=draft_size,
         statuses=("active", "duplicate"),
+        map_shards=map_shards,
     )
     results = hash_files(files, config.kinds, workers=workers, draft_size=draft_size)
     ok = [r for r in results if r.hashes]
@@ -148,7 +153,7 @@ def query_folder(
     )
     base = photo_set(index, ids, store)
     matches = []
-    found = config.decision.cross_pairs(queries, base)
+    found = config.decision.cross_pairs(queries, base, map_shards=map_shards)
     for qi, bi, d in found.tolist():
         m = index[ids[bi]]
         matches.append(QueryMatch(ok[qi].path, m.image_id, m.label, m.status, d, m.store_path))

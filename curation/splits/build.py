@@ -28,7 +28,7 @@ export — except for evaluation, which reads the whole fixed test set
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,21 +36,14 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from curation.splits.plan import (
-    DEFAULT_FRACTIONS,
-    SUBSETS,
-    Counts,
-    allocate_units,
-    parse_fractions,
-    parse_sizes,
-    place_new_units,
-    plan_targets,
-)
-from curation.splits.stored import DEFAULT_NAME, fingerprint_of, latest_split, usable_labels
-from curation.splits.units import DEFAULT_PHASH_THRESHOLD, DEFAULT_VERIFY, find_units, unit_decision
+from curation.splits.plan import SUBSETS, Counts, allocate_units, place_new_units, plan_targets
+from curation.splits.policy import SplitDecision, SplitRequest, decide_split
+from curation.splits.stored import fingerprint_of, usable_labels
+from curation.splits.units import DEFAULT_PHASH_THRESHOLD, find_units, unit_decision
 from pipeline import schema as t
 from pipeline.catalog import finish_run, start_run
 from pipeline.errors import ConfigError
+from pipeline.shards import ShardMap
 from pipeline.store import ImageStore
 from pipeline.workspace import Workspace
 
@@ -81,6 +74,7 @@ class SplitResult:
     unhashed: int = 0
     test_fingerprint: str | None = None
     test_count: int | None = None
+    note: str | None = None  # how a new version's sizes were fitted to the collected photos
 
     def total(self, subset: str) -> int:
         """Return the number of usable images assigned to ``subset``."""
@@ -115,107 +109,55 @@ def _counts_of(assigned: Iterable[tuple[str, str]]) -> Counts:
     return counts
 
 
-def _check_same(existing: Any, option: str, stored: Any, given: Any) -> None:
-    if given is not None and given != stored:
-        raise ConfigError(
-            f"split {existing.name!r} version {existing.version} was built with {option} "
-            f"{stored}, not {given}; drop the option to grow it, or pass --reshuffle to build "
-            "a new version with the new setting"
-        )
-
-
 def build_split(
     workspace: Workspace,
-    name: str = DEFAULT_NAME,
-    sizes: Sequence[int] | None = None,
-    fractions: Sequence[float] | None = None,
-    seed: int | None = None,
-    reshuffle: bool = False,
-    include_pending: bool | None = None,
-    phash_threshold: int | None = None,
-    verify: str | None = None,
+    request: SplitRequest | None = None,
+    *,
+    map_shards: ShardMap | None = None,
+    **options: Any,
 ) -> SplitResult:
-    """Create or grow the split ``name`` and return a :class:`SplitResult`.
+    """Create or grow the split ``request.name`` as :func:`decide_split` decides; return a
+    :class:`SplitResult`.
 
-    The first call (or ``reshuffle=True``) builds a new version from the usable images:
-    ``sizes`` totals per subset (train, validation, test) or ``fractions`` of each label
-    (default 0.6/0.2/0.2), seeded by ``seed`` (default 0). Later calls keep the latest version's
-    settings and assignments and place only new images (see the module docstring); passing a
-    setting that differs from the stored one raises :class:`ConfigError`. ``phash_threshold``
-    (default 8) is the pHash Hamming distance that ties two images together; -1 turns it off.
-    ``verify`` ("align", "colour" or "orb", see :mod:`curation.dedup.decision`) is how a match is
-    confirmed; the decision's parameters are stored in the split's ``near_duplicates`` param.
+    ``request`` is a :class:`SplitRequest`; without one, ``options`` are its fields (e.g.
+    ``build_split(ws, sizes=(24, 8, 8), seed=1)``). A new version (the first, or
+    ``reshuffle``) is built from the usable images: ``sizes`` totals per subset (train,
+    validation, test) or ``fractions`` of each label (default 0.6/0.2/0.2), seeded by ``seed``
+    (default 0). Later calls keep the latest version's settings and assignments and place only
+    new images (see the module docstring); a setting that differs from the stored one raises
+    :class:`ConfigError`. ``phash_threshold`` (default 8) is the pHash Hamming distance that
+    ties two images together; -1 turns it off. ``verify`` ("align", "colour" or "orb", see
+    :mod:`curation.dedup.decision`) is how a match is confirmed; the decision's parameters are
+    stored in the split's ``near_duplicates`` param. ``map_shards`` sends ``align``'s pair
+    checks to a cluster (:func:`find_units`).
     """
-    if sizes is not None and fractions is not None:
-        raise ConfigError("give either --sizes or --fractions, not both")
-    if sizes is not None:
-        sizes = tuple(int(size) for size in sizes)
-        parse_sizes(",".join(map(str, sizes)))
-    if fractions is not None:
-        fractions = tuple(float(fraction) for fraction in fractions)
-        parse_fractions(",".join(map(str, fractions)))
+    if request is None:
+        request = SplitRequest(**options)
     with workspace.catalog.atomic() as conn:
-        latest = latest_split(conn, name)
-        if latest is None or reshuffle:
-            previous = dict(latest.params) if latest is not None else {}
-            if sizes is None and fractions is None:
-                sizes = previous.get("sizes")
-                fractions = previous.get("fractions")
-            return _build_fresh(
-                conn,
-                name=name,
-                version=(latest.version + 1) if latest is not None else 1,
-                sizes=sizes,
-                fractions=fractions,
-                seed=seed if seed is not None else (latest.seed if latest is not None else 0),
-                include_pending=bool(
-                    include_pending
-                    if include_pending is not None
-                    else previous.get("include_pending", False)
-                ),
-                phash_threshold=phash_threshold
-                if phash_threshold is not None
-                else previous.get("phash_threshold", DEFAULT_PHASH_THRESHOLD),
-                verify=verify
-                if verify is not None
-                else (previous.get("near_duplicates") or {}).get("verify", DEFAULT_VERIFY),
-                store=workspace.store,
-            )
-        params = dict(latest.params)
-        _check_same(latest, "--sizes", _tuple(params.get("sizes")), _tuple(sizes))
-        _check_same(latest, "--fractions", _tuple(params.get("fractions")), _tuple(fractions))
-        _check_same(latest, "--seed", latest.seed, seed)
-        _check_same(latest, "--include-pending", params.get("include_pending"), include_pending)
-        _check_same(latest, "--phash-threshold", params.get("phash_threshold"), phash_threshold)
-        stored_verify = (params.get("near_duplicates") or {}).get("verify", DEFAULT_VERIFY)
-        _check_same(latest, "--verify", stored_verify, verify)
-        return _grow(conn, latest, workspace.store)
-
-
-def _tuple(values: Sequence[Any] | None) -> tuple[Any, ...] | None:
-    return tuple(values) if values is not None else None
+        decision = decide_split(conn, request)
+        if decision.action == "refuse":
+            raise ConfigError(decision.reason)
+        if decision.action == "grow":
+            return _grow(conn, decision.latest, workspace.store, map_shards)
+        return _build_fresh(conn, decision, workspace.store, map_shards)
 
 
 def _build_fresh(
     conn: Connection,
-    *,
-    name: str,
-    version: int,
-    sizes: Sequence[int] | None,
-    fractions: Sequence[float] | None,
-    seed: int,
-    include_pending: bool,
-    phash_threshold: int,
-    verify: str,
+    decided: SplitDecision,
     store: ImageStore,
+    map_shards: ShardMap | None = None,
 ) -> SplitResult:
-    decision = unit_decision(phash_threshold, verify)
+    name, version, seed = decided.name, decided.version, decided.seed
+    sizes, fractions = decided.sizes, decided.fractions
+    include_pending, phash_threshold = decided.include_pending, decided.phash_threshold
+    decision = unit_decision(phash_threshold, decided.verify)
     usable = usable_labels(conn, include_pending)
     available = Counter(usable.values())
     targets = plan_targets(dict(available), sizes=sizes, fractions=fractions)
-    if sizes is None:
-        fractions = tuple(fractions or DEFAULT_FRACTIONS)
-    graph = find_units(conn, list(usable), phash_threshold, decision=decision, store=store)
+    graph = find_units(
+        conn, list(usable), phash_threshold, decision=decision, store=store, map_shards=map_shards
+    )
     members = graph.members()
     units = [Counter(usable[image_id] for image_id in unit) for unit in members]
     placed = allocate_units(units, targets, np.random.default_rng(seed), select=sizes is not None)
@@ -267,6 +209,7 @@ def _build_fresh(
         unhashed=len(usable) - graph.hashed,
         test_fingerprint=fingerprint,
         test_count=test_count,
+        note=decided.note,
     )
     finish_run(conn, run_id, result.summary())
     return result
@@ -289,7 +232,9 @@ def _store_test_fingerprint(conn: Connection, split_id: int) -> tuple[str, int]:
     return fingerprint, len(members)
 
 
-def _grow(conn: Connection, split: Any, store: ImageStore) -> SplitResult:
+def _grow(
+    conn: Connection, split: Any, store: ImageStore, map_shards: ShardMap | None = None
+) -> SplitResult:
     params = dict(split.params)
     include_pending = bool(params.get("include_pending", False))
     targets: Counts = params.get("targets") or {subset: {} for subset in SUBSETS}
@@ -315,6 +260,7 @@ def _grow(conn: Connection, split: Any, store: ImageStore) -> SplitResult:
         phash_threshold,
         decision=unit_decision(phash_threshold, stored=params.get("near_duplicates")),
         store=store,
+        map_shards=map_shards,
     )
     joined: dict[int, str] = {}
     withheld: list[int] = []

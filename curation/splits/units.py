@@ -10,7 +10,8 @@ Two images belong to one unit when they are linked, directly or through other im
   stored colour layouts (``kind='colour'``), or with ``verify="orb"`` or ``"align"`` (the
   default) pHash and mirrored-pHash candidates confirmed on the stored photos. A pair that
   cannot be checked (no colour signature, unreadable photo) is linked on the pHash alone, so it
-  can only merge units, never leak.
+  can only merge units, never leak. ``align``'s pair checks go to a cluster when
+  :func:`find_units` is given its shard map (:mod:`pipeline.shards`), with the same verdicts.
 
 Units are the connected components of that graph (:func:`find_units`, through
 :mod:`curation.dedup.components`, as dedup's groups). The pHash comparison never loops over
@@ -44,6 +45,7 @@ from curation.dedup.near_duplicates import (
 )
 from pipeline import schema as t
 from pipeline.errors import ConfigError
+from pipeline.shards import ShardMap
 from pipeline.store import ImageStore
 
 
@@ -115,13 +117,15 @@ def find_units(
     colour_threshold: int | None = DEFAULT_COLOUR_THRESHOLD,
     decision: NearDuplicateDecision | None = None,
     store: ImageStore | None = None,
+    map_shards: ShardMap | None = None,
 ) -> UnitGraph:
     """Return the leakage units of ``image_ids`` (links to images outside the set are ignored).
 
     ``phash_threshold`` < 0 switches the near-duplicate links off. Otherwise the links are
     ``decision``'s (its ``unverified`` is taken as "keep"), by default the colour decision at
-    ``phash_threshold`` and ``colour_threshold`` (None: the pHash alone). An ``orb`` decision
-    reads the photos, so it needs ``store``.
+    ``phash_threshold`` and ``colour_threshold`` (None: the pHash alone). An ``orb`` or
+    ``align`` decision reads the photos, so it needs ``store``; ``map_shards`` sends
+    ``align``'s pair checks there as shards (the store must be at the same path; same units).
     """
     if decision is None:
         decision = NearDuplicateDecision(
@@ -170,7 +174,7 @@ def find_units(
     if hash_rows and phash_threshold >= 0:
         positions = np.array([position for position, _ in hash_rows], dtype=np.int64)
         members = [int(ids[p]) for p in positions.tolist()]
-        colours = stored_hashes(conn, COLOUR_KIND) if decision.verify == "colour" else {}
+        colours = stored_hashes(conn, COLOUR_KIND) if COLOUR_KIND in decision.kinds() else {}
         reads_pixels = decision.verify in PIXEL_DECISIONS
         mirrored = stored_hashes(conn, MIRROR_KIND) if reads_pixels else {}
         paths: list[str | None] = [None] * len(members)
@@ -183,7 +187,7 @@ def find_units(
             [mirrored.get(i) for i in members],
             paths,
         )
-        pairs = decision.pairs_within(photos)
+        pairs = decision.pairs_within(photos, map_shards=map_shards)
         rows, cols = pairs[:, 0], pairs[:, 1]
         edges += list(zip(positions[rows].tolist(), positions[cols].tolist(), strict=True))
 
