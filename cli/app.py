@@ -6,12 +6,8 @@ function; this module wires them up explicitly so the call graph stays visible.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
-
-# TensorFlow reads this when it is first imported, wherever that happens.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperArgument, TyperOption
 
+from pipeline import process_env
 from pipeline.errors import CarscoutError
 
 app = typer.Typer(
@@ -49,6 +46,13 @@ def _global_options(
         bool,
         typer.Option("--debug", help="Show the full traceback of an error (for bug reports)."),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Let TensorFlow's and absl's own log lines through (hidden by default).",
+        ),
+    ] = False,
     cluster: Annotated[
         str | None,
         typer.Option(
@@ -60,7 +64,9 @@ def _global_options(
     ] = None,
 ) -> None:
     """Options shared by every command."""
-    ctx.obj = {"home": home, "debug": debug, "cluster": cluster}
+    if verbose:  # main() has set the environment already; this is for in-process callers
+        process_env.configure(verbose=True)
+    ctx.obj = {"home": home, "debug": debug, "cluster": cluster, "verbose": verbose}
 
 
 def _register_commands() -> None:
@@ -99,7 +105,7 @@ _register_commands()
 # Global options (``--home X``, ``--debug``) may also follow the command: ``carscout scrape
 # --home X`` works like ``carscout --home X scrape``.
 GLOBAL_VALUE_OPTIONS = ("--home", "--cluster")
-GLOBAL_FLAGS = ("--debug",)
+GLOBAL_FLAGS = ("--debug", "--verbose")
 
 
 def hoist_global_options(args: list[str], command: Any = None) -> list[str]:
@@ -122,6 +128,7 @@ def hoist_global_options(args: list[str], command: Any = None) -> list[str]:
     front, rest, moved = args[:position], [], []
     group = command
     takes_value: set[str] = set()
+    own_flags: set[str] = set()  # a command's own --verbose stays its own
     index = position
     while index < len(args):
         arg = args[index]
@@ -136,13 +143,18 @@ def hoist_global_options(args: list[str], command: Any = None) -> list[str]:
             moved += args[index : index + 2]
             index += 2
             continue
-        if arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS and "=" in arg:
+        if (
+            arg in GLOBAL_FLAGS
+            and arg not in own_flags
+            or (arg.split("=", 1)[0] in GLOBAL_VALUE_OPTIONS and "=" in arg)
+        ):
             moved.append(arg)
         else:
             rest.append(arg)
             if not arg.startswith("-") and hasattr(group, "commands"):
                 group = group.commands.get(arg)
                 takes_value |= _options_taking_a_value(group)
+                own_flags |= _option_names(group) & set(GLOBAL_FLAGS)
         index += 1
     return front + moved + rest
 
@@ -154,6 +166,16 @@ def _options_taking_a_value(command: Any) -> set[str]:
         name
         for param in getattr(command, "params", ())
         if getattr(param, "is_flag", True) is False and not getattr(param, "count", False)
+        for name in (*param.opts, *param.secondary_opts)
+        if name.startswith("-")
+    }
+
+
+def _option_names(command: Any) -> set[str]:
+    """Return every option string of the click ``command``, flags included."""
+    return {
+        name
+        for param in getattr(command, "params", ())
         for name in (*param.opts, *param.secondary_opts)
         if name.startswith("-")
     }
@@ -213,6 +235,8 @@ def main() -> None:
     A :class:`CarscoutError` prints as ``error: …`` (exit 1); any other exception prints one
     line naming it as a bug (the traceback only with ``--debug``); Ctrl-C exits 130.
     """
+    # Before any command imports TensorFlow or Prefect, which read the environment once.
+    process_env.configure(verbose=process_env.verbose_requested(sys.argv[1:]))
     command = tidy_help(typer.main.get_command(app))
     args = hoist_global_options(sys.argv[1:], command)
     debug = _debug_requested(args)

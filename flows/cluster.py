@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from pipeline import process_env
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from pipeline.shards import ShardMap
@@ -120,6 +121,9 @@ def _same(value: Any) -> Any:
 def apply_work(work: Callable[[Any], Any], shard: Any) -> Any:
     """Return ``work(shard)``: the task each shard becomes (``work`` is another task's result,
     fetched once by each worker that runs a shard)."""
+    # A Dask worker is a process carscout did not start: set its environment before ``work``
+    # loads TensorFlow (the stages import it lazily).
+    process_env.configure()
     return work(shard)
 
 

@@ -23,12 +23,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from pipeline import process_env
 from pipeline.shards import ShardMap
 
 
 @task(cache_policy=NO_CACHE, task_run_name="{stage}-shard-{index}")
 def photo_shard(work: Callable[[Any], Any], shard: Sequence[Any], stage: str, index: int) -> Any:
     """Return ``work(shard)``: one shard of a stage, run wherever the task runner puts it."""
+    process_env.configure()  # on a Dask worker, before ``work`` loads TensorFlow
     return work(shard)
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+from pipeline import process_env
+from pipeline.workspace import Workspace
 
-from pipeline.workspace import Workspace  # noqa: E402
+if TYPE_CHECKING:
+    from scrapers.demo_site import DemoSite, FaultConfig, GeneratedSite, SiteConfig
+
+# The test process is an entry point too: quiet, with carscout's Prefect settings, before any
+# test imports TensorFlow or Prefect (neither module above does).
+process_env.configure(verbose=False)
 
 
 @pytest.fixture
@@ -30,13 +34,6 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CARSCOUT_CLUSTER", raising=False)
     # No test may download ImageNet weights (tests that do serve them on 127.0.0.1 themselves).
     monkeypatch.setenv("CARSCOUT_WEIGHTS_BASE_URL", "off")
-
-
-from collections.abc import Callable  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from scrapers.demo_site import DemoSite, FaultConfig, GeneratedSite, SiteConfig
 
 
 @pytest.fixture(scope="session")

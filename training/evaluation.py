@@ -13,26 +13,23 @@ a run already evaluated is refused unless ``again=True``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+from PIL import Image
 
-import keras  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from curation.splits.stored import fingerprint_of, read_test_set  # noqa: E402
-from pipeline.errors import CarscoutError  # noqa: E402
-from pipeline.workspace import Workspace  # noqa: E402
-from training import models as _models  # noqa: E402  (also registers custom layers)
-from training import records, reports  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
-from training.data_sources import BBox, LabelledFiles, Sample  # noqa: E402
-from training.metrics import classification_metrics, flat_metrics  # noqa: E402
-from training.run_folder import (  # noqa: E402
+from curation.splits.stored import fingerprint_of, read_test_set
+from pipeline.errors import CarscoutError
+from pipeline.workspace import Workspace
+from training import models as _models  # also registers custom layers
+from training import records, reports
+from training.config import TrainConfig
+from training.data_sources import BBox, LabelledFiles, Sample
+from training.metrics import classification_metrics, flat_metrics
+from training.run_folder import (
     ScoredPhoto,
     file_sha256,
     looks_so_far,
@@ -40,8 +37,8 @@ from training.run_folder import (  # noqa: E402
     require_finished,
     write_test_predictions,
 )
-from training.sources import resolve_data  # noqa: E402
-from training.trainer import predict_probabilities  # noqa: E402
+from training.sources import resolve_data
+from training.trainer import predict_probabilities
 
 
 @dataclass(frozen=True)

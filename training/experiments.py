@@ -17,14 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 
+from pipeline.errors import ConfigError
+from pipeline.workspace import Workspace
+from training.config import TrainConfig
+from training.data_sources import LabelledFiles, subsample
+
+# Plots go to files only; pyplot picks its backend at the first figure.
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from pipeline.errors import ConfigError  # noqa: E402
-from pipeline.workspace import Workspace  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
-from training.data_sources import LabelledFiles, subsample  # noqa: E402
 
 
 @dataclass(frozen=True)

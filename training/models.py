@@ -19,18 +19,15 @@ mixed precision.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+from keras import layers
 
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-
-from pipeline.errors import ConfigError  # noqa: E402
-from pipeline.weights import (  # noqa: E402
+from pipeline.errors import ConfigError
+from pipeline.weights import (
     WeightsUnavailable,
     cached_imagenet_weights,
     efficientnet_input_rescale,

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
+from training.data_sources import Sample
+from training.quantize import open_rgb
+
+# Plots go to files only; pyplot picks its backend at the first figure.
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from training.data_sources import Sample  # noqa: E402
-from training.quantize import open_rgb  # noqa: E402
 
 
 def plot_history(history: Sequence[dict[str, float]], path: Path) -> None:

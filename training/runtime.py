@@ -7,17 +7,14 @@ several GPUs train under ``MirroredStrategy``; on the CPU the same code runs in 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import tensorflow as tf
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from training.config import TrainConfig  # noqa: E402
+from training.config import TrainConfig
 
 
 @dataclass

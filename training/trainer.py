@@ -15,29 +15,26 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from pipeline.errors import CarscoutError  # noqa: E402
-from pipeline.workspace import Workspace  # noqa: E402
-from training import records, reports  # noqa: E402
-from training.config import AUTO_MODEL, TrainConfig  # noqa: E402
-from training.data_sources import LabelledFiles, Sample  # noqa: E402
-from training.input_pipeline import make_dataset  # noqa: E402
-from training.metrics import classification_metrics, flat_metrics, has_top_k, to_probabilities  # noqa: E402
-from training.model_choice import resolve_model  # noqa: E402
-from training.models import build_model, model_spec, unfreeze_top  # noqa: E402
-from training.registry import chance_level, chance_level_hint  # noqa: E402
-from training.run_folder import (  # noqa: E402
+from pipeline.errors import CarscoutError
+from pipeline.workspace import Workspace
+from training import records, reports
+from training.config import AUTO_MODEL, TrainConfig
+from training.data_sources import LabelledFiles, Sample
+from training.input_pipeline import make_dataset
+from training.metrics import classification_metrics, flat_metrics, has_top_k, to_probabilities
+from training.model_choice import resolve_model
+from training.models import build_model, model_spec, unfreeze_top
+from training.registry import chance_level, chance_level_hint
+from training.run_folder import (
     BEST_WEIGHTS,
     FROZEN_DONE,
     HISTORY_FILE,
@@ -47,7 +44,7 @@ from training.run_folder import (  # noqa: E402
     prepared,
     read_history,
 )
-from training.runtime import Runtime, runtime  # noqa: E402
+from training.runtime import Runtime, runtime
 
 
 @dataclass

@@ -28,10 +28,6 @@ def _quiet_prefect(verbose: bool) -> None:
         # Prefect also prints other libraries' warnings (TensorFlow's retracing notes) through
         # its root logger configuration.
         os.environ.setdefault("PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Read when Prefect is imported: a fresh Prefect home needs more than the default 20 s.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def run_command(
@@ -94,7 +90,8 @@ def run_command(
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Prefect's own logs.")] = False,
 ) -> None:
     """Run the whole pipeline: scrape, curate, split, train, evaluate; print where results are."""
-    _quiet_prefect(verbose)  # before anything imports Prefect, which reads them once
+    # Before anything imports Prefect, which reads them once; the global --verbose counts too.
+    _quiet_prefect(verbose or bool((ctx.obj or {}).get("verbose")))
     from curation.splits.plan import parse_split_options
     from flows.main_job import MainJobOptions, check_existing_split, run_main_job
     from flows.progress import RichStageReporter, reporting
@@ -122,8 +119,7 @@ def run_command(
 
         info = check_cluster(settings.cluster)
         console.print(
-            f"runner: Dask cluster {info.address} ({info.workers} workers, {info.threads} "
-            "threads)",
+            f"runner: Dask cluster {info.address} ({info.workers} workers, {info.threads} threads)",
             highlight=False,
         )
     with workspace_from(ctx, create=True) as ws:  # a home that cannot be written fails here

@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.engine import Connection
 
 from curation.dedup.near_duplicates import COLOUR_KIND, colour_signature
+from pipeline import process_env
 from pipeline import schema as t
 from pipeline.catalog import Catalog, record_failure
 from pipeline.shards import ShardMap, check_shared, split
@@ -153,7 +154,7 @@ def iter_hashes(
     chunksize = max(1, min(64, len(tasks) // (workers * 4)))
     # forkserver: safe when the parent already runs threads (Prefect) or TensorFlow.
     context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=process_env.configure)
     try:
         yield from pool.map(_hash_one, tasks, chunksize=chunksize)
     finally:

@@ -78,7 +78,6 @@ class OutOfFoldCnn:
 
 
 def _build(size: int, classes: int, seed: int, flip: bool = False) -> object:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     from keras import layers
 

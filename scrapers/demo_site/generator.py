@@ -25,6 +25,7 @@ from typing import Any
 
 from PIL import Image
 
+from pipeline import process_env
 from pipeline.errors import CarscoutError, ConfigError
 from scrapers.demo_site.config import MODEL_NAMES, SiteConfig
 from scrapers.demo_site.photos import REPOST_KINDS, PhotoJob, RepostJob, draw_photo, repost_photo
@@ -321,7 +322,12 @@ def _render(plan: SitePlan, out: Path, workers: int, seed: int) -> dict[str, Pho
     ]
     files: dict[str, PhotoFile] = {}
     use_pool = workers > 1 and len(plan.photos) >= SERIAL_LIMIT
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if use_pool else None
+    spawn = get_context("spawn")
+    pool = (
+        ProcessPoolExecutor(workers, mp_context=spawn, initializer=process_env.configure)
+        if use_pool
+        else None
+    )
     try:
         for result in _run(_render_original, originals, str(photos_dir), pool, workers):
             files[result.photo_id] = result
