@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pipeline import process_env
 from pipeline.errors import CarscoutError
 from pipeline.settings import Settings
 
@@ -35,6 +36,9 @@ def run_recorded(
     from pipeline.catalog import finish_run, start_run
     from pipeline.workspace import Workspace
 
+    # The flow-run process a Prefect worker starts is an entry point of its own: set its
+    # environment before the body loads TensorFlow (verbosity from the serving process).
+    process_env.configure()
     name = params.get("deployment") or kind
     with Workspace.open(settings) as ws, ws.catalog.atomic() as conn:
         run_id = start_run(conn, kind, params)
