@@ -9,22 +9,22 @@ usable photos per label (:func:`curation.splits.plan.fit_sizes`).
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from curation.splits.plan import FULL_SIZES
-from curation.splits.stored import latest_split
+from curation.splits.policy import SplitRequest, decide_split
 from flows.progress import reporter
+from flows.requests import RetrainRequest
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
+from scrapers.request import ScrapeRequest
 from training.config import DEFAULT_MODEL, DataSpec, TrainConfig
 
-FULL_SPLIT_SIZES = list(FULL_SIZES)
-QUICK_SPLIT_FRACTIONS = [0.6, 0.2, 0.2]
+QUICK_SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 SPLIT_NAME = "default"  # the split collect_and_retrain creates and grows
 
 
@@ -108,54 +108,67 @@ def train_config(options: MainJobOptions) -> TrainConfig:
     )
 
 
-def split_choice(options: MainJobOptions) -> tuple[list[int] | None, list[float] | None, bool]:
-    """Return ``(sizes, fractions, fit)`` for a new split: the options' own, else 2400/800/800
-    on the demo site (60/20/20 with ``quick``), else ``fit`` (sized to what was collected)."""
-    if options.sizes is not None or options.fractions is not None:
-        sizes = list(options.sizes) if options.sizes is not None else None
-        fractions = list(options.fractions) if options.fractions is not None else None
-        return sizes, fractions, False
-    if options.quick:
-        return None, QUICK_SPLIT_FRACTIONS, False
-    if options.site is None:
-        return FULL_SPLIT_SIZES, None, False
-    return None, None, True
+def split_request(options: MainJobOptions) -> SplitRequest:
+    """Return the split request of the main job: the catalog's split grows as it was built; a
+    new one gets the options' sizes or fractions, else 2400/800/800 on the demo site (60/20/20
+    with ``quick``), else sizes fitted to what was collected."""
+    sizes, fractions, fit = options.sizes, options.fractions, False
+    if sizes is None and fractions is None:
+        if options.quick:
+            fractions = QUICK_SPLIT_FRACTIONS
+        elif options.site is None:
+            sizes = FULL_SIZES
+        else:
+            fit = True
+    return SplitRequest(
+        name=SPLIT_NAME,
+        sizes=sizes,
+        fractions=fractions,
+        seed=options.seed,
+        include_pending=True if options.include_pending else None,
+        fit_to_collected=fit,
+        grow_as_built=True,
+    )
 
 
 def check_existing_split(settings: Settings, options: MainJobOptions) -> None:
     """Raise :class:`ConfigError` when split options differ from the catalog's split.
 
     ``run`` grows an existing split (its test set stays), so ``--sizes``, ``--fractions`` or
-    ``--include-pending`` that differ from the ones it was built with cannot apply; said
-    before the first stage rather than ignored.
+    ``--include-pending`` that differ from the ones it was built with cannot apply
+    (:func:`curation.splits.policy.decide_split` refuses them); said before the first stage
+    rather than ignored.
     """
-    with Workspace.open(settings, create=True) as ws, ws.catalog.reading() as conn:
-        split = latest_split(conn, SPLIT_NAME)
-    if split is None:
-        return
-    params = dict(split.params or {})
-    stored_sizes = tuple(params["sizes"]) if params.get("sizes") else None
-    stored_fractions = tuple(params["fractions"]) if params.get("fractions") else None
-    built = (
-        f"--sizes {','.join(map(str, stored_sizes))}"
-        if stored_sizes
-        else f"--fractions {','.join(map(str, stored_fractions or ()))}"
+    given = SplitRequest(
+        name=SPLIT_NAME,
+        sizes=options.sizes,
+        fractions=options.fractions,
+        include_pending=True if options.include_pending else None,
     )
-    if params.get("include_pending"):
+    with Workspace.open(settings, create=True) as ws, ws.catalog.reading() as conn:
+        decision = decide_split(conn, given)
+    if decision.action != "refuse":
+        return
+    built = (
+        f"--sizes {_joined(decision.sizes)}"
+        if decision.sizes
+        else f"--fractions {_joined(decision.fractions)}"
+    )
+    if decision.include_pending:
         built += " --include-pending"
-    asked = []
-    if options.sizes is not None and tuple(options.sizes) != stored_sizes:
-        asked.append(f"--sizes {','.join(map(str, options.sizes))}")
-    if options.fractions is not None and tuple(options.fractions) != stored_fractions:
-        asked.append(f"--fractions {','.join(map(str, options.fractions))}")
-    if options.include_pending and not params.get("include_pending"):
-        asked.append("--include-pending")
-    if asked:
-        raise ConfigError(
-            f"the catalog's split {SPLIT_NAME!r} (version {split.version}) was built with "
-            f"{built}, and run grows it with the same test set; drop {' and '.join(asked)}, or "
-            f"build a new version first with `carscout split --reshuffle {' '.join(asked)}`"
-        )
+    asked = [
+        c.option if isinstance(c.given, bool) else f"{c.option} {_joined(c.given)}"
+        for c in decision.conflicts
+    ]
+    raise ConfigError(
+        f"the catalog's split {SPLIT_NAME!r} (version {decision.version}) was built with "
+        f"{built}, and run grows it with the same test set; drop {' and '.join(asked)}, or "
+        f"build a new version first with `carscout split --reshuffle {' '.join(asked)}`"
+    )
+
+
+def _joined(values: tuple[float, ...] | None) -> str:
+    return ",".join(map(str, values or ()))
 
 
 def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
@@ -169,11 +182,6 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
     if options.site is not None and not options.labels:
         raise ConfigError("--site needs --labels, e.g. --labels swift,wagonr")
     check_existing_split(settings, options)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # A fresh Prefect home builds its database on the first call: more than Prefect's default
-    # 20 s on two busy cores.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    sizes, fractions, fit = split_choice(options)
     with ExitStack() as stack:
         if options.site is None:
             from scrapers.demo_site.server import DemoSite
@@ -183,23 +191,12 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
             demo = stack.enter_context(DemoSite(config))
             photos = len(demo.generated.photos)
             reporter().finish(f"{photos} photos served on {demo.base_url}")
-            site, base_url, labels = "demo", demo.base_url, list(config.models)
+            site, base_url, labels = "demo", demo.base_url, tuple(config.models)
         else:
-            site, base_url, labels = options.site, options.base_url, list(options.labels)
-        result = collect_and_retrain(
-            settings,
-            site,
-            labels,
-            train_config(options),
-            base_url=base_url,
-            max_listings=options.max_listings,
-            split_name=SPLIT_NAME,
-            split_sizes=sizes,
-            split_fractions=fractions,
-            split_seed=options.seed,
-            fit_split_sizes=fit,
-            include_pending=True if options.include_pending else None,
-        )
+            site, base_url, labels = options.site, options.base_url, options.labels
+        scrape = ScrapeRequest(site, labels, base_url=base_url, max_listings=options.max_listings)
+        request = RetrainRequest(scrape, train_config(options), split=split_request(options))
+        result = collect_and_retrain(settings, request)
     run_dir = Path(result["train"]["run_dir"])
     return MainJobReport(
         catalog=settings.catalog_url,

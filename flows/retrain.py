@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from prefect import flow
 
 from curation.review.queue import queue_progress
-from curation.splits.stored import split_versions
 from flows.curate import curate_flow
 from flows.progress import reporter
 from flows.reporting import markdown_table, publish
+from flows.requests import RetrainRequest
 from flows.scrape import scrape_flow
 from flows.split import split_flow
 from flows.train import evaluate_flow, train_flow
@@ -88,31 +88,12 @@ def champion_on_validation(
 
 
 @flow(name="collect-and-retrain", log_prints=True)
-def collect_and_retrain(
-    settings: Settings,
-    site: str,
-    labels: list[str],
-    train_config: TrainConfig,
-    base_url: str | None = None,
-    max_listings: int | None = None,
-    max_pages: int | None = None,
-    split_name: str = "default",
-    split_sizes: list[int] | None = None,
-    split_fractions: list[float] | None = None,
-    split_seed: int = 0,
-    review_budget: float = 0.12,
-    features: str = "auto",
-    fit_split_sizes: bool = False,
-    include_pending: bool | None = None,
-) -> dict[str, Any]:
-    """Run the whole loop once and return a report dict.
+def collect_and_retrain(settings: Settings, request: RetrainRequest) -> dict[str, Any]:
+    """Run the whole loop once, as ``request`` says, and return a report dict.
 
-    ``split_sizes``/``split_fractions``/``split_seed`` only apply when the split does not exist
-    yet; afterwards the stored split grows and its test set stays as it is. ``features`` is the
-    label-scoring feature source (see :func:`flows.curate.curate_flow`). ``fit_split_sizes``:
-    a new split given neither sizes nor fractions is sized to the photos collected;
-    ``include_pending``: photos waiting for review count (see :func:`flows.split.assign_split`).
-    The report holds the
+    The split grows as :func:`curation.splits.policy.decide_split` decides for
+    ``request.split`` (by default its sizes, fractions and seed only size a new split;
+    afterwards the stored split grows and its test set stays as it is). The report holds the
     stage results, ``promoted`` (bool), ``decision`` (why, with the validation figures and the
     paired test or why there is none), ``verdict`` (the decision and why in one line, with the
     McNemar p-value when computed), ``champion_validation`` (the champion's validation
@@ -120,9 +101,9 @@ def collect_and_retrain(
     challenger's ``test_fingerprint`` and ``test_count``, the ``champion`` run name and
     ``pending_review``.
     """
-    scraped = scrape_flow(settings, site, labels, base_url, max_listings, max_pages)
+    scraped = scrape_flow(settings, request.scrape)
     try:
-        check_labels_collected(settings, labels)
+        check_labels_collected(settings, list(request.scrape.labels))
     except CarscoutError as exc:
         # Shown like a failed stage: right after the scrape, before any photo is scored.
         display = reporter()
@@ -130,20 +111,11 @@ def collect_and_retrain(
         display.fail(exc)
         raise
     # Its shard stages go to settings.cluster when set (flows.cluster.stage_shards).
-    curated = curate_flow(settings, review_budget=review_budget, features=features)
-    with Workspace.open(settings) as ws:
-        first_split = not split_versions(ws, split_name)
-    split = split_flow(
-        settings,
-        split_name,
-        sizes=split_sizes if first_split else None,
-        fractions=split_fractions if first_split else None,
-        seed=split_seed if first_split else None,
-        fit_to_collected=fit_split_sizes,
-        include_pending=include_pending,
-    )
+    curated = curate_flow(settings, review_budget=request.review_budget, features=request.features)
+    split = split_flow(settings, request.split)
     config = replace(
-        train_config, data=replace(train_config.data, kind="catalog", split_name=split_name)
+        request.train,
+        data=replace(request.train.data, kind="catalog", split_name=request.split.name),
     )
     with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
         champion = current_champion(conn)

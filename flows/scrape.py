@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from prefect import flow, task
@@ -12,8 +11,8 @@ from flows.progress import reporter, retry_unless_user_error
 from flows.reporting import markdown_table, publish
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
-from scrapers.crawl import LabelSummary, ScrapeSummary, scrape
-from scrapers.spec import load_spec
+from scrapers.crawl import LabelSummary, ScrapeSummary
+from scrapers.request import ScrapeRequest, run_scrape
 
 
 def retry_unless_config_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -28,20 +27,12 @@ def retry_unless_config_error(task: Any, task_run: Any, state: Any) -> bool:
     retry_condition_fn=retry_unless_config_error,
     cache_policy=NO_CACHE,
 )
-def crawl_site(
-    settings: Settings,
-    site: str,
-    labels: Sequence[str],
-    base_url: str | None = None,
-    max_listings: int | None = None,
-    max_pages: int | None = None,
-    workers: int | None = None,
-) -> dict[str, Any]:
-    """Run :func:`scrapers.crawl.scrape`; a retry resumes where the failed attempt stopped.
+def crawl_site(settings: Settings, request: ScrapeRequest) -> dict[str, Any]:
+    """Run :func:`scrapers.request.run_scrape`; a retry resumes where the failed attempt stopped.
 
     Returns the run summary as JSON-ready data (:meth:`ScrapeSummary.as_dict`).
     """
-    spec = load_spec(site, base_url=base_url)
+    spec = request.spec()
     display = reporter()
     display.stage("scrape")
     seen: dict[str, LabelSummary] = {}
@@ -53,15 +44,7 @@ def crawl_site(
         display.update(done, None, f"{label.label}: {photos} photos")
 
     with Workspace.open(settings) as ws:
-        summary: ScrapeSummary = scrape(
-            ws,
-            spec,
-            labels,
-            max_listings=max_listings,
-            max_pages=max_pages,
-            workers=workers,
-            progress=show,
-        )
+        summary: ScrapeSummary = run_scrape(ws, request, progress=show, spec=spec)
     display.finish(
         f"{summary.total('listings_visited')} listings, {summary.total('photos_stored')} new "
         f"photos, {sum(summary.failures.values())} failures"
@@ -70,17 +53,9 @@ def crawl_site(
 
 
 @flow(name="scrape", log_prints=True)
-def scrape_flow(
-    settings: Settings,
-    site: str,
-    labels: list[str],
-    base_url: str | None = None,
-    max_listings: int | None = None,
-    max_pages: int | None = None,
-    workers: int | None = None,
-) -> dict[str, Any]:
-    """Scrape ``labels`` from ``site`` (a spec path or ``demo``); return the run summary."""
-    summary = crawl_site(settings, site, labels, base_url, max_listings, max_pages, workers)
+def scrape_flow(settings: Settings, request: ScrapeRequest) -> dict[str, Any]:
+    """Scrape as ``request`` says (its labels from its site); return the run summary."""
+    summary = crawl_site(settings, request)
     rows = [
         (
             label,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -66,8 +65,6 @@ def _prepare(verbose: bool) -> None:
     from flows.schedules.server import require_server
     from flows.schedules.serving import quiet_prefect_console
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     require_server()
     if not verbose:
         quiet_prefect_console()
@@ -128,19 +125,18 @@ def schedule_scrape_command(
     """Register a scheduled scrape and serve it until stopped (Ctrl-C or SIGTERM), or deploy it
     to a work pool (--pool)."""
     from flows.schedules.deployments import scrape_deployment
+    from scrapers.request import ScrapeRequest
 
     _prepare(verbose)
-    deployment = scrape_deployment(
-        _settings(ctx),
+    request = ScrapeRequest(
         site,
-        comma_list(labels),
-        cron,
-        name,
-        max_listings,
+        tuple(comma_list(labels)),
         base_url=base_url,
+        max_listings=max_listings,
         max_pages=max_pages,
-        timezone=timezone,
-        interval=interval,
+    )
+    deployment = scrape_deployment(
+        _settings(ctx), request, cron, name, timezone=timezone, interval=interval
     )
     _serve_or_deploy(deployment, pool)
 
@@ -185,27 +181,32 @@ def schedule_retrain_command(
     """Register a scheduled collect-and-retrain and serve it until stopped, or deploy it to a
     work pool (--pool)."""
     from curation.splits.plan import parse_sizes
+    from curation.splits.policy import SplitRequest
     from flows.main_job import MainJobOptions, train_config
+    from flows.requests import RetrainRequest
     from flows.schedules.deployments import retrain_deployment
+    from scrapers.request import ScrapeRequest
 
     _prepare(verbose)
-    config = train_config(
-        MainJobOptions(model=model, epochs=epochs, image_size=image_size, weights=weights)
-    )
-    deployment = retrain_deployment(
-        _settings(ctx),
+    scrape = ScrapeRequest(
         site,
-        comma_list(labels),
-        cron,
-        config,
-        name,
+        tuple(comma_list(labels)),
         base_url=base_url,
         max_listings=max_listings,
         max_pages=max_pages,
-        split_sizes=parse_sizes(sizes) if sizes is not None else None,
+    )
+    request = RetrainRequest(
+        scrape,
+        train_config(
+            MainJobOptions(model=model, epochs=epochs, image_size=image_size, weights=weights)
+        ),
+        split=SplitRequest(
+            sizes=parse_sizes(sizes) if sizes is not None else None, grow_as_built=True
+        ),
         review_budget=review_budget,
-        timezone=timezone,
-        interval=interval,
+    )
+    deployment = retrain_deployment(
+        _settings(ctx), request, cron, name, timezone=timezone, interval=interval
     )
     _serve_or_deploy(deployment, pool)
 

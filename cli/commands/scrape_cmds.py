@@ -80,11 +80,25 @@ def scrape_command(
     Exits with status 1 when a label found no listing at all, 130 when stopped by Ctrl-C or
     SIGTERM (what was collected is kept; run the same command again to resume).
     """
-    from scrapers.crawl import LabelSummary, scrape
-    from scrapers.spec import load_spec
+    from scrapers.crawl import LabelSummary
+    from scrapers.request import ScrapeRequest, run_scrape
 
-    spec = load_spec(site, base_url=base_url)
-    names = comma_list(labels)
+    request = ScrapeRequest(
+        site,
+        tuple(comma_list(labels)),
+        base_url=base_url,
+        max_listings=max_listings,
+        max_pages=max_pages,
+        workers=workers,
+        user_agent=user_agent,
+        revisit=revisit,
+        retry_failed=retry_failed,
+        headless=not headed,
+        chromium=chromium,
+        chromedriver=chromedriver,
+    )
+    spec = request.spec()  # a bad spec fails before the catalog is opened
+    names = request.labels
     with (
         Workspace.open(settings_from(ctx)) as ws,
         Progress(
@@ -110,21 +124,7 @@ def scrape_command(
             )
 
         try:
-            result = scrape(
-                ws,
-                spec,
-                names,
-                max_listings=max_listings,
-                max_pages=max_pages,
-                workers=workers,
-                progress=show,
-                user_agent=user_agent,
-                headless=not headed,
-                chromium_path=chromium,
-                chromedriver_path=chromedriver,
-                revisit=revisit,
-                retry_failed=retry_failed,
-            )
+            result = run_scrape(ws, request, progress=show, spec=spec)
         except KeyboardInterrupt:
             bar.stop()
             console.print(

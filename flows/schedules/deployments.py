@@ -1,8 +1,9 @@
 """Building the Prefect deployments of the scheduled flows.
 
-:func:`scrape_deployment` and :func:`retrain_deployment` check the options now (site spec, start
-URLs, labels, cron, zone) rather than at the first tick, and return a RunnerDeployment allowing
-one run at a time, whose entrypoint is the flow's module path.
+:func:`scrape_deployment` and :func:`retrain_deployment` check the request now (site spec, start
+URLs, labels; cron, zone) rather than at the first tick, and return a RunnerDeployment allowing
+one run at a time, whose entrypoint is the flow's module path and whose parameters are the
+settings and the request, as JSON data.
 """
 
 from __future__ import annotations
@@ -12,24 +13,12 @@ from typing import Any
 
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 
+from flows.requests import RetrainRequest
 from flows.schedules.jobs import scheduled_retrain, scheduled_scrape
 from flows.schedules.timing import make_schedule
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
-from training.config import TrainConfig
-
-
-def _check_site(site: str, base_url: str | None, labels: list[str]) -> None:
-    """Fail now, not at 3 a.m.: labels are given, the spec loads and each label's start URL
-    resolves."""
-    from scrapers.spec import load_spec
-
-    if not labels:
-        raise ConfigError("--labels is empty; e.g. --labels swift,wagonr")
-
-    spec = load_spec(site, base_url=base_url)
-    for label in labels:
-        spec.start_url_for(label)
+from scrapers.request import ScrapeRequest
 
 
 def _deployment(
@@ -62,78 +51,50 @@ def _deployment(
 
 def scrape_deployment(
     settings: Settings,
-    site: str,
-    labels: list[str],
+    request: ScrapeRequest,
     cron: str | None,
     name: str = "scheduled-scrape",
-    max_listings: int | None = None,
     *,
-    base_url: str | None = None,
-    max_pages: int | None = None,
     timezone: str | None = None,
     interval: float | None = None,
 ) -> Any:
-    """Return a RunnerDeployment of :func:`scheduled_scrape` on ``cron`` (or ``interval``).
+    """Return a RunnerDeployment of :func:`scheduled_scrape` on ``cron`` (or ``interval``),
+    whose parameters are ``settings`` and ``request``.
 
     Raises ConfigError for a bad spec, a missing base URL, empty labels, a bad cron or zone.
     """
-    _check_site(site, base_url, labels)
+    request.check()  # fail now, not at 3 a.m.
     return _deployment(
         scheduled_scrape,
         name,
         make_schedule(cron, interval, timezone),
-        {
-            "settings": _settings_parameter(settings),
-            "site": str(site),
-            "labels": labels,
-            "base_url": base_url,
-            "max_listings": max_listings,
-            "max_pages": max_pages,
-        },
-        f"Scrape {', '.join(labels)} from {site}",
+        {"settings": _settings_parameter(settings), "request": request.to_parameters()},
+        f"Scrape {', '.join(request.labels)} from {request.site}",
         ["carscout", "scrape"],
     )
 
 
 def retrain_deployment(
     settings: Settings,
-    site: str,
-    labels: list[str],
+    request: RetrainRequest,
     cron: str | None,
-    train_config: TrainConfig,
     name: str = "scheduled-retrain",
     *,
-    base_url: str | None = None,
-    max_listings: int | None = None,
-    max_pages: int | None = None,
-    split_sizes: tuple[int, int, int] | list[int] | None = None,
-    review_budget: float = 0.12,
     timezone: str | None = None,
     interval: float | None = None,
 ) -> Any:
     """Return a RunnerDeployment of :func:`scheduled_retrain` on ``cron`` (or ``interval``).
 
-    Raises ConfigError like :func:`scrape_deployment`, and for a review budget outside 0–1.
+    Raises ConfigError like :func:`scrape_deployment`.
     """
-    if not 0 <= review_budget <= 1:
-        raise ConfigError(f"--review-budget {review_budget} must be between 0 and 1, e.g. 0.12")
-    _check_site(site, base_url, labels)
+    request.scrape.check()
     return _deployment(
         scheduled_retrain,
         name,
         make_schedule(cron, interval, timezone),
-        {
-            "settings": _settings_parameter(settings),
-            "site": str(site),
-            "labels": labels,
-            "train_config": _config_parameter(train_config),
-            "base_url": base_url,
-            "max_listings": max_listings,
-            "max_pages": max_pages,
-            "split_sizes": list(split_sizes) if split_sizes else None,
-            "review_budget": review_budget,
-        },
-        f"Collect {', '.join(labels)} from {site}, retrain, promote if better",
+        {"settings": _settings_parameter(settings), "request": request.to_parameters()},
+        f"Collect {', '.join(request.scrape.labels)} from {request.scrape.site}, retrain, "
+        "promote if better",
         ["carscout", "retrain"],
     )
 
@@ -142,7 +103,3 @@ def _settings_parameter(settings: Settings) -> dict[str, Any]:
     data = asdict(settings)
     data["home"] = str(settings.home)
     return data
-
-
-def _config_parameter(config: TrainConfig) -> dict[str, Any]:
-    return asdict(config)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flows.schedules.legacy import request_of
 from flows.schedules.server import open_client
 from flows.schedules.timing import describe_schedule
 from pipeline.errors import ConfigError
@@ -131,7 +132,10 @@ def list_schedules() -> list[ScheduleInfo]:
                 limit=1,
             )
             params = d.parameters or {}
-            flow_name = "scrape" if "train_config" not in params else "retrain"
+            retrain = "train_config" in params or "train" in (params.get("request") or {})
+            flow_name = "retrain" if retrain else "scrape"
+            request = request_of(f"scheduled-{flow_name}", params)
+            scrape = request.get("scrape", request)
             last = finished[0] if finished else None
             infos.append(
                 ScheduleInfo(
@@ -143,8 +147,8 @@ def list_schedules() -> list[ScheduleInfo]:
                     next_run=None if d.paused or not upcoming else upcoming[0].expected_start_time,
                     last_state=last.state.name if last and last.state else None,
                     last_run=(last.start_time or last.expected_start_time) if last else None,
-                    site=str(params.get("site", "")),
-                    labels=list(params.get("labels") or []),
+                    site=str(scrape.get("site", "")),
+                    labels=list(scrape.get("labels") or []),
                     pool=d.work_pool_name or None,
                 )
             )

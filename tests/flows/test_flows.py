@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from curation.splits.policy import SplitRequest
 from flows.curate import curate_flow
+from flows.requests import RetrainRequest
 from flows.retrain import collect_and_retrain
 from flows.scrape import scrape_flow
 from flows.split import split_flow
@@ -15,6 +17,7 @@ from flows.train import evaluate_flow, train_flow
 from pipeline import schema as t
 from pipeline.settings import load_settings
 from pipeline.workspace import Workspace
+from scrapers.request import ScrapeRequest
 from training.config import DataSpec, TrainConfig
 from training.registry import list_models
 
@@ -60,7 +63,7 @@ def test_each_flow_runs_on_a_small_demo_site(tmp_path: Path, demo_site) -> None:
     settings = load_settings(home=tmp_path / "home")
     labels = ["swift", "wagonr"]
 
-    scraped = scrape_flow(settings, "demo", labels, base_url=demo_site.base_url)
+    scraped = scrape_flow(settings, ScrapeRequest("demo", labels, base_url=demo_site.base_url))
     assert scraped["labels"]["swift"]["photos_stored"] > 0
     assert set(scraped["labels"]) == set(labels)
 
@@ -68,7 +71,7 @@ def test_each_flow_runs_on_a_small_demo_site(tmp_path: Path, demo_site) -> None:
     assert curated["review"]["queued_added"] >= 2
     assert sum(curated["review"]["scored"].values()) > 0
 
-    split = split_flow(settings, fractions=[0.6, 0.2, 0.2], seed=1)
+    split = split_flow(settings, SplitRequest(fractions=(0.6, 0.2, 0.2), seed=1))
     assert split["version"] == 1
     assert all(sum(split["counts"][s].values()) > 0 for s in ("train", "validation", "test"))
 
@@ -93,20 +96,20 @@ def test_collect_and_retrain_twice_keeps_the_test_set_and_promotes_only_the_bett
     demo_site,  # type: ignore[no-untyped-def]
 ) -> None:
     settings = load_settings(home=tmp_path / "home")
-    common = {
-        "settings": settings,
-        "site": "demo",
-        "labels": ["swift", "wagonr"],
-        "train_config": TINY_TRAINING,
-        "base_url": demo_site.base_url,
-        "split_fractions": [0.6, 0.2, 0.2],
-        "features": "handmade",  # the default CNN features are exercised by `run --quick`
-    }
-    first = collect_and_retrain(**common, max_listings=3)
+
+    def request(max_listings: int) -> RetrainRequest:
+        scrape = ScrapeRequest(
+            "demo", ("swift", "wagonr"), base_url=demo_site.base_url, max_listings=max_listings
+        )
+        split = SplitRequest(fractions=(0.6, 0.2, 0.2), seed=0, grow_as_built=True)
+        # The default CNN features are exercised by `run --quick`.
+        return RetrainRequest(scrape, TINY_TRAINING, split=split, features="handmade")
+
+    first = collect_and_retrain(settings, request(max_listings=3))
     test_before = _test_set_hashes(settings.home)
     assert first["promoted"] is True and test_before
 
-    second = collect_and_retrain(**common, max_listings=5)
+    second = collect_and_retrain(settings, request(max_listings=5))
     assert second["scrape"]["labels"]["swift"]["photos_stored"] > 0, "more listings came in"
     assert second["split"]["newly_placed"] > 0
     assert _test_set_hashes(settings.home) == test_before

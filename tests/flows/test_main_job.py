@@ -58,15 +58,20 @@ def test_run_quick_goes_from_demo_site_to_an_evaluated_model(tmp_path: Path) -> 
 
 def test_a_new_split_keeps_2400_800_800_on_the_demo_site_and_fits_a_real_one() -> None:
     from curation.splits.plan import fit_sizes, plan_targets
-    from flows.main_job import MainJobOptions, split_choice
+    from flows.main_job import MainJobOptions, split_request
     from pipeline.errors import CarscoutError
 
-    assert split_choice(MainJobOptions()) == ([2400, 800, 800], None, False)
-    assert split_choice(MainJobOptions(quick=True)) == (None, [0.6, 0.2, 0.2], False)
+    def choice(options: MainJobOptions) -> tuple[object, object, bool]:
+        request = split_request(options)
+        assert request.grow_as_built, "run grows the catalog's split as it was built"
+        return request.sizes, request.fractions, request.fit_to_collected
+
+    assert choice(MainJobOptions()) == ((2400, 800, 800), None, False)
+    assert choice(MainJobOptions(quick=True)) == (None, (0.6, 0.2, 0.2), False)
     site = MainJobOptions(site="my.toml", labels=("sedan", "suv"))
-    assert split_choice(site) == (None, None, True)
+    assert choice(site) == (None, None, True)
     chosen = MainJobOptions(site="my.toml", labels=("sedan", "suv"), sizes=(60, 20, 20))
-    assert split_choice(chosen) == ([60, 20, 20], None, False)
+    assert choice(chosen) == ((60, 20, 20), None, False)
 
     # The catalog: 1,139 usable sedans were too few for 2400/800/800.
     available = {"sedan": 1139, "suv": 1300}

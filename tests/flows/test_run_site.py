@@ -29,7 +29,8 @@ from pipeline import schema as t
 from pipeline.workspace import Workspace
 from scrapers.demo_site import GeneratedSite, SiteConfig, generate_site
 from tests.http_site import Reply, serving
-from training.registry import list_models, pair_on_test
+from training.registry import list_models
+from training.registry_policy import pair_on_test
 
 ROOT = Path(__file__).parents[2]
 CARSCOUT = [sys.executable, "-c", "from cli.app import main; main()"]
@@ -321,6 +322,7 @@ def write_text(path: Path, text: str) -> Path:
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_stage_that_cannot_work_fails_once_with_a_cross_and_one_line(tmp_path: Path) -> None:
+    from curation.splits.policy import SplitRequest
     from flows.progress import reporting
     from flows.split import split_flow
     from pipeline.errors import CarscoutError
@@ -335,7 +337,7 @@ def test_a_stage_that_cannot_work_fails_once_with_a_cross_and_one_line(tmp_path:
         reporting(display),
         display,
     ):
-        split_flow(load_settings(home=home), name="big", sizes=[2400, 800, 800])
+        split_flow(load_settings(home=home), SplitRequest(name="big", sizes=(2400, 800, 800)))
     assert display.started == ["split"], "a CarscoutError must not be retried"
     lines = out.getvalue().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("✗ split"), lines
@@ -411,9 +413,10 @@ def test_curating_again_with_nothing_new_reuses_the_scores_and_says_so(
     from flows.progress import reporting
     from flows.scrape import scrape_flow
     from pipeline.settings import load_settings
+    from scrapers.request import ScrapeRequest
 
     settings = load_settings(home=tmp_path / "home")
-    scrape_flow(settings, str(marketplace.spec), ["swift", "wagonr"], max_listings=6)
+    scrape_flow(settings, ScrapeRequest(marketplace.spec, ("swift", "wagonr"), max_listings=6))
     out = io.StringIO()
     display = RichStageReporter(Console(file=out, width=300))
     with reporting(display), display:

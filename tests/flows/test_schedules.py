@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from curation.splits.policy import SplitRequest
+from flows.requests import RetrainRequest
 from flows.schedules.deployments import retrain_deployment, scrape_deployment
+from flows.schedules.jobs import scheduled_retrain, scheduled_scrape
 from flows.schedules.recording import retrain_line, run_recorded, scrape_line
 from flows.schedules.server import require_server
 from flows.schedules.timing import check_cron, check_timezone, local_timezone, make_schedule
@@ -20,8 +23,11 @@ from pipeline.errors import ConfigError
 from pipeline.settings import load_settings
 from pipeline.status import catalog_status
 from pipeline.workspace import Workspace
+from scrapers.request import ScrapeRequest
 from training.config import TrainConfig
-from training.registry import ModelRecord, decide, paired_test
+from training.registry import ModelRecord
+from training.registry_policy import decide
+from training.registry_stats import paired_test
 
 DEMO = "http://127.0.0.1:8123"
 
@@ -33,36 +39,44 @@ def _crons(deployment) -> list[str]:  # type: ignore[no-untyped-def]
 def test_scrape_and_retrain_deployments_have_their_schedules(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path)
     scrape = scrape_deployment(
-        settings, "demo", ["swift", "wagonr"], "0 3 * * *", base_url=DEMO, timezone="UTC"
+        settings,
+        ScrapeRequest("demo", ("swift", "wagonr"), base_url=DEMO),
+        "0 3 * * *",
+        timezone="UTC",
     )
     assert scrape.name == "scheduled-scrape"
     assert _crons(scrape) == ["0 3 * * *"]
     assert scrape.schedules[0].schedule.timezone == "UTC"
-    assert scrape.parameters["labels"] == ["swift", "wagonr"]
-    assert scrape.parameters["base_url"] == DEMO
+    assert scrape.parameters["request"]["labels"] == ["swift", "wagonr"]
+    assert scrape.parameters["request"]["base_url"] == DEMO
     assert scrape.parameters["settings"]["home"] == str(tmp_path.resolve())
     assert scrape.concurrency_limit == 1
     assert scrape.concurrency_options.collision_strategy == "CANCEL_NEW"
 
-    retrain = retrain_deployment(
-        settings,
-        "demo",
-        ["swift"],
-        "30 4 * * 0",
+    request = RetrainRequest(
+        ScrapeRequest("demo", ("swift",), base_url=DEMO, max_listings=5),
         TrainConfig(weights="none", epochs=3, image_size=48),
-        base_url=DEMO,
-        max_listings=5,
-        split_sizes=(30, 10, 10),
+        split=SplitRequest(sizes=(30, 10, 10), grow_as_built=True),
         review_budget=0.2,
-        timezone="Asia/Kolkata",
     )
+    retrain = retrain_deployment(settings, request, "30 4 * * 0", timezone="Asia/Kolkata")
     assert _crons(retrain) == ["30 4 * * 0"]
     assert retrain.schedules[0].schedule.timezone == "Asia/Kolkata"
-    params = retrain.parameters
-    assert params["train_config"]["weights"] == "none"
-    assert params["train_config"]["epochs"] == 3
-    assert params["split_sizes"] == [30, 10, 10]
-    assert (params["max_listings"], params["review_budget"]) == (5, 0.2)
+    params = retrain.parameters["request"]
+    assert params["train"]["weights"] == "none"
+    assert params["train"]["epochs"] == 3
+    assert params["split"]["sizes"] == [30, 10, 10]
+    assert (params["scrape"]["max_listings"], params["review_budget"]) == (5, 0.2)
+    # What the deployment stores is what the flow gets back, whole and typed.
+    assert scheduled_retrain.validate_parameters(retrain.parameters)["request"] == request
+    assert scheduled_scrape.validate_parameters(scrape.parameters)["request"] == ScrapeRequest(
+        "demo", ("swift", "wagonr"), base_url=DEMO
+    )
+
+
+def test_a_review_budget_outside_0_to_1_is_refused() -> None:
+    with pytest.raises(ConfigError, match="--review-budget 1.5 must be between 0 and 1"):
+        RetrainRequest(ScrapeRequest("demo", ("swift",)), TrainConfig(), review_budget=1.5)
 
 
 def test_interval_schedule_and_machine_timezone_by_default(tmp_path: Path) -> None:
@@ -94,7 +108,7 @@ def test_deployment_registers_with_its_schedule_on_the_prefect_api(tmp_path: Pat
 
     settings = load_settings(home=tmp_path)
     deployment = scrape_deployment(
-        settings, "demo", ["swift"], "15 2 * * *", name="nightly", base_url=DEMO
+        settings, ScrapeRequest("demo", ("swift",), base_url=DEMO), "15 2 * * *", name="nightly"
     )
     deployment_id = deployment.apply()
     with get_client(sync_client=True) as client:
@@ -102,7 +116,7 @@ def test_deployment_registers_with_its_schedule_on_the_prefect_api(tmp_path: Pat
         schedules = client.read_deployment_schedules(deployment_id)
     assert stored.name == "nightly"
     assert [s.schedule.cron for s in schedules] == ["15 2 * * *"]
-    assert stored.parameters["labels"] == ["swift"]
+    assert stored.parameters["request"]["labels"] == ["swift"]
     assert stored.global_concurrency_limit is not None
     assert stored.global_concurrency_limit.limit == 1
     assert stored.concurrency_options.collision_strategy == "CANCEL_NEW"
@@ -116,12 +130,16 @@ def test_bad_cron_is_a_clear_error(cron: str) -> None:
 
 def test_bad_site_fails_when_scheduling_not_at_run_time(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
-        scrape_deployment(load_settings(home=tmp_path), tmp_path / "nope.toml", ["a"], "0 3 * * *")
+        scrape_deployment(
+            load_settings(home=tmp_path), ScrapeRequest(tmp_path / "nope.toml", ("a",)), "0 3 * * *"
+        )
 
 
 def test_missing_base_url_fails_when_scheduling(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--base-url"):
-        scrape_deployment(load_settings(home=tmp_path), "demo", ["swift"], "0 3 * * *")
+        scrape_deployment(
+            load_settings(home=tmp_path), ScrapeRequest("demo", ("swift",)), "0 3 * * *"
+        )
 
 
 def test_no_server_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,12 +252,11 @@ def test_retrain_line_says_what_was_collected_trained_and_promoted(
 def test_deployments_name_an_entrypoint_that_imports_their_flow(tmp_path: Path) -> None:
     from prefect.utilities.importtools import import_object
 
-    from flows.schedules.jobs import scheduled_retrain, scheduled_scrape
-
     settings = load_settings(home=tmp_path)
-    scrape = scrape_deployment(settings, "demo", ["swift"], "0 3 * * *", base_url=DEMO)
+    scraping = ScrapeRequest("demo", ("swift",), base_url=DEMO)
+    scrape = scrape_deployment(settings, scraping, "0 3 * * *")
     retrain = retrain_deployment(
-        settings, "demo", ["swift"], "0 4 * * *", TrainConfig(weights="none"), base_url=DEMO
+        settings, RetrainRequest(scraping, TrainConfig(weights="none")), "0 4 * * *"
     )
     assert scrape.entrypoint == "flows.schedules.jobs.scheduled_scrape"
     assert retrain.entrypoint == "flows.schedules.jobs.scheduled_retrain"
