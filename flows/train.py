@@ -112,7 +112,7 @@ def score_on_test(settings: Settings, run_dir: str) -> dict[str, Any]:
 def weigh_against_champion(
     settings: Settings, run_dir: str, promote: bool, champion_validation: float | None
 ) -> dict[str, Any] | None:
-    """Decide on the run in ``run_dir`` against the champion (:mod:`training.registry`'s
+    """Decide on the run in ``run_dir`` against the champion (:mod:`training.registry_policy`'s
     rules) and apply the decision when ``promote``; show it as the ``promotion`` stage.
 
     Not retried: a promotion applied once must not be judged again against itself. Returns
@@ -122,8 +122,8 @@ def weigh_against_champion(
     that raises :class:`CarscoutError`).
     """
     from training.records import find_training_run
-    from training.registry import judge
-    from training.registry import promote as apply_promotion
+    from training.registry_policy import judge
+    from training.registry_roles import promote as apply_promotion
 
     with Workspace.open(settings) as ws:
         run_id = find_training_run(ws, run_dir=str(Path(run_dir).resolve()))

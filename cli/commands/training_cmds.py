@@ -284,7 +284,7 @@ def evaluate_command(
         from training.evaluation import evaluate
 
         metrics = evaluate(run_dir, workspace=workspace, again=again)
-        from training.registry import promotion_preview
+        from training.registry_policy import promotion_preview
 
         with workspace.catalog.reading() as conn:
             promotion = promotion_preview(conn, run_dir)

@@ -13,7 +13,8 @@ from pipeline import schema as t
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
 from training.data_sources import from_folder_tree
-from training.registry import list_models, promote_if_better
+from training.registry import list_models
+from training.registry_roles import promote_if_better
 from training.trainer import train
 
 from .conftest import paint

@@ -112,7 +112,9 @@ def test_evaluate_says_whether_the_run_would_beat_the_champion(
     import re
 
     from pipeline.workspace import Workspace
-    from training.registry import judge, list_models, promote
+    from training.registry import list_models
+    from training.registry_policy import judge
+    from training.registry_roles import promote
 
     runner = CliRunner()
     home = ["--home", str(tmp_path / "home")]

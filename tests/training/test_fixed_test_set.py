@@ -29,7 +29,8 @@ from pipeline.workspace import Workspace
 from training.config import TrainConfig
 from training.data_sources import from_catalog_split
 from training.evaluation import evaluate, validation_metrics
-from training.registry import list_models, promote
+from training.registry import list_models
+from training.registry_roles import promote
 from training.trainer import TrainResult, train
 
 TINY = TrainConfig(

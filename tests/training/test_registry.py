@@ -10,14 +10,9 @@ import sqlalchemy as sa
 from pipeline import schema as t
 from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
-from training.registry import (
-    current_champion,
-    list_models,
-    mcnemar_p,
-    paired_test,
-    promote,
-    promote_if_better,
-)
+from training.registry import current_champion, list_models
+from training.registry_roles import promote, promote_if_better
+from training.registry_stats import mcnemar_p, paired_test
 from training.run_folder import ScoredPhoto, write_test_predictions
 
 
