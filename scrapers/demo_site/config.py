@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from pipeline.errors import ConfigError
-from scrapers.demo_site.drawing import BODY_STYLES
+from scrapers.demo_site.cars import BODY_STYLES
 from scrapers.demo_site.faults import FaultConfig
 from scrapers.demo_site.photos import MAX_SIZE
 

@@ -13,7 +13,9 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageChops
 
-from scrapers.demo_site.drawing import BACKGROUNDS, WRONG_PAINTERS, paint_background, place_car
+from scrapers.demo_site.backgrounds import BACKGROUNDS, paint_background
+from scrapers.demo_site.cars import place_car
+from scrapers.demo_site.wrong_photos import WRONG_PAINTERS
 
 REPOST_KINDS: tuple[str, ...] = ("identical", "resized", "recompressed", "cropped", "brightened")
 MAX_SIZE = (2048, 1536)

@@ -61,7 +61,8 @@ def scene(
 
 def lookalike(seed: int, colour: tuple[int, int, int]) -> Image.Image:
     """The demo site's painter: one street and car placement, the car in a given colour."""
-    from scrapers.demo_site.drawing import paint_background, place_car
+    from scrapers.demo_site.backgrounds import paint_background
+    from scrapers.demo_site.cars import place_car
 
     image, ground = paint_background(random.Random(seed), "road", (320, 240))
     place_car(random.Random(seed + 1), image, "swift", ground, colour=colour)

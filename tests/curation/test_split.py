@@ -415,7 +415,8 @@ def test_near_pairs_include_the_threshold_and_nothing_beyond(method: str) -> Non
 def test_units_join_reposts_but_not_lookalikes_close_in_phash(workspace: Workspace) -> None:
     import random
 
-    from scrapers.demo_site.drawing import paint_background, place_car
+    from scrapers.demo_site.backgrounds import paint_background
+    from scrapers.demo_site.cars import place_car
 
     def jpeg_of(colour: tuple[int, int, int], scale: float = 1.0, quality: int = 90) -> bytes:
         image, ground = paint_background(random.Random(7), "road", (320, 240))

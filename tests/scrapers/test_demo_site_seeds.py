@@ -15,9 +15,11 @@ from PIL import Image
 
 from scrapers.demo_site import GeneratedSite, SiteConfig, generate_site, plan_site
 from scrapers.demo_site import generator as generator_module
-from scrapers.demo_site.drawing import BODY_STYLES, WRONG_KINDS, Canvas, ordered_box
+from scrapers.demo_site.canvas import Canvas, ordered_box
+from scrapers.demo_site.cars import BODY_STYLES
 from scrapers.demo_site.generator import PhotoRenderError, SitePlan
 from scrapers.demo_site.photos import PhotoJob, draw_photo
+from scrapers.demo_site.wrong_photos import WRONG_KINDS
 
 ALL_MODELS = tuple(BODY_STYLES)
 ALL_KINDS = (*ALL_MODELS, *WRONG_KINDS)
