@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.commands.context import comma_list, hint, settings_from, workspace_from
+from cli.commands.scrape_options import BaseUrl, MaxListings
 from pipeline.errors import CarscoutError, ConfigError
 
 if TYPE_CHECKING:
@@ -42,16 +43,8 @@ def run_command(
     labels: Annotated[
         str | None, typer.Option("--labels", help="Comma-separated labels to collect with --site.")
     ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url", help="Site root for a spec whose URLs use {base_url} (http://HOST:PORT)."
-        ),
-    ] = None,
-    max_listings: Annotated[
-        int | None,
-        typer.Option("--max-listings", help="At most this many listings per label.", min=1),
-    ] = None,
+    base_url: BaseUrl = None,
+    max_listings: MaxListings = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Model variant to train (see carscout train).")
     ] = None,

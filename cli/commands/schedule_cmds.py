@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.commands.context import comma_list, settings_from
+from cli.commands.scrape_options import BaseUrl, MaxListings, MaxPages
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -33,19 +34,6 @@ TimeZone = Annotated[
     typer.Option(
         "--timezone", help="IANA zone the cron is in, e.g. Europe/Berlin (default: this machine's)."
     ),
-]
-BaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--base-url",
-        help="Fills {base_url} in the spec, e.g. http://127.0.0.1:8000 for `carscout demo-site`.",
-    ),
-]
-MaxListings = Annotated[
-    int | None, typer.Option("--max-listings", min=1, help="Visit at most N listings per label.")
-]
-MaxPages = Annotated[
-    int | None, typer.Option("--max-pages", min=1, help="Read at most N search pages per label.")
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", help="Also show Prefect's own log lines.")]
 Name = Annotated[str, typer.Argument(help="Schedule (deployment) name, see `schedule list`.")]

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from cli.commands.context import comma_list, settings_from
+from cli.commands.scrape_options import BaseUrl, MaxListings, MaxPages
 from pipeline.workspace import Workspace
 
 console = Console()
@@ -27,21 +28,9 @@ def scrape_command(
     labels: Annotated[
         str, typer.Option("--labels", help="Comma-separated labels to collect, e.g. swift,wagonr.")
     ],
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="Fills {base_url} in the spec, e.g. http://127.0.0.1:8123 for the demo site.",
-        ),
-    ] = None,
-    max_listings: Annotated[
-        int | None,
-        typer.Option("--max-listings", min=1, help="Visit at most N listings per label."),
-    ] = None,
-    max_pages: Annotated[
-        int | None,
-        typer.Option("--max-pages", min=1, help="Read at most N search pages per label."),
-    ] = None,
+    base_url: BaseUrl = None,
+    max_listings: MaxListings = None,
+    max_pages: MaxPages = None,
     workers: Annotated[
         int | None,
         typer.Option("--workers", min=1, help="Parallel photo downloads (default: the spec's, 8)."),

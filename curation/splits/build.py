@@ -3,7 +3,8 @@
 :func:`build_split` assigns whole leakage units (see :mod:`curation.splits.units`: a listing's
 photos, a duplicate group, near-duplicate pairs) to ``train`` / ``validation`` / ``test``,
 stratified by label and shuffled with a seed (:mod:`curation.splits.plan`), and stores them as
-version N of a named split.
+version N of a named split. Whether a request creates a version, grows the latest or is refused
+is decided by :func:`curation.splits.policy.decide_split`; this module carries it out.
 
 Run again on a grown catalog it keeps every assignment and places only the new images:
 

@@ -1,0 +1,26 @@
+"""The command-line options of the scrape job that several commands share, declared once.
+
+``carscout scrape``, ``schedule scrape``, ``schedule retrain`` and ``run`` turn them into the
+fields of a :class:`scrapers.request.ScrapeRequest` of the same names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="Fills {base_url} in the spec, e.g. http://127.0.0.1:8123 for `carscout demo-site "
+        "--port 8123`.",
+    ),
+]
+MaxListings = Annotated[
+    int | None, typer.Option("--max-listings", min=1, help="Visit at most N listings per label.")
+]
+MaxPages = Annotated[
+    int | None, typer.Option("--max-pages", min=1, help="Read at most N search pages per label.")
+]
