@@ -22,12 +22,15 @@ from tests.curation.test_review import (  # noqa: F401
     test_sheets_and_a_good_decisions_file,
 )
 from tests.curation.test_split import (  # noqa: F401
-    catalogued,
-    test_growing_keeps_the_test_set_and_places_only_new_images,
-    test_listings_duplicate_groups_and_near_duplicates_never_straddle,
-    test_reshuffle_creates_a_new_version_and_keeps_the_old,
     test_sizes_are_exact_and_balanced_over_labels,
     test_split_command_prints_subset_by_label_table,
+)
+from tests.curation.test_split_leakage import (  # noqa: F401
+    test_listings_duplicate_groups_and_near_duplicates_never_straddle,
+)
+from tests.curation.test_split_versions import (  # noqa: F401
+    test_growing_keeps_the_test_set_and_places_only_new_images,
+    test_reshuffle_creates_a_new_version_and_keeps_the_old,
 )
 from tests.postgres import postgres_server, postgres_workspace  # noqa: F401
 
