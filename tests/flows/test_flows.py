@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from pipeline.workspace import Workspace
 from scrapers.request import ScrapeRequest
 from training.config import DataSpec, TrainConfig
 from training.registry import list_models
+from training.run_folder import read_test_predictions
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -83,12 +85,24 @@ def test_each_flow_runs_on_a_small_demo_site(tmp_path: Path, demo_site) -> None:
 
     metrics = evaluate_flow(settings, str(run_dir))
     assert metrics["count"] == sum(split["counts"]["test"].values())
-    assert 0.0 <= metrics["accuracy"] <= 1.0
+    # The figures are the test photos' own: each photo of the split's test set scored once, the
+    # accuracy their share of right answers, the same in metrics.json as in what came back.
+    scored = read_test_predictions(run_dir)
+    assert scored is not None
+    assert sorted(photo.sha256 for photo in scored) == _test_set_hashes(settings.home)
+    right = sum(photo.true == photo.predicted for photo in scored)
+    assert metrics["accuracy"] == pytest.approx(right / len(scored))
+    assert sum(row["support"] for row in metrics["per_class"].values()) == len(scored)
+    recorded = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert recorded["accuracy"] == pytest.approx(metrics["accuracy"])
     # Without promote=True the decision is only shown, in the flow's published summary too.
     assert metrics["promotion"]["verdict"] == "would be promoted: no champion before"
     assert "Promotion: **would be promoted: no champion before**" in _evaluate_summary()
     with Workspace.open(settings) as ws, ws.catalog.reading() as conn:
-        assert [m.role for m in list_models(conn)] == ["challenger"]
+        models = list_models(conn)
+    assert [m.role for m in models] == ["challenger"]
+    assert models[0].test_accuracy == pytest.approx(metrics["accuracy"])
+    assert models[0].test_count == len(scored) and models[0].test_looks == 1
 
 
 def test_collect_and_retrain_twice_keeps_the_test_set_and_promotes_only_the_better(
