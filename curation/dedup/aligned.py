@@ -220,6 +220,8 @@ def _verify_fresh(
     import os
     from concurrent.futures import ProcessPoolExecutor
 
+    from pipeline.process_env import configure
+
     if map_shards is not None:
         chunks = np.array_split(candidates, max(1, len(candidates) // SHARD_PAIRS))
         jobs = [_job(c, paths_a, paths_b, rule) for c in chunks if len(c)]
@@ -240,6 +242,6 @@ def _verify_fresh(
     jobs = [_job(c, paths_a, paths_b, rule) for c in chunks if len(c)]
     # forkserver: safe when the parent already runs threads (Prefect) or TensorFlow.
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=configure) as pool:
         parts = list(pool.map(_verify_chunk, jobs))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int8)
