@@ -36,7 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from pipeline import process_env  # noqa: E402
+
+process_env.configure()  # before TensorFlow loads
 
 import sqlalchemy as sa  # noqa: E402
 

@@ -30,8 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from pipeline import process_env  # noqa: E402
+
+process_env.configure()  # before Prefect and TensorFlow load
 
 from prefect import flow  # noqa: E402
 

@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from pipeline import process_env
+
+process_env.configure()  # before Keras loads TensorFlow
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
