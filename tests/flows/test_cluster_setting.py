@@ -61,3 +61,52 @@ def test_the_flag_may_follow_the_command() -> None:
 
     assert hoist_global_options(["dedup", "--cluster", "tcp://h:1", "--full"]) == [
         "--cluster", "tcp://h:1", "dedup", "--full"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["import", "{photos}"],
+        ["dedup"],
+        ["score"],
+        ["split", "--fractions", "0.6,0.2,0.2"],
+        ["check-leaks", "{photos}"],
+        ["run", "--quick"],
+        ["schedule", "scrape", "--site", "demo", "--labels", "swift", "--cron", "0 3 * * *"],
+        ["schedule", "retrain", "--cron", "0 3 * * *"],
+    ],
+    ids=lambda command: " ".join(command[:2]).replace(" {photos}", ""),
+)
+def test_an_unreachable_scheduler_stops_every_cluster_command_before_it_runs(
+    tmp_path: Path, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each command that takes --cluster checks the scheduler first: one line naming the fix,
+    and the catalog is left as it was (no run recorded). The schedule commands check their
+    Prefect server before that (skipped here: no server)."""
+    import sqlalchemy as sa
+
+    from cli.app import app
+    from flows.schedules import server
+    from pipeline import schema as t
+    from pipeline.workspace import Workspace
+
+    monkeypatch.setattr(server, "require_server", lambda: None)
+    home, photos = tmp_path / "h", tmp_path / "photos"
+    (photos / "swift").mkdir(parents=True)
+    runner = CliRunner()
+    assert runner.invoke(app, ["--home", str(home), "import", str(photos)]).exit_code == 0
+
+    def runs() -> int:
+        with Workspace.open(home=home) as ws, ws.catalog.reading() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t.runs)).scalar_one())
+
+    before = runs()
+    address = f"tcp://127.0.0.1:{free_port()}"
+    args = [part.replace("{photos}", str(photos)) for part in command]
+    result = runner.invoke(app, ["--home", str(home), "--cluster", address, *args])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError), (result.output, result.exception)
+    message = str(result.exception)
+    assert message.startswith(f"no Dask scheduler answers at {address}") and "\n" not in message
+    assert "--cluster local" in message
+    assert runs() == before
