@@ -102,8 +102,8 @@ def _register_commands() -> None:
 
 _register_commands()
 
-# Global options (``--home X``, ``--debug``) may also follow the command: ``carscout scrape
-# --home X`` works like ``carscout --home X scrape``.
+# Global options (``--home X``, ``--debug``, ``--verbose``) may also follow the command:
+# ``carscout scrape --home X`` works like ``carscout --home X scrape``.
 GLOBAL_VALUE_OPTIONS = ("--home", "--cluster")
 GLOBAL_FLAGS = ("--debug", "--verbose")
 
