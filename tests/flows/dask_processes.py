@@ -1,9 +1,11 @@
 """A real Dask cluster for tests: ``dask scheduler`` and ``dask worker`` processes, each in its
-own working folder (as on separate machines), on a free 127.0.0.1 port."""
+own working folder (as on separate machines), on a free 127.0.0.1 port; a worker may be
+started without a shared folder (it sees the folder empty, as a machine that lacks the mount)."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -13,6 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+
+
+def can_hide_folders() -> bool:
+    """Return whether this machine lets a process see a folder empty (``unshare --mount``,
+    which needs root or user namespaces)."""
+    try:
+        done = subprocess.run(
+            ["unshare", "--mount", "sh", "-c", "mount -t tmpfs none /mnt"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def free_port() -> int:
@@ -31,14 +47,18 @@ class DaskProcesses:
     scheduler: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, *args: str, hide: Path | None = None) -> subprocess.Popen[bytes]:
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
+        command = [str(BIN / "dask"), *args]
+        if hide is not None:
+            # A mount namespace of its own where ``hide`` is an empty folder: a machine where
+            # the shared folder is not mounted (exec: a signal reaches the worker itself).
+            script = f"mount -t tmpfs none {shlex.quote(str(hide))} && exec {shlex.join(command)}"
+            command = ["unshare", "--mount", "sh", "-c", script]
         with (folder / "log").open("wb") as log:
-            return subprocess.Popen(
-                [str(BIN / "dask"), *args], cwd=folder, stdout=log, stderr=log, env=env
-            )
+            return subprocess.Popen(command, cwd=folder, stdout=log, stderr=log, env=env)
 
     def start_scheduler(self) -> None:
         """Start ``dask scheduler`` in ``root/scheduler``; return once its port answers."""
@@ -56,8 +76,9 @@ class DaskProcesses:
                 time.sleep(0.1)
         raise RuntimeError(f"dask scheduler did not start: {self.log('scheduler')}")
 
-    def start_worker(self, name: str) -> None:
-        """Start one single-threaded ``dask worker`` in ``root/<name>`` (its own folder)."""
+    def start_worker(self, name: str, hide: Path | None = None) -> None:
+        """Start one single-threaded ``dask worker`` in ``root/<name>`` (its own folder);
+        ``hide``: a folder the worker sees empty (see :func:`can_hide_folders`)."""
         self.workers[name] = self._spawn(
             name,
             "worker",
@@ -70,6 +91,7 @@ class DaskProcesses:
             "--no-nanny",  # the process a SIGKILL hits is the worker itself
             "--local-directory",
             str(self.root / name),
+            hide=hide,
         )
 
     def log(self, name: str) -> str:
