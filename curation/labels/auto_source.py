@@ -34,10 +34,12 @@ open-set part, for photos that belong to no label.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
 from curation.labels.config import Scores
+from curation.labels.fold_tasks import out_of_fold
 from curation.labels.probabilities import label_issue_scores
 
 STACK_MODEL_NAME = "sklearn:LogisticRegression(stacked log-probabilities)"
@@ -92,19 +94,27 @@ def stacked_probabilities(
     """Return ``(N, C)`` out-of-fold probabilities of a logistic regression on the sources'
     log-probabilities side by side: each photo's from a model fit on the other folds' photos
     (their listed labels), so the blend's weights are learnt without seeing it."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[label] for label in labels])
     x = np.hstack([np.log(np.clip(p, CLIP, 1.0)) for p in parts])
-    counts = np.bincount(y, minlength=len(classes))
-    n_splits = max(2, min(folds, int(counts.min())))
-    out = np.zeros((len(y), len(classes)))
-    for train, held_out in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(x, y):
-        model = LogisticRegression(max_iter=2000).fit(x[train], y[train])
-        # A training fold may miss a class: its column stays 0 for these rows.
-        out[np.ix_(held_out, model.classes_)] = model.predict_proba(x[held_out])
+    # Here: a few columns per photo, fit in a blink.
+    found = out_of_fold(
+        partial(_stacked_fold, x, y, len(classes)), y, len(classes), folds, seed, here=True
+    )
+    return found.probabilities
+
+
+def _stacked_fold(
+    x: np.ndarray, y: np.ndarray, classes: int, rows: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Return one fold's held-out probabilities (``rows`` = train and held-out rows)."""
+    from sklearn.linear_model import LogisticRegression
+
+    train, held_out = rows
+    model = LogisticRegression(max_iter=2000).fit(x[train], y[train])
+    out = np.zeros((len(held_out), classes))
+    # A training fold may miss a class: its column stays 0 for these rows.
+    out[:, model.classes_] = model.predict_proba(x[held_out])
     return out
 
 

@@ -63,9 +63,8 @@ from curation.labels.features import (
     SHAPE_SIZE,
     fetch_backbone_weights,
     find_backbone_weights,
-    image_inputs,
-    join_inputs,
 )
+from curation.labels.inputs import image_inputs, join_inputs
 from curation.labels.oof_cnn import OutOfFoldCnn, pixel_buffer
 from curation.labels.probabilities import (
     cnn_out_of_fold,
@@ -73,6 +72,7 @@ from curation.labels.probabilities import (
     out_of_fold_probabilities,
     shape_out_of_fold,
 )
+from curation.labels.projection import sample_rows, standardized_pca
 from curation.labels.reuse import config_key, reusable_run
 from pipeline import schema as t
 from pipeline.catalog import finish_run, start_run
@@ -101,23 +101,11 @@ OUTLIER_CHUNK_ROWS = 1024
 def _reduced(features: np.ndarray, components: int, fit_rows: int, seed: int) -> np.ndarray:
     """Return ``(N, components)`` float64: ``features`` standardized and projected by a PCA,
     both fit on at most ``fit_rows`` rows (a seeded sample) and applied a chunk at a time."""
-    from sklearn.decomposition import PCA
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    n = features.shape[0]
-    fit = features
-    if n > fit_rows:
-        fit = features[np.sort(np.random.default_rng(seed).choice(n, fit_rows, replace=False))]
-    components = max(1, min(components, fit.shape[0], fit.shape[1]))
-    model = make_pipeline(StandardScaler(), PCA(n_components=components, random_state=0))
-    model.fit(fit)
-    reduced = np.empty((n, components))
-    for start in range(0, n, OUTLIER_CHUNK_ROWS):
-        reduced[start : start + OUTLIER_CHUNK_ROWS] = model.transform(
-            features[start : start + OUTLIER_CHUNK_ROWS]
-        )
-    return reduced
+    fit = sample_rows(features.shape[0], fit_rows, np.random.default_rng(seed))
+    fitted = features.shape[0] if fit is None else len(fit)
+    components = max(1, min(components, fitted, features.shape[1]))
+    reduce = standardized_pca(features, components, fit, 0, OUTLIER_CHUNK_ROWS)
+    return reduce(features, dtype=np.float64)
 
 
 def _mean_neighbour_distance(points: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:

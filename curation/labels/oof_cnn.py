@@ -25,12 +25,14 @@ import tempfile
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from curation.labels.classes import encode_labels
 from curation.labels.features import load_rgb
+from curation.labels.fold_tasks import out_of_fold
 from pipeline.errors import CarscoutError
 
 # Chosen on the default demo site (benchmarks/label_issues.py, 12 % budget): 2 folds x 8 epochs
@@ -281,50 +283,23 @@ def out_of_fold_cnn(
     grows only with decoding and prediction); None trains on all. Raises
     :class:`CarscoutError` with fewer than two labels or a label of one photo.
     """
-    import keras
-    from sklearn.model_selection import StratifiedKFold
+    classes, y, _ = encode_labels(labels, "the out-of-fold CNN")
 
-    classes, y, counts = encode_labels(labels, "the out-of-fold CNN")
-    n_splits = max(2, min(folds, int(counts.min())))
+    def task(k: int, every: np.ndarray, held_out: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        return k, training_sample(every, y, train_per_label, [seed, k, 7919]), held_out
+
+    fit = partial(
+        _cnn_fold, pixels, y, len(classes), epochs, seed, batch_size, flip, seeds, snapshots
+    )
+    # Here, fold after fold: the pixels may be a memory-mapped file of this process.
+    found = out_of_fold(fit, y, len(classes), folds, seed, task, here=True)
+    n_splits = len(found.tasks)
+    # A fold trained on a sample when it has fewer rows than every photo outside it.
+    sampled = any(len(train) < len(y) - len(held) for _, train, held in found.tasks)
+    embeddings = np.zeros((len(y), found.results[0][1].shape[1]), np.float32)
+    for (_, _, held_out), (_, emb) in zip(found.tasks, found.results, strict=True):
+        embeddings[held_out] = emb
     size = pixels.shape[1]
-    probabilities = np.zeros((len(y), len(classes)))
-    embeddings: np.ndarray | None = None
-    fold_of = np.zeros(len(y), np.int32)
-    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    seeds = max(1, seeds)
-    sampled = False
-    for k, (every, held_out) in enumerate(cv.split(np.zeros(len(y)), y)):
-        train = training_sample(every, y, train_per_label, [seed, k, 7919])
-        sampled = sampled or len(train) < len(every)
-        for s in range(seeds):
-            model = _build(size, len(classes), seed + k + 1000 * s, flip)
-            steps = epochs * int(np.ceil(len(train) / batch_size))
-            # Cosine decay to zero: the last epochs settle the weights and batch-norm
-            # statistics, which otherwise leave the held-out confidences swinging.
-            schedule = keras.optimizers.schedules.CosineDecay(3e-3, max(steps, 1))
-            model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
-            both = keras.Model(model.input, [model.output, model.get_layer("embedding").output])
-            taken: list[tuple[np.ndarray, np.ndarray]] = []
-            first = max(0, epochs - max(1, snapshots))
-            shuffler = np.random.default_rng([seed, k, s])
-            for epoch in range(epochs):
-                order = shuffler.permutation(train)
-                for start in range(0, len(order), batch_size):
-                    # Sorted within the batch: the same batch, read in file order.
-                    rows = np.sort(order[start : start + batch_size])
-                    model.train_on_batch(_floats(pixels, rows), y[rows])
-                if epoch >= first:
-                    taken.append(_predict_held_out(both, pixels, held_out, flip))
-            probs = np.mean([p for p, _ in taken], axis=0)
-            emb = taken[-1][1]
-            if embeddings is None:
-                embeddings = np.zeros((len(y), emb.shape[1]), np.float32)
-            probabilities[held_out] += probs / seeds
-            if s == 0:
-                embeddings[held_out] = emb
-            keras.backend.clear_session()
-        fold_of[held_out] = k
-    assert embeddings is not None
     source = f"offline:oof-cnn@{size}px,{n_splits}folds,{epochs}epochs"
     if flip:
         source += ",flip"
@@ -334,4 +309,53 @@ def out_of_fold_cnn(
         source += f",{snapshots}snapshots"
     if sampled:
         source += f",train<={train_per_label}/label"
-    return OutOfFoldCnn(probabilities, [str(c) for c in classes], embeddings, fold_of, source)
+    return OutOfFoldCnn(
+        found.probabilities, [str(c) for c in classes], embeddings, found.fold, source
+    )
+
+
+def _cnn_fold(
+    pixels: np.ndarray,
+    y: np.ndarray,
+    classes: int,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    flip: bool,
+    seeds: int,
+    snapshots: int,
+    task: tuple[int, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return fold ``k``'s ``(probabilities, embeddings)`` of its held-out photos from models
+    trained on its ``train`` rows (``task`` = k, train, held-out rows): ``seeds`` models'
+    probabilities averaged, the first one's embeddings."""
+    import keras
+
+    k, train, held_out = task
+    seeds = max(1, seeds)
+    probabilities = np.zeros((len(held_out), classes))
+    embeddings = np.zeros((0, 0), np.float32)
+    for s in range(seeds):
+        model = _build(pixels.shape[1], classes, seed + k + 1000 * s, flip)
+        steps = epochs * int(np.ceil(len(train) / batch_size))
+        # Cosine decay to zero: the last epochs settle the weights and batch-norm
+        # statistics, which otherwise leave the held-out confidences swinging.
+        schedule = keras.optimizers.schedules.CosineDecay(3e-3, max(steps, 1))
+        model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy")
+        both = keras.Model(model.input, [model.output, model.get_layer("embedding").output])
+        taken: list[tuple[np.ndarray, np.ndarray]] = []
+        first = max(0, epochs - max(1, snapshots))
+        shuffler = np.random.default_rng([seed, k, s])
+        for epoch in range(epochs):
+            order = shuffler.permutation(train)
+            for start in range(0, len(order), batch_size):
+                # Sorted within the batch: the same batch, read in file order.
+                rows = np.sort(order[start : start + batch_size])
+                model.train_on_batch(_floats(pixels, rows), y[rows])
+            if epoch >= first:
+                taken.append(_predict_held_out(both, pixels, held_out, flip))
+        probabilities += np.mean([p for p, _ in taken], axis=0) / seeds
+        if s == 0:
+            embeddings = taken[-1][1].astype(np.float32)
+        keras.backend.clear_session()
+    return probabilities, embeddings

@@ -2,7 +2,9 @@
 
 One function per source: a linear model on a feature matrix (:func:`out_of_fold_probabilities`),
 an RBF kernel map on shape features (:func:`shape_out_of_fold`) and the small CNN
-(:func:`cnn_out_of_fold`); :func:`label_issue_scores` turns any of them into issue scores.
+(:func:`cnn_out_of_fold`), each through the one out-of-fold loop of
+:func:`curation.labels.fold_tasks.out_of_fold`; :func:`label_issue_scores` turns any of them into
+issue scores.
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ import numpy as np
 
 from curation.labels.classes import encode_labels
 from curation.labels.config import ScoreConfig
-from curation.labels.fold_tasks import fold_map
-from curation.labels.oof_cnn import (
-    OutOfFoldCnn,
-    out_of_fold_cnn,
-)
+from curation.labels.fold_tasks import fold_count, out_of_fold
+from curation.labels.oof_cnn import OutOfFoldCnn, out_of_fold_cnn
+from curation.labels.projection import sample_rows, standardized_pca
 
 # Standardizing and PCA of a fold are fit on at most this many of its rows (a seeded sample),
 # then applied a chunk at a time, so memory beyond the feature matrix stays bounded; folds of
@@ -41,27 +41,19 @@ def out_of_fold_probabilities(
     The number of folds is lowered to the size of the smallest label (at least 2). Raises
     :class:`CarscoutError` when there are fewer than two labels or a label has one image.
     """
-    from sklearn.model_selection import StratifiedKFold
-
-    classes, y, counts = encode_labels(labels, "scoring")
-    smallest = int(counts.min())
-    n_splits = max(2, min(folds, smallest))
+    classes, y, _ = encode_labels(labels, "scoring")
     # PCA can keep at most as many components as the smallest training fold has rows.
-    train_rows = len(y) - len(y) // n_splits - 1
+    train_rows = len(y) - len(y) // fold_count(y, folds) - 1
     components = max(1, min(components, features.shape[1], train_rows))
-    probabilities = np.zeros((len(y), len(classes)))
-    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     rng = np.random.default_rng(seed)
-    folds_rows = []
-    for train, held_out in cv.split(np.zeros(len(y)), y):
-        fit = train
-        if len(train) > FIT_ROWS:
-            fit = np.sort(rng.choice(train, FIT_ROWS, replace=False))
-        folds_rows.append((fit, train, held_out))
+
+    def task(k: int, train: np.ndarray, held_out: np.ndarray) -> tuple[np.ndarray, ...]:
+        fit = sample_rows(train, FIT_ROWS, rng)
+        return (train if fit is None else fit), train, held_out
+
     work = partial(_linear_fold, features, y, components, seed, regularization)
-    for (_, _, held_out), part in zip(folds_rows, fold_map()(work, folds_rows), strict=True):
-        probabilities[held_out] = part
-    return probabilities, [str(c) for c in classes]
+    found = out_of_fold(work, y, len(classes), folds, seed, task)
+    return found.probabilities, [str(c) for c in classes]
 
 
 def _linear_fold(
@@ -76,32 +68,10 @@ def _linear_fold(
     from sklearn.linear_model import LogisticRegression
 
     fit, train, held_out = rows
-    reduce = _reducer(components, seed)
-    reduce.fit(features[fit])  # type: ignore[attr-defined]
+    reduce = standardized_pca(features, components, fit, seed, CHUNK_ROWS)
     model = LogisticRegression(C=regularization, max_iter=2000)
-    model.fit(_transform(reduce, features, train), y[train])
-    return model.predict_proba(_transform(reduce, features, held_out))
-
-
-def _reducer(components: int, seed: int) -> object:
-    from sklearn.decomposition import PCA
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), PCA(n_components=components, random_state=seed))
-
-
-def _transform(reduce: object, features: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Return ``features[rows]`` standardized and projected, a chunk of rows at a time (no copy
-    of the selected rows at full width)."""
-    out: np.ndarray | None = None
-    for start in range(0, len(rows), CHUNK_ROWS):
-        part = reduce.transform(features[rows[start : start + CHUNK_ROWS]])  # type: ignore[attr-defined]
-        if out is None:
-            # Filled in place: a list of chunks joined at the end held the result twice.
-            out = np.empty((len(rows), part.shape[1]), part.dtype)
-        out[start : start + len(part)] = part
-    return out if out is not None else np.zeros((0, 0))
+    model.fit(reduce(features, train), y[train])
+    return model.predict_proba(reduce(features, held_out))
 
 
 def shape_out_of_fold(
@@ -124,19 +94,12 @@ def shape_out_of_fold(
     over it and its mirror image. Raises :class:`CarscoutError` with fewer than two labels or
     a label of one image.
     """
-    from sklearn.model_selection import StratifiedKFold
-
-    classes, y, counts = encode_labels(labels, "scoring")
-    n_splits = max(2, min(folds, int(counts.min())))
-    probabilities = np.zeros((len(y), len(classes)))
-    cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    splits = list(cv.split(features, y))
+    classes, y, _ = encode_labels(labels, "scoring")
     work = partial(
         _shape_fold, features, mirrored, y, components, seed, kernel_rows, regularization
     )
-    for (_, held_out), part in zip(splits, fold_map()(work, splits), strict=True):
-        probabilities[held_out] = part
-    return probabilities, [str(c) for c in classes]
+    found = out_of_fold(work, y, len(classes), folds, seed)
+    return found.probabilities, [str(c) for c in classes]
 
 
 def _shape_fold(

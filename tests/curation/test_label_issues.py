@@ -391,7 +391,7 @@ def test_scoring_the_catalog_reads_pixels_into_a_file_beyond_the_memory_limit(
     import tempfile
 
     from curation.labels import oof_cnn
-    from curation.labels.features import image_inputs
+    from curation.labels.inputs import image_inputs
 
     paths, _ = _photo_files(tmp_path, per_label=3)
     monkeypatch.setattr(oof_cnn, "PIXELS_IN_MEMORY_BYTES", 0)

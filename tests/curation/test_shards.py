@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from curation.dedup import hashing
 from curation.dedup.run import DedupConfig, run_dedup
-from curation.labels.features import image_inputs, join_inputs
+from curation.labels.inputs import image_inputs, join_inputs
 from curation.labels.issues import ScoreConfig, score_catalog
 from pipeline import schema as t
 from pipeline.errors import ConfigError
