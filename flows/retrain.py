@@ -74,8 +74,8 @@ def champion_on_validation(
     photos) or on other classes; the decision then uses the champion's recorded figure."""
     if split_id is None or champion.split_id != split_id:
         return None
+    from training.data_sources import resolve_data
     from training.evaluation import validation_metrics
-    from training.sources import resolve_data
 
     with Workspace.open(settings) as ws:
         data = resolve_data(config.data, ws)

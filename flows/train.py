@@ -39,7 +39,7 @@ def fit_model(settings: Settings, config: TrainConfig, name: str | None = None) 
 
     Returns ``run_dir``, ``name``, ``run_id`` and the best ``validation`` accuracy.
     """
-    from training.sources import resolve_data
+    from training.data_sources import resolve_data
     from training.trainer import train
 
     display = reporter()

@@ -1,27 +1,27 @@
-"""Labelled photo sources: carscout's own split, a folder-per-class tree (or Stanford Cars, see
-:mod:`training.stanford`), all resolved to one shape, :class:`LabelledFiles`.
+"""Where labelled photos come from: carscout's own split, a folder-per-class tree, or Stanford
+Cars (:mod:`training.stanford`); :func:`resolve_data` opens the one a
+:class:`~training.config.DataSpec` names. Each gives a :class:`~training.labelled.LabelledFiles`.
 
 Example::
 
     data = from_folder_tree(Path("export"))
     data.class_names          # ['suzuki swift', 'suzuki wagonr']
     data.subsets["train"][0]  # Sample(path=PosixPath('export/train/suzuki swift/1.jpg'), label=0)
+
+A catalog split gives train and validation only: its fixed test set is read by
+:func:`training.evaluation.evaluate` alone, from the split version a run was trained on.
 """
 
 from __future__ import annotations
 
-import random
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
-from pipeline.errors import CarscoutError
+from pipeline.errors import CarscoutError, ConfigError
 from pipeline.workspace import Workspace
+from training.config import DataSpec
+from training.labelled import IMAGE_SUFFIXES, LabelledFiles, Sample, carve
+from training.stanford import from_stanford
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
-SUBSET_NAMES = ("train", "validation", "test")
 _SUBSET_ALIASES = {
     "train": "train",
     "validation": "validation",
@@ -29,120 +29,6 @@ _SUBSET_ALIASES = {
     "valid": "validation",
     "test": "test",
 }
-
-BBox = tuple[int, int, int, int]
-
-
-class Sample(NamedTuple):
-    """One labelled photo: its file, class index, optional box and catalog image id.
-
-    ``bbox`` is ``(x1, y1, x2, y2)`` in pixels, 0-based, right and bottom exclusive (what
-    ``PIL.Image.crop`` takes); ``image_id`` is set for photos read from the catalog.
-    """
-
-    path: Path
-    label: int
-    bbox: BBox | None = None
-    image_id: int | None = None
-
-
-@dataclass
-class LabelledFiles:
-    """Class names plus the photos of each subset (``train``, ``validation``, ``test``).
-
-    ``source`` says where the data came from (for the run record); ``split_id`` is the catalog
-    split the data belongs to, if any. A subset may be missing (e.g. no test labels): ``absent``
-    then says why, and what to do. ``notes`` go into the model card; ``warnings`` are what a
-    person should hear when the data is loaded (also recorded in the run's ``data.json``).
-    """
-
-    class_names: list[str]
-    subsets: dict[str, list[Sample]]
-    source: str = ""
-    split_id: int | None = None
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    absent: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        """Return how many classes there are."""
-        return len(self.class_names)
-
-    def subset(self, name: str) -> list[Sample]:
-        """Return the samples of one subset, or raise a clear error when it is absent or empty."""
-        samples = self.subsets.get(name) or []
-        if not samples and name in self.absent:
-            raise CarscoutError(self.absent[name])
-        if not samples:
-            raise CarscoutError(
-                f"the data source {self.source or '(unnamed)'} has no {name} photos; "
-                f"add a {name}/ folder or pick a source with a {name} subset"
-            )
-        return samples
-
-    def counts(self) -> dict[str, int]:
-        """Return the number of photos per subset, e.g. ``{'train': 2400, ...}``."""
-        return {name: len(samples) for name, samples in self.subsets.items()}
-
-    def check_files_exist(self, subsets: Iterable[str]) -> None:
-        """Raise :class:`CarscoutError` naming the first missing files of these subsets."""
-        missing = [
-            s.path for name in subsets for s in self.subsets.get(name, []) if not s.path.is_file()
-        ]
-        if missing:
-            shown = ", ".join(str(p) for p in missing[:3])
-            raise CarscoutError(
-                f"{len(missing)} photo file(s) are missing (e.g. {shown}); "
-                "restore them or rebuild the data source"
-            )
-
-
-def carve(
-    samples: Sequence[Sample], fraction: float, seed: int
-) -> tuple[list[Sample], list[Sample]]:
-    """Split ``samples`` into ``(kept, carved)``, stratified by class and seeded.
-
-    Each class gives ``round(fraction * n)`` photos to the carved part, at least one when it has
-    two or more, and always keeps at least one. The result does not depend on input order.
-    """
-    if not 0 < fraction < 1:
-        raise CarscoutError(f"fraction {fraction} must be between 0 and 1, e.g. 0.2")
-    by_class: dict[int, list[Sample]] = defaultdict(list)
-    for sample in sorted(samples, key=lambda s: (s.label, str(s.path))):
-        by_class[sample.label].append(sample)
-    rng = random.Random(seed)
-    kept: list[Sample] = []
-    carved: list[Sample] = []
-    for label in sorted(by_class):
-        group = by_class[label]
-        rng.shuffle(group)
-        n_carved = min(
-            len(group) - 1, max(1 if len(group) >= 2 else 0, round(fraction * len(group)))
-        )
-        carved.extend(group[:n_carved])
-        kept.extend(group[n_carved:])
-    return kept, carved
-
-
-def subsample(samples: Sequence[Sample], fraction: float, seed: int) -> list[Sample]:
-    """Return a stratified, seeded ``fraction`` of ``samples`` (all of them for 1.0).
-
-    Smaller fractions with the same seed are subsets of larger ones, so a learning curve
-    compares nested training sets.
-    """
-    if fraction >= 1:
-        return list(samples)
-    by_class: dict[int, list[Sample]] = defaultdict(list)
-    for sample in sorted(samples, key=lambda s: (s.label, str(s.path))):
-        by_class[sample.label].append(sample)
-    rng = random.Random(seed)
-    chosen: list[Sample] = []
-    for label in sorted(by_class):
-        group = by_class[label]
-        rng.shuffle(group)
-        chosen.extend(group[: max(1, round(fraction * len(group)))])
-    return chosen
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -226,15 +112,16 @@ def from_folder_tree(
 
 
 def from_catalog_split(workspace: Workspace, split_name: str = "default") -> LabelledFiles:
-    """Read the newest version of the catalog split ``split_name``.
+    """Read the train and validation photos of the newest version of the catalog split
+    ``split_name``.
 
     Uses the split stage's own reader, so training sees what ``carscout export`` writes: only
     images still usable (active, not pending review), each under its current label (review may
-    have corrected it). The test subset is the version's fixed test set instead, as built
-    (:func:`curation.splits.stored.read_test_set`). Class indices follow the sorted training
-    labels.
+    have corrected it). The test subset is left out (``absent`` says so): training never holds
+    a test photo, and :func:`training.evaluation.evaluate` reads the fixed test set of the
+    version a run was trained on. Class indices follow the sorted training labels.
     """
-    from curation.splits.stored import read_split, read_test_set, split_versions
+    from curation.splits.stored import read_split, split_versions
 
     if not split_versions(workspace, split_name):
         named = "" if split_name == "default" else f" --name {split_name}"
@@ -244,27 +131,57 @@ def from_catalog_split(workspace: Workspace, split_name: str = "default") -> Lab
             "--source folder|stanford --data PATH"
         )
     split = read_split(workspace, split_name)
-    test = read_test_set(workspace, split.info.split_id).members
     assignments = [a for a in split.assignments if a.subset != "test"]
     class_names = sorted({a.label for a in assignments if a.subset == "train"})
     index = {name: i for i, name in enumerate(class_names)}
-    unknown = sorted(({a.label for a in assignments} | {m.label for m in test}) - set(index))
+    unknown = sorted({a.label for a in assignments} - set(index))
     if unknown:
         raise CarscoutError(
-            f"split {split_name!r} has validation/test labels with no training photos "
+            f"split {split_name!r} has validation labels with no training photos "
             f"({', '.join(unknown[:3])}); rebuild the split"
         )
     if len(class_names) < 2:
         raise CarscoutError(
             f"split {split_name!r} has {len(class_names)} training class(es); need 2 or more"
         )
-    subsets: dict[str, list[Sample]] = {name: [] for name in SUBSET_NAMES}
+    subsets: dict[str, list[Sample]] = {"train": [], "validation": []}
     for a in assignments:
         subsets[a.subset].append(Sample(a.path, index[a.label], None, a.image_id))
-    subsets["test"] = [Sample(m.path, index[m.label], None, m.image_id) for m in test]
     return LabelledFiles(
         class_names,
         subsets,
         source=f"catalog:{split_name} v{split.info.version}",
         split_id=split.info.split_id,
+        absent={
+            "test": f"the test set of split {split_name!r} is read by `carscout evaluate RUN` "
+            "alone, from the split version the run was trained on"
+        },
     )
+
+
+def resolve_data(spec: DataSpec, workspace: Workspace | None = None) -> LabelledFiles:
+    """Return the labelled files a data spec names.
+
+    ``catalog`` needs a ``workspace``; ``folder`` and ``stanford`` need ``spec.path``.
+    """
+    if spec.kind == "catalog":
+        if workspace is None:
+            raise ConfigError("a catalog data source needs a workspace (pass --home)")
+        return from_catalog_split(workspace, spec.split_name)
+    if not spec.path:
+        raise ConfigError(f"--data PATH is required for a {spec.kind} data source")
+    if spec.kind == "folder":
+        return from_folder_tree(
+            Path(spec.path),
+            validation_fraction=spec.validation_fraction,
+            test_fraction=spec.test_fraction,
+            seed=spec.seed,
+        )
+    if spec.kind == "stanford":
+        return from_stanford(
+            Path(spec.path),
+            crop=spec.crop,
+            validation_fraction=spec.validation_fraction,
+            seed=spec.seed,
+        )
+    raise ConfigError(f"unknown data source {spec.kind!r}; use catalog, folder or stanford")

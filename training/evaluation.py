@@ -27,7 +27,8 @@ from pipeline.workspace import Workspace
 from training import models as _models  # also registers custom layers
 from training import records, reports
 from training.config import TrainConfig
-from training.data_sources import BBox, LabelledFiles, Sample
+from training.data_sources import resolve_data
+from training.labelled import BBox, LabelledFiles, Sample
 from training.metrics import classification_metrics, flat_metrics
 from training.run_folder import (
     ScoredPhoto,
@@ -37,7 +38,6 @@ from training.run_folder import (
     require_finished,
     write_test_predictions,
 )
-from training.sources import resolve_data
 from training.trainer import predict_probabilities
 
 

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 from pipeline.errors import ConfigError
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
-from training.data_sources import LabelledFiles, subsample
+from training.labelled import LabelledFiles, subsample
 
 # Plots go to files only; pyplot picks its backend at the first figure.
 matplotlib.use("Agg")

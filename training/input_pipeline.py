@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training.data_sources import Sample
+from training.labelled import Sample
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 4096

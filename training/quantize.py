@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from sklearn.cluster import MiniBatchKMeans
 
-from training.data_sources import BBox, Sample
+from training.labelled import BBox, Sample
 
 TF_DECODABLE = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 

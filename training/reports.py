@@ -13,7 +13,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from training.data_sources import Sample
+from training.labelled import Sample
 from training.quantize import open_rgb
 
 # Plots go to files only; pyplot picks its backend at the first figure.

@@ -25,7 +25,7 @@ from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
 from training import records
 from training.config import TrainConfig
-from training.data_sources import LabelledFiles, Sample
+from training.labelled import LabelledFiles, Sample
 from training.quantize import prepare_files
 
 HISTORY_FILE = "history.csv"

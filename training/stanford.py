@@ -28,7 +28,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from pipeline.errors import CarscoutError
-from training.data_sources import IMAGE_SUFFIXES, BBox, LabelledFiles, Sample, carve
+from training.labelled import IMAGE_SUFFIXES, BBox, LabelledFiles, Sample, carve
 
 ANNOTATION_FIELDS = ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "class", "fname")
 

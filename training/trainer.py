@@ -28,8 +28,8 @@ from pipeline.errors import CarscoutError
 from pipeline.workspace import Workspace
 from training import records, reports
 from training.config import AUTO_MODEL, TrainConfig
-from training.data_sources import LabelledFiles, Sample
 from training.input_pipeline import make_dataset
+from training.labelled import LabelledFiles, Sample
 from training.metrics import classification_metrics, flat_metrics, has_top_k, to_probabilities
 from training.model_choice import resolve_model
 from training.models import build_model, model_spec, unfreeze_top

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.errors import CarscoutError
-from training.data_sources import LabelledFiles
+from training.labelled import LabelledFiles
 from training.run_folder import ScoredPhoto, file_sha256, read_test_predictions
 
 Key = Literal["sha256", "name"]

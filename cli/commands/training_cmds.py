@@ -196,7 +196,7 @@ def train_command(
     ] = None,
 ) -> None:
     """Train a model, choosing on validation only; the test set is left for `evaluate`."""
-    from training.sources import resolve_data
+    from training.data_sources import resolve_data
 
     # A folder or Stanford source needs no catalog yet: the run is recorded in a new one.
     with workspace_from(ctx, create=config.data.kind != "catalog") as workspace:
@@ -379,8 +379,8 @@ def data_size_command(
     config: TrainConfig = _DEFAULTS,
 ) -> None:
     """Validation accuracy against the number of training photos, with the train gap."""
+    from training.data_sources import resolve_data
     from training.experiments import data_size_experiment, parse_fractions
-    from training.sources import resolve_data
 
     chosen = parse_fractions(fractions)
     with workspace_from(ctx, create=config.data.kind != "catalog") as workspace:

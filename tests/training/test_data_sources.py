@@ -10,7 +10,8 @@ from curation.splits.build import build_split
 from pipeline.errors import CarscoutError
 from pipeline.intake import Provenance, intake_file
 from pipeline.workspace import Workspace
-from training.data_sources import Sample, carve, from_catalog_split, from_folder_tree, subsample
+from training.data_sources import from_catalog_split, from_folder_tree
+from training.labelled import Sample, carve, subsample
 from training.stanford import from_stanford
 
 RAM = "Ram C/V Cargo Van Minivan 2012"
@@ -126,7 +127,11 @@ def test_catalog_split(workspace: Workspace, tmp_path: Path, painter) -> None:  
     data = from_catalog_split(workspace)
     assert data.class_names == ["suzuki swift", "suzuki wagonr"]
     assert data.split_id is not None and data.source.startswith("catalog:default")
-    assert sum(data.counts().values()) == 20
+    # 20 photos at 0.6/0.2/0.2: training gets train and validation, never a test photo (the
+    # fixed test set is read by evaluate alone, from the version a run was trained on).
+    assert data.counts() == {"train": 12, "validation": 4}
+    with pytest.raises(CarscoutError, match="read by `carscout evaluate RUN` alone"):
+        data.subset("test")
     for samples in data.subsets.values():
         assert samples and all(s.path.is_file() for s in samples)
         assert all(s.path.is_relative_to(workspace.store.root) for s in samples)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from training import input_pipeline
-from training.data_sources import Sample
 from training.input_pipeline import make_dataset
+from training.labelled import Sample
 
 COLOURS = [(220, 30, 30), (30, 60, 220), (30, 200, 60)]
 

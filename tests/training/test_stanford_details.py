@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from pipeline.errors import CarscoutError
-from training.data_sources import LabelledFiles, Sample, from_folder_tree
+from training.data_sources import from_folder_tree
+from training.labelled import LabelledFiles, Sample
 from training.stanford import from_stanford, matlab_box
 
 FOLDERS = "car_data/car_data"

@@ -13,14 +13,15 @@ import sqlalchemy as sa
 from PIL import Image
 
 from curation.splits.build import build_split
-from curation.splits.stored import get_split
+from curation.splits.stored import get_split, read_test_set
 from pipeline import schema as t
 from pipeline.errors import CarscoutError
 from pipeline.intake import Provenance, intake_file
 from pipeline.workspace import Workspace
 from training.config import TrainConfig
-from training.data_sources import LabelledFiles, from_catalog_split
+from training.data_sources import from_catalog_split
 from training.evaluation import evaluate, predict
+from training.labelled import LabelledFiles
 from training.run_folder import cache_dir_for, file_sha256, looks_so_far
 from training.trainer import TrainResult, train
 
@@ -53,17 +54,9 @@ def trained(
                 )
         build_split(workspace, fractions=(0.5, 0.25, 0.25), seed=0, phash_threshold=-1)
         data = from_catalog_split(workspace)
-        # Train must not read the test subset: point it at files that do not exist.
-        blind = LabelledFiles(
-            data.class_names,
-            {
-                **data.subsets,
-                "test": [s._replace(path=base / "absent.jpg") for s in data.subsets["test"]],
-            },
-            source=data.source,
-            split_id=data.split_id,
-        )
-        result = train(CONFIG, blind, workspace=workspace, name="first")
+        # Training cannot read the test set: the catalog's data holds no test photo.
+        assert set(data.subsets) == {"train", "validation"}
+        result = train(CONFIG, data, workspace=workspace, name="first")
         yield workspace, result, data
 
 
@@ -131,7 +124,7 @@ def test_finished_run_is_not_overwritten(trained) -> None:  # noqa: ANN001
 def test_evaluate_then_predict_agrees(trained) -> None:  # noqa: ANN001
     workspace, result, data = trained
     metrics = evaluate(result.run_dir, workspace=workspace)  # the run's own source: the catalog
-    assert metrics["count"] == len(data.subsets["test"])
+    assert metrics["count"] == len(read_test_set(workspace, int(data.split_id)).members) > 0
     saved = json.loads((result.run_dir / "metrics.json").read_text())
     assert saved["test"]["accuracy"] == metrics["accuracy"]
     with workspace.catalog.reading() as conn:
@@ -190,7 +183,7 @@ def test_predict_names_each_photo_it_cannot_read(trained, tmp_path: Path) -> Non
     _, result, data = trained
     text = tmp_path / "notes.txt"
     text.write_text("not a photo")
-    good = data.subsets["test"][0].path
+    good = data.subsets["validation"][0].path
     missing, not_image, fine = predict(result.run_dir, [tmp_path / "nope.jpg", text, good])
     assert missing.error == "no such file" and missing.index == -1
     assert not_image.error is not None and not_image.error.startswith("not an image")
