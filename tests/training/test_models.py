@@ -1,4 +1,5 @@
-"""Every model variant builds and trains one short epoch on tiny data; heads and precision."""
+"""Every model variant builds, predicts valid probabilities and updates its weights in one
+short epoch; the baseline learns a separable task; heads and precision."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import math
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError
 from training.config import TrainConfig
-from training.data_sources import Sample, from_folder_tree
+from training.data_sources import from_folder_tree
 from training.input_pipeline import make_dataset
+from training.labelled import Sample
 from training.models import MODELS, build_model, transfer_base, unfreeze_top
 from training.run_folder import read_history
 from training.runtime import choose_policy, runtime
@@ -27,33 +30,68 @@ def _samples(folder_tree: Path, num_classes: int) -> list[Sample]:
     return [Sample(path, i % num_classes) for i, path in enumerate(files)]
 
 
+def _trainable_values(model: keras.Model) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_variant_trains_one_epoch(name: str, folder_tree: Path) -> None:
     num_classes = CLASSES[name]
     spec = MODELS[name]
+    samples = _samples(folder_tree, num_classes)
     dataset = make_dataset(
-        _samples(folder_tree, num_classes),
-        image_size=32,
-        batch_size=4,
-        training=True,
-        augment=spec.augment,
+        samples, image_size=32, batch_size=4, training=True, augment=spec.augment
     )
     model = build_model(name, image_size=32, num_classes=num_classes, weights="none")
-    assert model.output_shape == (None, 1 if num_classes == 2 else num_classes)
+    outputs = 1 if num_classes == 2 else num_classes
+    assert model.input_shape == (None, 32, 32, 3)
+    assert model.output_shape == (None, outputs)
     compile_model(model, num_classes, 1e-3)
     model.run_eagerly = True  # tracing a big graph costs more than one tiny eager epoch
+    before = _trainable_values(model)
     history = model.fit(dataset, epochs=1, shuffle=False, verbose=0)
     assert math.isfinite(history.history["loss"][0])
     assert ("top5" in history.history) == (num_classes > 5)
+    after = _trainable_values(model)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    # One probability per class for every photo: a sigmoid in [0, 1], or a softmax summing to 1.
+    images = np.concatenate([x for x, _ in make_dataset(samples, image_size=32, batch_size=4)])
+    probabilities = model.predict(images, verbose=0)
+    assert probabilities.shape == (len(samples), outputs)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    if outputs > 1:
+        assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_baseline_learns_a_separable_task(folder_tree: Path) -> None:
+    """Red ellipses against blue boxes: a few epochs take the baseline from chance to right."""
+    keras.utils.set_random_seed(0)
+    samples = from_folder_tree(folder_tree).subset("train")
+    labels = np.array([sample.label for sample in samples])
+    assert sorted(np.bincount(labels)) == [12, 12]
+    train_set = make_dataset(samples, image_size=32, batch_size=8, training=True)
+    model = build_model("baseline", image_size=32, num_classes=2, weights="none")
+    compile_model(model, 2, 1e-3)
+    history = model.fit(train_set, epochs=6, shuffle=False, verbose=0).history
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert history["accuracy"][-1] > history["accuracy"][0]
+    images = np.concatenate([x for x, _ in make_dataset(samples, image_size=32, batch_size=8)])
+    predicted = (model.predict(images, verbose=0)[:, 0] > 0.5).astype(int)
+    assert (predicted == labels).mean() >= 0.9
 
 
 def test_baseline_at_150_is_the_original_network() -> None:
     model = build_model("baseline", image_size=150, num_classes=2)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [32, 64, 128, 128]
+    assert all(c.kernel_size == (3, 3) for c in convs)
     assert sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers) == 4
     assert model.layers[-2].units == 512
-    assert model.count_params() == 3_453_121  # the two-car project's model summary
+    # The two-car project's input and head: 150×150 RGB in, one sigmoid unit out.
+    assert model.input_shape == (None, 150, 150, 3)
+    assert model.output_shape == (None, 1)
+    assert model.layers[-1].units == 1
+    assert model.layers[-1].activation is keras.activations.sigmoid
 
 
 def test_transfer_base_is_frozen_then_top_unfrozen() -> None:
