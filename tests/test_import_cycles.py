@@ -12,20 +12,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "scrapers", "curation", "training", "flows", "cli", "benchmarks")
+from tests.project_modules import PACKAGES as PROJECT_PACKAGES
+from tests.project_modules import ROOT, project_modules
 
-
-def project_modules(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
-    """Return dotted module name -> file for every module of ``packages`` under ``root``."""
-    found = {}
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = path.relative_to(root).with_suffix("").parts
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            found[".".join(parts)] = path
-    return found
+PACKAGES = (*PROJECT_PACKAGES, "benchmarks")
 
 
 def imports_of(module: str, path: Path, modules: dict[str, Path]) -> dict[str, int]:
@@ -115,7 +105,7 @@ def describe(group: list[str], graph: dict[str, dict[str, int]]) -> str:
 
 
 def test_no_import_cycles_between_project_modules() -> None:
-    graph = import_graph(project_modules())
+    graph = import_graph(project_modules(ROOT, PACKAGES))
     assert len(graph) > 100, "the scan found too few modules"
     found = cycles(graph)
     assert found == [], "import cycles: " + " | ".join(describe(g, graph) for g in found)

@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import schema
+from tests.project_modules import project_modules
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "scrapers", "curation", "training", "flows", "cli")
 EXEMPT = ("pipeline.migrations",)
 
 # Table -> the module or package that alone writes it. A package owner is a stage whose modules
@@ -171,18 +170,6 @@ def writes_in(source: str, tables: set[str]) -> list[tuple[int, str]]:
 def owns(owner: str, module: str) -> bool:
     """Return whether ``module`` is ``owner`` or inside the package ``owner``."""
     return module == owner or module.startswith(owner + ".")
-
-
-def project_modules(root: Path = ROOT) -> dict[str, Path]:
-    """Return dotted module name -> file for every module of the project packages."""
-    found = {}
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = path.relative_to(root).with_suffix("").parts
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            found[".".join(parts)] = path
-    return found
 
 
 def stray_writes(modules: dict[str, Path], owners: dict[str, str]) -> dict[tuple[str, str], list]:
