@@ -15,6 +15,7 @@ demo: setup
 
 test: setup postgresql
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest
 
 lint: setup
