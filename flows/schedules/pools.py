@@ -15,6 +15,7 @@ from typing import Any
 
 from flows.schedules.managing import reset_existing
 from flows.schedules.server import open_client
+from flows.schedules.zombies import ensure_zombie_automation, heartbeat_job_variables
 from pipeline.errors import ConfigError
 
 #: The only work pool type carscout deploys to: each run is a subprocess of the worker.
@@ -80,6 +81,8 @@ def deploy_to_pool(deployment: Any, pool: str) -> PoolDeployment:
     """
     with open_client() as client:
         ensure_pool(client, pool)
+    ensure_zombie_automation()  # a run whose machine is lost is marked Crashed
+    deployment.job_variables = heartbeat_job_variables(deployment.job_variables)
     paused = deployment.name in reset_existing([deployment.name])
     deployment.paused = paused
     deployment.apply(work_pool_name=pool)

@@ -186,3 +186,121 @@ def test_two_scheduled_scrapes_run_at_once_on_two_workers_into_one_catalog(  # t
                 worker.wait(30)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(worker.pid, signal.SIGKILL)
+
+
+def _flow_runs(api: str, deployment: str) -> list[dict[str, Any]]:
+    """Return the flow runs of the deployment named ``deployment``, oldest first."""
+    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    ids = [d["id"] for d in found if d["name"] == deployment]
+    runs = httpx.post(
+        f"{api}/flow_runs/filter",
+        json={"flow_runs": {"deployment_id": {"any_": ids}}, "sort": "EXPECTED_START_TIME_ASC"},
+        timeout=10,
+    ).json()
+    return list(runs)
+
+
+@pytest.mark.timeout(600)
+def test_a_run_whose_machine_is_lost_is_marked_crashed_and_the_next_tick_runs(  # type: ignore[no-untyped-def]
+    prefect_server,  # noqa: F811 - fixture
+    postgres_server,  # noqa: F811 - fixture
+    demo_site_factory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """worker-1 starts a scheduled scrape; then worker-1 and the run's process are SIGKILLed
+    together, as when their machine is lost. The run stops sending heartbeats, the automation
+    the deployment created marks it Crashed, which gives back the schedule's one-run slot, and
+    a later tick runs to the end on worker-2, well before the slot's lease (300 s) expired."""
+    import time
+
+    import psutil
+
+    from flows.schedules.zombies import SILENT_SECONDS
+
+    api, procs = prefect_server
+    url = postgres_server.fresh_url()
+    home = tmp_path / "shared-home"
+    monkeypatch.setenv("CARSCOUT_CATALOG_URL", url)
+    with Workspace.open(load_settings(home=home), create=True):
+        pass
+    env = {"CARSCOUT_CATALOG_URL": url, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    site = demo_site_factory(faults=FaultConfig(slow=1.0, slow_delay_s=0.5))  # runs for a while
+    name = "site-lost"
+    (deployed,) = _all(
+        _carscout(
+            procs,
+            env,
+            "--home",
+            str(home),
+            "schedule",
+            "scrape",
+            "--site",
+            "demo",
+            "--labels",
+            "swift,wagonr",
+            "--base-url",
+            site.base_url,
+            "--interval",
+            "10",
+            "--max-listings",
+            "2",
+            "--name",
+            name,
+            "--pool",
+            POOL,
+        )  # fmt: skip
+    )
+    assert f"to work pool '{POOL}'" in deployed, deployed
+    workers: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start_worker(worker: str) -> None:
+        folder = tmp_path / worker
+        folder.mkdir()
+        workers[worker] = subprocess.Popen(
+            [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1",
+             "--name", worker, "--type", "process"],
+            cwd=folder, env=procs.env | env, start_new_session=True,
+            stdout=(folder / "log").open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    try:
+        start_worker("worker-1")
+
+        def running() -> list[dict[str, Any]]:
+            return [r for r in _flow_runs(api, name) if r["state_type"] == "RUNNING"]
+
+        (lost,) = wait_for("a running scheduled scrape", running, 150, procs)
+        wait_for("its catalog row", lambda: _runs(home), 60, procs)
+        start_worker("worker-2")
+        machine = psutil.Process(workers["worker-1"].pid)
+        for process in [*machine.children(recursive=True), machine]:  # the run has a session
+            with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
+                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+        killed = time.monotonic()
+
+        def crashed() -> dict[str, Any] | None:
+            run = httpx.get(f"{api}/flow_runs/{lost['id']}", timeout=10).json()
+            return run if run["state_type"] == "CRASHED" else None
+
+        state = wait_for("the lost run marked Crashed", crashed, SILENT_SECONDS + 120, procs)
+        assert "heartbeat" in (state["state"]["message"] or ""), state["state"]
+
+        def next_ok() -> list[dict[str, Any]]:
+            return [r for r in _runs(home) if r["status"] == "ok"]
+
+        wait_for("the next tick's run to finish", next_ok, 200, procs)
+        assert time.monotonic() - killed < 300  # the automation gave the slot back, not the lease
+        statuses = [r["status"] for r in _runs(home)]
+        # The lost run's row stays "running" in the catalog (its process could not finish it).
+        assert statuses[0] == "running" and "ok" in statuses[1:], statuses
+        assert _manage(procs, env, ["remove", name])
+    finally:
+        for worker in workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
