@@ -2,10 +2,11 @@
 
 TensorFlow and Prefect read their settings from environment variables when they are first
 imported, so :func:`configure` runs before either loads, at every place a carscout process
-starts: the ``carscout`` command (:func:`cli.app.main`), a scheduled flow run
-(``flows.schedules.jobs``), each process-pool worker (as the pool's ``initializer``) and each
-Dask task (``flows.cluster.apply_work``, ``flows.sharding.photo_shard``). Child processes
-inherit the variables; whether the run is verbose travels with them in ``CARSCOUT_VERBOSE``.
+starts: the ``carscout`` command (:func:`cli.app.main`), the flow-run process of a scheduled
+run (``flows.schedules.recording.run_recorded``), each process-pool worker (as the pool's
+``initializer``), each Dask task (``flows.cluster.apply_work``, ``flows.sharding.photo_shard``)
+and the test session (``tests/conftest.py``). Child processes inherit the variables; whether
+the run is verbose travels with them in ``CARSCOUT_VERBOSE``.
 
 Quiet, the default, keeps TensorFlow's and absl's own lines off the terminal:
 ``TF_CPP_MIN_LOG_LEVEL=3`` stops most of TensorFlow's C++ log, the Python loggers
