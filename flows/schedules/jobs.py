@@ -36,6 +36,13 @@ class RequestFlow(Flow[..., Any]):
         """Return the parameters cast to the flow's types, older ones upgraded first."""
         return super().validate_parameters(upgrade_parameters(self.name, parameters))
 
+    def with_options(self, *args: Any, **kwargs: Any) -> Any:
+        """Return a copy with other options that still reads older parameters."""
+        copy = super().with_options(*args, **kwargs)
+        # Prefect builds the copy as a plain Flow; this class adds behaviour, not state.
+        copy.__class__ = type(self)
+        return copy
+
 
 def request_flow(name: str) -> Callable[[Callable[..., Any]], RequestFlow]:
     """Return a decorator making a function the :class:`RequestFlow` ``name``."""

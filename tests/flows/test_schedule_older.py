@@ -46,6 +46,9 @@ def test_an_older_retrain_deployment_reads_as_a_retrain_request(tmp_path: Path) 
         "review_budget": 0.2,
     }
     request = scheduled_retrain.validate_parameters(older)["request"]
+    # A copy Prefect makes with other options (a worker may) reads them the same way.
+    copy = scheduled_retrain.with_options(retries=1)
+    assert copy.validate_parameters(older)["request"] == request
     assert request == RetrainRequest(
         ScrapeRequest(
             "demo", ("swift", "wagonr"), "http://127.0.0.1:8123", max_listings=4, max_pages=1

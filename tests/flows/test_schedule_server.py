@@ -93,6 +93,7 @@ def test_a_schedule_fires_on_a_real_prefect_server(  # type: ignore[no-untyped-d
         [*carscout, "schedule", "list"], env=procs.env, capture_output=True, text=True
     )
     assert listed.returncode == 0 and "ci-scrape" in listed.stdout, listed.stderr
+    assert "swift" in listed.stdout, listed.stdout  # the labels, read from the stored request
 
     serve.send_signal(signal.SIGTERM)
     assert serve.wait(timeout=60) == 0
