@@ -12,7 +12,7 @@ from curation.labels.auto_source import choose_offline, out_of_fold_log_loss
 from curation.labels.config import Scores
 from curation.labels.probabilities import label_issue_scores
 from pipeline.workspace import Workspace
-from tests.curation.test_label_issues import populate
+from tests.curation.label_photos import populate
 
 
 def _scores(p_first: np.ndarray, labels: list[str], name: str) -> Scores:

@@ -30,7 +30,7 @@ from pipeline.weights import (
     weights_url,
 )
 from pipeline.workspace import Workspace
-from tests.curation.test_label_issues import populate
+from tests.curation.label_photos import populate
 
 APP = "MobileNetV3Small"
 SPEC = IMAGENET_NO_TOP[APP]
