@@ -126,6 +126,14 @@ def _file_of(pixels: np.ndarray) -> int | None:
     return None
 
 
+def _mapped(pixels: np.ndarray) -> bool:
+    """Return whether ``pixels`` lies on a memory mapping (a file-backed :func:`pixel_buffer`)."""
+    base = pixels
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    return isinstance(base, mmap.mmap)
+
+
 def read_rows(pixels: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Return ``pixels[rows]`` (``rows`` sorted) as a new uint8 array.
 
@@ -291,8 +299,9 @@ def out_of_fold_cnn(
     fit = partial(
         _cnn_fold, pixels, y, len(classes), epochs, seed, batch_size, flip, seeds, snapshots
     )
-    # Here, fold after fold: the pixels may be a memory-mapped file of this process.
-    found = out_of_fold(fit, y, len(classes), folds, seed, task, here=True)
+    # In memory, the pixels go once to wherever fold_map sends the folds (a cluster's workers:
+    # the folds give the same results there); a memory-mapped pixel file is this process's.
+    found = out_of_fold(fit, y, len(classes), folds, seed, task, here=_mapped(pixels))
     n_splits = len(found.tasks)
     # A fold trained on a sample when it has fewer rows than every photo outside it.
     sampled = any(len(train) < len(y) - len(held) for _, train, held in found.tasks)
