@@ -1,7 +1,7 @@
 """``carscout split`` and ``check-leaks`` with ``--cluster`` on a real Dask cluster (a ``dask
 scheduler`` and two ``dask worker`` processes in folders of their own): the near-duplicate pair
 checks of their units run as tasks on the workers, and the split and the leaks found equal
-the default runner's."""
+the default runner's; the same for the split flow (``run``'s split stage) given a cluster."""
 
 from __future__ import annotations
 
@@ -74,17 +74,29 @@ def _assignments(home: Path) -> list[tuple[int, str]]:
     return sorted((int(image_id), subset) for image_id, subset in rows)
 
 
+@pytest.fixture(scope="module")
+def hashed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Return ``(photos, home)``: the photos imported and hashed but not deduplicated (``dedup
+    --dry-run``), so a split's units must tie each repost to its original through the align
+    decision's pair checks."""
+    root = tmp_path_factory.mktemp("hashed")
+    photos, home = _draw(root / "photos"), root / "home"
+    _carscout("--home", str(home), "import", str(photos))
+    _carscout("--home", str(home), "dedup", "--dry-run")
+    return photos, home
+
+
+def _copies(home: Path, folder: Path) -> tuple[Path, Path]:
+    """Return two copies of ``home``: the same catalog, its store files at other paths (so no
+    verdict this process remembers applies to them)."""
+    return shutil.copytree(home, folder / "plain"), shutil.copytree(home, folder / "spread")
+
+
 def test_split_and_check_leaks_on_the_cluster_give_what_the_default_runner_gives(
-    dask_cluster: DaskProcesses, tmp_path: Path
+    dask_cluster: DaskProcesses, hashed: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """The photos are hashed but not deduplicated (``dedup --dry-run``), so the split's units
-    must tie each repost to its original through the align decision's pair checks."""
-    photos = _draw(tmp_path / "photos")
-    plain = tmp_path / "plain"
-    _carscout("--home", str(plain), "import", str(photos))
-    _carscout("--home", str(plain), "dedup", "--dry-run")
-    spread = tmp_path / "spread"
-    shutil.copytree(plain, spread)  # the same catalog, store files at other paths
+    photos = hashed[0]
+    plain, spread = _copies(hashed[1], tmp_path)
     outside = _outside(photos, tmp_path / "outside")
     address = dask_cluster.address
     split = ["split", "--fractions", "0.5,0.25,0.25", "--seed", "3"]
@@ -112,3 +124,24 @@ def test_split_and_check_leaks_on_the_cluster_give_what_the_default_runner_gives
     assert spread_leaks == plain_leaks
     assert "2 of 4 files have a copy" in plain_leaks
     assert "mirrored.jpg" in plain_leaks and "crop.jpg" in plain_leaks
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_runs_split_stage_on_the_cluster_sends_its_pair_checks_there(
+    dask_cluster: DaskProcesses, hashed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The split flow (``carscout run``'s and ``schedule retrain``'s split stage) given settings
+    with a cluster checks its candidate pairs there and assigns what ``carscout split`` does."""
+    from curation.splits.policy import SplitRequest
+    from flows.split import split_flow
+    from pipeline.settings import load_settings
+
+    plain, spread = _copies(hashed[1], tmp_path)
+    settings = load_settings(home=spread, cluster=dask_cluster.address)
+    with distributed.Client(dask_cluster.address, set_as_default=False) as client:
+        before = sum(_shards_done(client, "pairs").values())
+        split_flow(settings, SplitRequest(fractions=(0.5, 0.25, 0.25), seed=3))
+        done = sum(_shards_done(client, "pairs").values()) - before
+    _carscout("--home", str(plain), "split", "--fractions", "0.5,0.25,0.25", "--seed", "3")
+    assert done == 1
+    assert _assignments(spread) == _assignments(plain) != []
