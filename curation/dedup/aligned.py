@@ -23,6 +23,7 @@ from curation.dedup.alignment import (
     compare,
     load_pixels,
 )
+from curation.dedup.pair_order import local_order
 from pipeline.shards import ShardMap, check_shared
 
 NEAREST = 6  # candidates kept per photo, nearest hash first
@@ -216,6 +217,23 @@ def _verify_fresh(
     map_shards: ShardMap | None,
 ) -> np.ndarray:
     """The verdicts of :func:`verify_on_workers`' rows, every row computed."""
+    order = local_order(candidates, len(paths_a), None if paths_b is None else len(paths_b))
+    verdicts = np.empty(len(candidates), dtype=np.int8)
+    verdicts[order] = _verify_ordered(
+        candidates[order], paths_a, paths_b, rule, workers, map_shards
+    )
+    return verdicts
+
+
+def _verify_ordered(
+    candidates: np.ndarray,
+    paths_a: Sequence[str | Path | None],
+    paths_b: Sequence[str | Path | None] | None,
+    rule: AlignedRule,
+    workers: int | None,
+    map_shards: ShardMap | None,
+) -> np.ndarray:
+    """:func:`_verify_fresh` on rows in :func:`local_order`, cut into contiguous chunks."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -238,7 +256,9 @@ def _verify_fresh(
         a = PixelCache(paths_a)
         b = a if paths_b is None else PixelCache(paths_b)
         return verdicts_of(candidates, a, b, rule)
-    chunks = np.array_split(candidates, workers * 4)
+    # One chunk per process: more chunks balance the load better but read each photo again in
+    # every chunk that meets it.
+    chunks = np.array_split(candidates, workers)
     jobs = [_job(c, paths_a, paths_b, rule) for c in chunks if len(c)]
     # forkserver: safe when the parent already runs threads (Prefect) or TensorFlow.
     context = multiprocessing.get_context("forkserver")

@@ -45,9 +45,12 @@ _CELL_NCC = 0.7
 _HUE_TOLERANCE = 0.04
 _TONE_TOLERANCE = 20.0
 _GREY_CHROMA = 3.0  # mean |channel - grey| below this: the photo is greyscale
-_OVERLAY_SHARE = 0.35  # at most this share of cells inside the pasted box's rectangle
+_OVERLAY_SHARE = 0.35  # at most this share of the photo inside the pasted box's rectangle
 _OVERLAY_REST = 0.9  # cells outside it that must agree
 _FLAT_LEVELS = 12.0  # grey levels around the box's median that count as its fill
+_BOX_DENSITY = 0.75  # share of the box's rectangle its fill covers
+_BOX_MIN_SIDE = 3  # grid pixels: a box holds a line of text
+_FLAT_SHARE = 0.4  # share of the box's pixels at its fill's brightness (the rest: its text)
 
 
 @dataclass(frozen=True)
@@ -174,11 +177,15 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
         < _GREY_CHROMA
     )
     if greyscale:
-        residual = np.abs(grey_b - (gain * grey_a + offset))
+        residual = np.abs(grey_b - np.clip(gain * grey_a + offset, 0.0, 255.0))
     else:
-        residual = np.abs(grid_b - (gain * grid_a + offset)).max(axis=2)
-        hue_a, hue_b = _chromaticity(grid_a), _chromaticity(grid_b)
-        # Contrast and brightness scale saturation alike everywhere: one gain, on quantiles.
+        # Clipped like the copy's own pixels: brightened highlights stop at white.
+        predicted = np.clip(gain * grid_a + offset, 0.0, 255.0)
+        residual = np.abs(grid_b - predicted).max(axis=2)
+        # Hue against the photo as the fit predicts the copy: brightness and contrast move all
+        # three channels by one line, which shifts chromaticity more in dark pixels.
+        hue_a, hue_b = _chromaticity(predicted), _chromaticity(grid_b)
+        # Any saturation left: one gain, on quantiles.
         na = np.linalg.norm(hue_a[valid], axis=-1)
         nb = np.linalg.norm(hue_b[valid], axis=-1)
         coloured = na > 0.02
@@ -220,7 +227,8 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
     structure = float((ncc[textured] > _CELL_NCC).mean()) if textured.any() else 0.0
     agree = toned & hue_ok & (~textured | (ncc > _CELL_NCC))
     cells = np.flatnonzero(used)
-    overlay = _overlay(agree, cells // cols, cells % cols, (grey_a, grey_b), valid)
+    full = (rgb_a, np.where(warped[..., :1] >= 0, np.maximum(warped, 0.0), np.nan))
+    overlay = _overlay(agree, cells // cols, cells % cols, residual, (grid_a, grid_b), valid, full)
     return Evidence(inliers, structure, float(hue_ok.mean()), float(toned.mean()), overlay)
 
 
@@ -228,32 +236,88 @@ def _overlay(
     agree: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
-    greys: tuple[np.ndarray, np.ndarray],
+    residual: np.ndarray,
+    grids: tuple[np.ndarray, np.ndarray],
     valid: np.ndarray,
+    full: tuple[np.ndarray, np.ndarray],
 ) -> bool:
-    """Whether every disagreeing cell lies in one rectangle that one photo fills with a flat
-    colour (a pasted watermark, logo or price box) while the rest of the photos agree.
+    """Whether the only disagreement is one rectangle that one photo fills with a flat colour
+    (a pasted watermark, logo or price box) while the rest of the photos agree.
 
-    A different car in the same spot disagrees over the car, where both photos have texture
-    (real photos) or both are flat paint (drawn cars); a box pasted on a copy is mostly one
-    colour in that copy alone.
+    The rectangle is found on the grid's pixels, not its cells (a box over 15% of the photo
+    touches up to half of the coarse cells): the disagreeing pixels of the box's own fill
+    colour, in either photo. Every cell that it touches is excused; the others must agree. A
+    different car in the same spot disagrees over the car, where both photos have texture (real
+    photos) or both are flat paint (drawn cars); a box pasted on a copy is one colour in that
+    copy alone.
     """
-    if agree.all() or agree.mean() < 1 - _OVERLAY_SHARE:
+    if agree.all():
         return False
-    r0, r1 = rows[~agree].min(), rows[~agree].max() + 1
-    c0, c1 = cols[~agree].min(), cols[~agree].max() + 1
-    boxed = (rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1)
-    if boxed.mean() > _OVERLAY_SHARE or agree[~boxed].mean() < _OVERLAY_REST:
+    bad = (residual > _TONE_TOLERANCE) & valid
+    if bad.sum() < CELL * CELL // 2:
         return False
-    box = (slice(r0 * CELL, r1 * CELL), slice(c0 * CELL, c1 * CELL))
-    flat = []
-    for grey in greys:
-        pixels = grey[box][valid[box]]
-        flat.append(
-            len(pixels) > 0 and (np.abs(pixels - np.median(pixels)) < _FLAT_LEVELS).mean() >= 0.5
+    scale = full[0].shape[1] / valid.shape[1]
+    for side in (0, 1):
+        box = _fill_box(bad, grids[side], valid)
+        if box is None:
+            continue
+        y, x, h, w = box
+        touched = (
+            (rows * CELL < y + h)
+            & ((rows + 1) * CELL > y)
+            & (cols * CELL < x + w)
+            & ((cols + 1) * CELL > x)
         )
-    # Exactly one: two drawn cars of flat paint differ over the car, both flat there.
-    return flat[0] != flat[1]
+        if touched.all() or agree[~touched].mean() < _OVERLAY_REST:
+            continue
+        # Judged at full size, where a box's text strokes are thin against its fill.
+        region = (
+            slice(int(y * scale), int((y + h) * scale)),
+            slice(int(x * scale), int((x + w) * scale)),
+        )
+        pasted, other = full[side][region], full[1 - side][region]
+        seen = ~np.isnan(pasted[..., 0]) & ~np.isnan(other[..., 0])
+        # Exactly one flat: two drawn cars of flat paint differ over the car, both flat there.
+        if _flat(pasted[seen]) and not _flat(other[seen]):
+            return True
+    return False
+
+
+def _flat(pixels: np.ndarray) -> bool:
+    """Whether much of these ``(n, 3)`` colours' brightness lies near its median (one fill
+    colour; JPEG's halved colour resolution blurs a red box's text into its fill, brightness
+    less so)."""
+    if len(pixels) == 0:
+        return False
+    grey = pixels.mean(axis=1)
+    return bool((np.abs(grey - np.median(grey)) < _FLAT_LEVELS).mean() >= _FLAT_SHARE)
+
+
+def _fill_box(
+    bad: np.ndarray, rgb: np.ndarray, valid: np.ndarray
+) -> tuple[int, int, int, int] | None:
+    """Return ``(y, x, height, width)`` of the largest blob of disagreeing pixels that share
+    the commonest colour of the disagreement in ``rgb`` (a box's fill, its text strokes closed
+    over), or None when it covers more than :data:`_OVERLAY_SHARE` of the photo or fills less
+    than :data:`_BOX_DENSITY` of its bounding rectangle (a sky between trees is no box), or
+    is thinner than :data:`_BOX_MIN_SIDE` (a shifted edge is no box)."""
+    cv2 = opencv()
+    values = rgb[bad]
+    bins = np.clip(values // 32, 0, 7).astype(np.int64) @ np.array([64, 8, 1])
+    peak = int(np.argmax(np.bincount(bins, minlength=512)))
+    fill = np.median(values[bins == peak], axis=0)
+    near = np.abs(rgb - fill).max(axis=2) < _FLAT_LEVELS
+    mask = (bad & near).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count < 2:
+        return None
+    x, y, w, h, area = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))]
+    if min(w, h) < _BOX_MIN_SIDE or w * h > _OVERLAY_SHARE * valid.sum():
+        return None
+    if area < _BOX_DENSITY * w * h:
+        return None
+    return int(y), int(x), int(h), int(w)
 
 
 DEFAULT_MIN_INLIERS = 20

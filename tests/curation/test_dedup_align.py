@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
+from curation.dedup.alignment import AlignedRule, compare, load_pixels
 from curation.dedup.anchored import anchored_groups
 from curation.dedup.decision import NearDuplicateDecision, PhotoSet
 from curation.dedup.hashing import MIRROR_KIND, hash_files
+from curation.dedup.near_duplicates import COLOUR_KIND
+from curation.dedup.pair_order import local_order
 
 SET = Path(__file__).resolve().parents[3] / "shared" / "realcars-dev"
 needs_real_photos = pytest.mark.skipif(
@@ -26,10 +30,10 @@ STOCK_PAIR = ("pickup/00186.jpg", "pickup/00384.jpg")  # two trucks, one studio 
 
 def photo_set(paths: list[Path]) -> PhotoSet:
     """The photos hashed as dedup hashes them for the default decision."""
-    hashed = hash_files(paths, ("phash", MIRROR_KIND), workers=1)
+    hashed = hash_files(paths, NearDuplicateDecision().kinds(), workers=1)
     return PhotoSet.of(
         [h.hashes["phash"] for h in hashed],  # type: ignore[index]
-        None,
+        [h.hashes[COLOUR_KIND] for h in hashed],  # type: ignore[index]
         [h.hashes[MIRROR_KIND] for h in hashed],  # type: ignore[index]
         paths,
     )
@@ -157,3 +161,85 @@ def test_verification_through_shards_gives_the_pairs_of_the_local_run(tmp_path: 
     query, base = photo_set([grey]), photo_set(paths[:1] + paths[2:])
     found = decision.cross_pairs(query, base, workers=1, map_shards=counting_map)
     assert found[:, :2].tolist() == [[0, 0]] and shards_seen
+
+
+@needs_real_photos
+def test_crops_rotations_and_contrast_changes_are_found(tmp_path: Path) -> None:
+    with Image.open(SET / "photos" / ORIGINAL) as im:
+        original = im.convert("RGB")
+    w, h = original.size
+    contrast = ImageEnhance.Contrast(ImageEnhance.Brightness(original).enhance(1.3)).enhance(1.3)
+    copies = {
+        "crop": original.crop((int(w * 0.09), int(h * 0.02), int(w * 0.93), int(h * 0.9))),
+        "rotate": original.rotate(-4.5, Image.Resampling.BICUBIC, fillcolor=(255, 255, 255)),
+        "contrast": contrast,
+    }
+    paths = [SET / "photos" / ORIGINAL]
+    for kind, image in copies.items():
+        paths.append(tmp_path / f"{kind}.jpg")
+        image.save(paths[-1], quality=85)
+    paths += [SET / "photos" / name for name in STOCK_PAIR]
+    pairs = decide(paths)
+    assert {j for i, j in pairs if i == 0} == {1, 2, 3}
+    assert (4, 5) not in pairs
+    # Brightness and contrast move the three channels along one line: compared with the
+    # photo as that line predicts it, every cell keeps its hue.
+    assert compare(load_pixels(paths[0]), load_pixels(paths[3])).hue == 1.0
+
+
+@needs_real_photos
+def test_a_price_box_pasted_over_a_textured_corner_is_excused(tmp_path: Path) -> None:
+    source = SET / "photos" / "pickup/00181.jpg"
+    with Image.open(source) as im:
+        boxed = im.convert("RGB")
+    w, h = boxed.size
+    box = (0, 0, w // 2, int(h * 0.3))  # 15% of the photo, over trees and a windscreen
+    draw = ImageDraw.Draw(boxed)
+    draw.rectangle(box, fill=(200, 30, 30))
+    for line in range(box[3] // 14):
+        draw.text((6, 4 + line * 14), "CARSCOUT DEALS 555-0199", fill="white")
+    copy = tmp_path / "boxed.jpg"
+    boxed.save(copy, quality=85)
+    evidence = compare(load_pixels(source), load_pixels(copy), 20)
+    # Too few cells agree for the structure test; the box alone differs.
+    assert evidence.structure < AlignedRule().strong_min_structure and evidence.overlay
+    assert decide([source, copy]) == {(0, 1)}
+
+
+@needs_real_photos
+def test_a_photo_whose_hash_moved_far_is_found_through_its_colour_layout(
+    tmp_path: Path,
+) -> None:
+    with Image.open(SET / "photos" / ORIGINAL) as im:
+        original = im.convert("RGB")
+    w, h = original.size
+    crop = tmp_path / "crop.jpg"
+    original.crop((int(w * 0.1), int(h * 0.1), int(w * 0.9), int(h * 0.9))).save(crop)
+    paths = [SET / "photos" / ORIGINAL, crop]
+    found = photo_set(paths)
+    # The same colours, but pHashes 40 bits apart: beyond every hash search's reach.
+    far = f"{int(found.hashes[0]) ^ ((1 << 40) - 1):016x}"
+    hashes = [f"{int(found.hashes[0]):016x}", far]
+    colours = hash_files(paths, (COLOUR_KIND,), workers=1)
+    layouts = [c.hashes[COLOUR_KIND] for c in colours]  # type: ignore[index]
+    with_layouts = PhotoSet.of(hashes, layouts, None, paths)
+    assert NearDuplicateDecision().pairs_within(with_layouts, workers=1)[:, :2].tolist() == [[0, 1]]
+    without = PhotoSet.of(hashes, None, None, paths)
+    assert NearDuplicateDecision().pairs_within(without, workers=1).tolist() == []
+
+
+def test_pairs_are_ordered_so_that_a_photo_s_pairs_stay_together() -> None:
+    # A chain of 40 photos, its pairs shuffled: in the local order each pair shares a photo
+    # with the next one, so a process reading them in turn meets each photo in one stretch.
+    rng = np.random.default_rng(0)
+    chain = np.array([(k, k + 1, 0, 1) for k in range(39)], dtype=np.int64)
+    shuffled = chain[rng.permutation(len(chain))]
+    order = local_order(shuffled, 40)
+    assert sorted(order.tolist()) == list(range(39))
+    rows = shuffled[order]
+    for a, b in zip(rows[:-1], rows[1:], strict=True):
+        assert set(a[:2].tolist()) & set(b[:2].tolist())
+    # Two sets (queries against a base): the same holds across them.
+    cross = np.array([(k, k, 0, 1) for k in range(10)] + [(k + 1, k, 0, 1) for k in range(9)])
+    rows = cross[local_order(cross[rng.permutation(len(cross))], 10, 10)]
+    assert len(rows) == 19
