@@ -236,10 +236,10 @@ def print_tables(
         print(f"{stage:<8}{in_shards:>20.5f}{outside:>18.5f}{tasks:>9}{estimate / 3600:>10.2f} h")
     print(f"{'all':<8}{'':>47}{total / 3600:>10.2f} h")
     print(
-        "The part outside the shards (catalog writes, the near-duplicate search and pair "
-        "checks, the models' fitting but for the folds) runs in the command's process and "
-        "does not shrink with more machines. 2 cores cannot show a real speed-up: the "
-        "scheduler, the command and the workers share them."
+        "The part outside the shards (catalog writes, the near-duplicate search, the models' "
+        "fitting but for the folds) runs in the command's process and does not shrink with "
+        "more machines; dedup's pair checks are shard tasks, in the first column. 2 cores "
+        "cannot show a real speed-up: the scheduler, the command and the workers share them."
     )
 
 

@@ -252,6 +252,10 @@ def test_a_run_whose_machine_is_lost_is_marked_crashed_and_the_next_tick_runs(  
         )  # fmt: skip
     )
     assert f"to work pool '{POOL}'" in deployed, deployed
+    found = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+    (variables,) = [d["job_variables"] for d in found if d["name"] == name]
+    # A beat every 30 s: with Prefect's default 180 s the 90-s automation would crash every run.
+    assert variables["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30", variables
     workers: dict[str, subprocess.Popen[bytes]] = {}
 
     def start_worker(worker: str) -> None:
@@ -274,6 +278,8 @@ def test_a_run_whose_machine_is_lost_is_marked_crashed_and_the_next_tick_runs(  
         wait_for("its catalog row", lambda: _runs(home), 60, procs)
         start_worker("worker-2")
         machine = psutil.Process(workers["worker-1"].pid)
+        beats = {p.environ().get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY") for p in machine.children()}
+        assert beats == {"30"}, beats  # the run's own process beats every 30 s
         for process in [*machine.children(recursive=True), machine]:  # the run has a session
             with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
                 os.killpg(os.getpgid(process.pid), signal.SIGKILL)
