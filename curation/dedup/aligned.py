@@ -22,6 +22,7 @@ from curation.dedup.alignment import (
     Pixels,
     compare,
     load_pixels,
+    mirror_pixels,
 )
 from curation.dedup.pair_order import local_order
 from pipeline.shards import ShardMap, check_shared
@@ -79,11 +80,16 @@ class PixelCache:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        path = self.paths[k]
-        try:
-            found = None if path is None else load_pixels(path, mirrored)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            found = None
+        if mirrored:
+            # Scaled, then mirrored: the photo as is, mirrored, without decoding it again.
+            photo = self.get(k, False)
+            found = None if photo is None else mirror_pixels(photo)
+        else:
+            path = self.paths[k]
+            try:
+                found = None if path is None else load_pixels(path)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                found = None
         self._cache[key] = found
         if len(self._cache) > self.size:
             self._cache.popitem(last=False)  # least recently used
@@ -103,7 +109,7 @@ def evidence_of(
     first, second = a.get(i, False), b.get(j, flip)
     if first is None or second is None:
         return None
-    return compare(first, second, rule.min_inliers)
+    return compare(first, second, rule.min_inliers, rule.min_tone, rule.overlay_min_inliers)
 
 
 ACCEPTED, REJECTED, UNREADABLE = 1, 0, -1

@@ -68,6 +68,17 @@ def load_pixels(path: str | Path, mirrored: bool = False) -> Pixels:
     Raises ``OSError``/``ValueError`` for a file Pillow cannot decode.
     """
     array = np.ascontiguousarray(np.asarray(photo_for_features(path, "RGB", mirrored)))
+    return _with_features(array)
+
+
+def mirror_pixels(pixels: Pixels) -> Pixels:
+    """Return the :class:`Pixels` of the photo's mirror image: the same as
+    ``load_pixels(path, mirrored=True)`` (the photo is scaled, then mirrored), without reading
+    and scaling the file again."""
+    return _with_features(np.ascontiguousarray(pixels.rgb[:, ::-1]))
+
+
+def _with_features(array: np.ndarray) -> Pixels:
     cv2 = opencv()
     features = orb_features(cv2.cvtColor(array, cv2.COLOR_RGB2GRAY))
     return Pixels(array, features.points, features.descriptors)
@@ -120,10 +131,16 @@ def _chromaticity(rgb: np.ndarray) -> np.ndarray:
     )
 
 
-def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
+def compare(
+    a: Pixels, b: Pixels, min_inliers: int = 0, min_tone: float = 0.0, overlay_from: int = 0
+) -> Evidence:
     """Return the :class:`Evidence` that ``b`` is the same photograph as ``a``.
 
     Below ``min_inliers`` homography inliers the cells are not compared (their shares are 0).
+    A rule's ``min_tone`` and ``overlay_from`` (the inliers from which it looks for a pasted
+    box) save work that cannot change its verdict: below ``overlay_from`` inliers no box is
+    looked for, and when the tone share is under ``min_tone`` too, structure and hue are left
+    at 0.
     """
     homography, inliers = _homography(a, b, min_inliers)
     if homography is None:
@@ -209,6 +226,8 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
     # Medians over each cell's inside pixels: outside ones become NaN and are ignored.
     res = np.where(inside, blocks(residual)[used], np.nan)
     toned = np.nanmedian(res, axis=1) < _TONE_TOLERANCE
+    if inliers < overlay_from and toned.mean() < min_tone:
+        return Evidence(inliers, 0.0, 0.0, float(toned.mean()))
     if greyscale:
         hue_ok = np.ones(len(toned), dtype=bool)
     else:
@@ -228,7 +247,9 @@ def compare(a: Pixels, b: Pixels, min_inliers: int = 0) -> Evidence:
     agree = toned & hue_ok & (~textured | (ncc > _CELL_NCC))
     cells = np.flatnonzero(used)
     full = (rgb_a, np.where(warped[..., :1] >= 0, np.maximum(warped, 0.0), np.nan))
-    overlay = _overlay(agree, cells // cols, cells % cols, residual, (grid_a, grid_b), valid, full)
+    overlay = inliers >= overlay_from and _overlay(
+        agree, cells // cols, cells % cols, residual, (grid_a, grid_b), valid, full
+    )
     return Evidence(inliers, structure, float(hue_ok.mean()), float(toned.mean()), overlay)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
-from curation.dedup.alignment import AlignedRule, compare, load_pixels
+from curation.dedup.alignment import AlignedRule, compare, load_pixels, mirror_pixels
 from curation.dedup.anchored import anchored_groups
 from curation.dedup.decision import NearDuplicateDecision, PhotoSet
 from curation.dedup.hashing import MIRROR_KIND, hash_files
@@ -114,6 +114,22 @@ def test_drawn_cars_of_one_model_stay_apart(tmp_path: Path) -> None:
     # ORB + RANSAC alone links drawings of one model (why the cells are compared).
     assert len(NearDuplicateDecision("orb").pairs_within(photos, workers=1)) > 0
     assert len(NearDuplicateDecision().pairs_within(photos, workers=1)) == 0
+    # The rule's shortcuts (no box looked for below its inliers, no structure once the tone
+    # fails) change no verdict; mirrored pixels equal a mirrored read of the file.
+    rule = AlignedRule()
+    pixels = [load_pixels(path) for path in paths[:12]]
+    matched = 0
+    for k, a in enumerate(pixels):
+        for b in pixels[k + 1 :]:
+            full = compare(a, b, rule.min_inliers)
+            quick = compare(a, b, rule.min_inliers, rule.min_tone, rule.overlay_min_inliers)
+            assert rule.accepts(full) == rule.accepts(quick)
+            matched += full.inliers >= rule.min_inliers
+    assert matched > 0
+    mirrored = mirror_pixels(pixels[0])
+    read = load_pixels(paths[0], mirrored=True)
+    assert np.array_equal(mirrored.rgb, read.rgb)
+    assert np.array_equal(mirrored.descriptors, read.descriptors)
 
 
 def test_the_wide_search_finds_far_nearest_hashes_within_its_budget(
