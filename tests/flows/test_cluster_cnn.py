@@ -129,3 +129,35 @@ def test_the_cnn_folds_on_workers_equal_the_folds_here(
         assert np.array_equal(found.probabilities, here.probabilities)
         assert np.array_equal(found.embeddings, here.embeddings)
         assert np.array_equal(found.fold, here.fold) and found.source == here.source
+
+
+def test_score_offline_with_cluster_stores_the_scores_of_the_default_runner(
+    dask_cluster: DaskProcesses, tmp_path: Path
+) -> None:
+    """``carscout score --features offline --cluster``: the photos read into pixels and each
+    CNN fold as tasks on the workers; the stored scores and queue equal the default runner's
+    to the bit."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from cli.app import app
+    from tests.flows.test_cluster_cli import _catalog_state, _draw, _shards_done
+
+    def carscout(*args: str) -> None:
+        result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+        assert result.exit_code == 0, f"{args}: {result.output}{result.exception!r}"
+
+    plain = tmp_path / "plain"
+    carscout("--home", str(plain), "import", str(_draw(tmp_path / "photos")))
+    carscout("--home", str(plain), "dedup")
+    spread = shutil.copytree(plain, tmp_path / "spread")
+    score = ["score", "--features", "offline", "--folds", "3"]
+    with distributed.Client(dask_cluster.address, set_as_default=False) as client:
+        before = sum(_shards_done(client, "folds").values())
+        carscout("--home", str(spread), "--cluster", dask_cluster.address, *score)
+        folds = sum(_shards_done(client, "folds").values()) - before
+    carscout("--home", str(plain), *score)
+    assert folds == 3
+    state = _catalog_state(spread)
+    assert state["scores"] and state == _catalog_state(plain)
