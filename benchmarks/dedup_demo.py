@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from dedup_real import anchored_pairs, fastdup_methods, group_pairs  # noqa: E402
+from dedup_methods import anchored_pairs, fastdup_methods, group_pairs  # noqa: E402
 
 from curation.dedup.components import connected_groups  # noqa: E402
 from curation.dedup.decision import NearDuplicateDecision, PhotoSet  # noqa: E402

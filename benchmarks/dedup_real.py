@@ -31,34 +31,32 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
-from itertools import combinations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import imagehash  # noqa: E402
+import dedup_methods  # noqa: E402
 import numpy as np  # noqa: E402
+from dedup_methods import (  # noqa: E402
+    BASELINE_THRESHOLD,
+    METHODS,
+    aligned_method,
+    anchored_pairs,
+    baseline_method,
+    current_method,
+    fastdup_methods,
+    group_pairs,
+    same_work_method,
+)
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps  # noqa: E402
 
-from curation.dedup.components import connected_groups  # noqa: E402
-from curation.dedup.decision import ORB_WIDENING, NearDuplicateDecision, PhotoSet  # noqa: E402
-from curation.dedup.hashing import MIRROR_KIND, hash_files  # noqa: E402
-from curation.dedup.near_duplicates import (  # noqa: E402
-    COLOUR_KIND,
-    DEFAULT_COLOUR_THRESHOLD,
-    DEFAULT_PHASH_THRESHOLD,
-    NearDuplicateRule,
-    colour_levels,
-)
-from curation.dedup.search import cross_pairs, hex_to_uint64, pairs_within  # noqa: E402
-from curation.dedup.verify import FeatureCache, GeometricRule  # noqa: E402
+from curation.dedup.decision import ORB_WIDENING, NearDuplicateDecision  # noqa: E402
+from curation.dedup.verify import GeometricRule  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "realcars-dev"
 CACHE = Path.home() / ".cache" / "carscout" / "bench-dedup-real"
-BASELINE_THRESHOLD = 10  # imagededup PHash's default max_distance_threshold
 COPY_KINDS = (
     "resize30",
     "jpeg20-30",
@@ -163,12 +161,6 @@ def build_set(per_kind: int, seed: int) -> tuple[list[Path], list[str], dict[str
     return paths, all_names, copies
 
 
-def group_pairs(links: np.ndarray, names: list[str]) -> set[tuple[str, str]]:
-    """Pairs of names inside the groups (connected components) the accepted links form."""
-    groups = connected_groups((int(i), int(j)) for i, j in links[:, :2].tolist())
-    return {tuple(sorted((names[a], names[b]))) for g in groups for a, b in combinations(g, 2)}
-
-
 def true_pairs(names: list[str], copies: dict[str, tuple[str, str]]) -> set[tuple[str, str]]:
     """Every pair inside a true repost family: a photo and all its copies, with the photos
     that Stanford Cars holds twice (truth.json's ``same_photo``) and their copies as one."""
@@ -177,177 +169,6 @@ def true_pairs(names: list[str], copies: dict[str, tuple[str, str]]) -> set[tupl
     for group in json.loads((DATA / "truth.json").read_text()).get("same_photo", []):
         links += [(index[group[0]], index[other]) for other in group[1:]]
     return group_pairs(np.array(links, dtype=np.int64).reshape(-1, 2), names)
-
-
-def anchored_pairs(links: np.ndarray, names: list[str], paths: list[Path]) -> set[tuple[str, str]]:
-    """Pairs inside the groups ``carscout dedup`` forms from the default decision's links:
-    a photo joins through the group's kept copy (largest resolution, then file size)."""
-    from curation.dedup.anchored import anchored_groups
-
-    def quality(k: int) -> tuple[int, int, int]:
-        with Image.open(paths[k]) as im:
-            w, h = im.size
-        return (w * h, paths[k].stat().st_size, -k)
-
-    groups = anchored_groups(((int(i), int(j)) for i, j in links[:, :2].tolist()), quality)
-    return {tuple(sorted((names[a], names[b]))) for g in groups for a, b in combinations(g, 2)}
-
-
-def current_method(paths: list[Path], workers: int) -> np.ndarray:
-    """carscout's present default: drafted pHash <= 8 candidates confirmed by colour <= 40."""
-    results = hash_files(paths, ("phash", COLOUR_KIND), workers=workers)
-    hashes = hex_to_uint64(r.hashes["phash"] for r in results)  # type: ignore[index]
-    colours = colour_levels([r.hashes[COLOUR_KIND] for r in results])  # type: ignore[index]
-    rule = NearDuplicateRule(DEFAULT_PHASH_THRESHOLD, DEFAULT_COLOUR_THRESHOLD)
-    return rule.pairs_within(hashes, colours)
-
-
-def _plain_phash(path: str) -> str:
-    with Image.open(path) as im:
-        return str(imagehash.phash(im.convert("L")))
-
-
-def baseline_method(paths: list[Path], workers: int) -> np.ndarray:
-    """imagededup's default: full-resolution pHash within 10 bits, nothing else."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(workers) as pool:
-        values = list(pool.map(_plain_phash, [str(p) for p in paths], chunksize=32))
-    return pairs_within(hex_to_uint64(values), BASELINE_THRESHOLD)
-
-
-def same_work_method(paths: list[Path], workers: int) -> np.ndarray:
-    """carscout's hashing at the baseline's work (full-resolution decode, pHash only) and the
-    baseline's rule (pHash within 10 bits, nothing else)."""
-    results = hash_files(paths, ("phash",), workers=workers, draft_size=None)
-    hashes = hex_to_uint64(r.hashes["phash"] for r in results)  # type: ignore[index]
-    return pairs_within(hashes, BASELINE_THRESHOLD)
-
-
-GEOMETRIC = NearDuplicateDecision("orb")
-CENTRE = 0.6  # side of the centre region hashed by the experimental candidate generator
-
-
-def _orb_photos(paths: list[Path], workers: int) -> PhotoSet:
-    results = hash_files(paths, ("phash", MIRROR_KIND, COLOUR_KIND), workers=workers)
-    return PhotoSet.of(
-        [r.hashes["phash"] for r in results],  # type: ignore[index]
-        [r.hashes[COLOUR_KIND] for r in results],  # type: ignore[index]
-        [r.hashes[MIRROR_KIND] for r in results],  # type: ignore[index]
-        paths,
-    )
-
-
-def geometric_method(paths: list[Path], workers: int) -> np.ndarray:
-    """``carscout dedup --verify orb``: pHash and mirrored-pHash candidates verified by ORB +
-    RANSAC (curation.dedup.decision), hashed as dedup hashes (drafted)."""
-    return GEOMETRIC.pairs_within(_orb_photos(paths, workers), workers=workers)
-
-
-ALIGNED = NearDuplicateDecision("align")
-
-
-def aligned_method(paths: list[Path], workers: int) -> np.ndarray:
-    """``carscout dedup`` (the default decision, ``--verify align``)."""
-    return ALIGNED.pairs_within(_orb_photos(paths, workers), workers=workers)
-
-
-def _centre_phashes(path: str) -> tuple[str, str]:
-    """pHash of the centre ``CENTRE`` region of a photo and of its mirror image."""
-    with Image.open(path) as im:
-        if im.format == "JPEG":
-            im.draft("L", (128, 128))
-        grey = im.convert("L")
-    w, h = grey.size
-    m = (1 - CENTRE) / 2
-    centre = grey.crop((int(w * m), int(h * m), int(w * (1 - m)), int(h * (1 - m))))
-    return str(imagehash.phash(centre)), str(imagehash.phash(ImageOps.mirror(centre)))
-
-
-def centre_method(paths: list[Path], workers: int) -> np.ndarray:
-    """Experiment: the orb decision's candidates plus centre-region pHash candidates (crops and
-    corner watermarks move the centre less than the whole), all verified by ORB + RANSAC."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    photos = _orb_photos(paths, workers)
-    with ProcessPoolExecutor(workers) as pool:
-        centres = list(pool.map(_centre_phashes, [str(p) for p in paths], chunksize=32))
-    plain = hex_to_uint64(c for c, _ in centres)
-    flipped = hex_to_uint64(m for _, m in centres)
-    r = GEOMETRIC.candidate_threshold
-    rows: dict[tuple[int, int], int] = {}
-    for flip, found in (
-        (0, pairs_within(photos.hashes, r)),
-        (1, cross_pairs(photos.hashes, photos.mirrored[0], r)),
-        (0, pairs_within(plain, CENTRE_THRESHOLD)),
-        (1, cross_pairs(plain, flipped, CENTRE_THRESHOLD)),
-    ):
-        for i, j, _ in found.tolist():
-            if i != j:
-                rows.setdefault((min(i, j), max(i, j)), flip)
-    candidates = np.array([(i, j, f) for (i, j), f in rows.items()], dtype=np.int64)
-    candidates = candidates.reshape(-1, 3)
-    cache = FeatureCache(paths)
-    return candidates[GEOMETRIC.geometric_rule.verify(candidates, cache, cache)]
-
-
-CENTRE_THRESHOLD = 10
-
-
-PEER = f"imagehash pHash<={BASELINE_THRESHOLD} (peer: imagededup's default rule)"
-METHODS: dict[str, Callable[[list[Path], int], np.ndarray]] = {
-    PEER: baseline_method,
-    f"carscout, peer's work and rule (full decode, pHash<={BASELINE_THRESHOLD})": same_work_method,
-    f"--verify colour: pHash<={DEFAULT_PHASH_THRESHOLD} + colour<={DEFAULT_COLOUR_THRESHOLD}": (
-        current_method
-    ),
-    "--verify orb (ORB+RANSAC)": geometric_method,
-    "default: align (nearest pHash + ORB + aligned cells)": aligned_method,
-}
-
-
-def fastdup_methods(
-    paths: list[Path], names: list[str], truth: set[tuple[str, str]]
-) -> dict[str, tuple[set[tuple[str, str]], float]]:
-    """fastdup 2.54 (its own pretrained model, in .venv-fastdup) on the same files: its
-    connected components at its default threshold 0.96, and its similarity pairs (10 nearest
-    each) at the threshold with its best F1 against this truth, closed into groups as
-    carscout's are. Both come from one timed run (the sweep is free)."""
-    import tempfile
-
-    from fastdup_peer import ensure_fastdup, run_fastdup
-
-    if ensure_fastdup() is None:
-        print("fastdup is not available: its columns are left out", file=sys.stderr)
-        return {}
-    with tempfile.TemporaryDirectory() as work:
-        result = run_fastdup(paths, Path(work), threads=2, k=10)
-    default = {
-        tuple(sorted((names[a], names[b]))) for g in result.groups() for a, b in combinations(g, 2)
-    }
-    from curation.dedup.components import component_labels
-
-    index = {name: k for k, name in enumerate(names)}
-    true_ends = np.array([(index[a], index[b]) for a, b in truth], dtype=np.int64).reshape(-1, 2)
-    best = (-1.0, 0.96)
-    # Counted, not listed: at low similarities the drawn demo cars form one giant group.
-    for threshold in np.arange(0.80, 0.995, 0.005):
-        keep = result.pairs[result.pairs[:, 2] >= threshold][:, :2].astype(np.int64)
-        labels = component_labels(len(names), keep[:, 0], keep[:, 1])
-        sizes = np.bincount(labels)
-        found = int((sizes * (sizes - 1) // 2).sum())
-        hits = int((labels[true_ends[:, 0]] == labels[true_ends[:, 1]]).sum())
-        f1 = 2 * hits / (found + len(truth)) if found or truth else 1.0
-        if f1 > best[0]:
-            best = (f1, float(threshold))
-    keep = result.pairs[result.pairs[:, 2] >= best[1]]
-    return {
-        f"peer: fastdup {result.version} (default cc 0.96)": (default, result.seconds),
-        f"peer: fastdup at its best-F1 similarity {best[1]:.3f}": (
-            group_pairs(keep[:, :2].astype(np.int64), names),
-            result.seconds,
-        ),
-    }
 
 
 def score(
@@ -380,7 +201,6 @@ def score(
 
 
 def main() -> None:
-    global GEOMETRIC, CENTRE_THRESHOLD  # noqa: PLW0603 - the method table's functions read them
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-kind", type=int, default=30, help="Seeded copies per kind.")
     parser.add_argument("--seed", type=int, default=7)
@@ -391,15 +211,16 @@ def main() -> None:
     parser.add_argument("--only", default="", help="Run only methods whose name has this text.")
     parser.add_argument("--skip-fastdup", action="store_true", help="Leave the fastdup peer out.")
     defaults = GeometricRule()
-    parser.add_argument("--candidate", type=int, default=GEOMETRIC.candidate_threshold)
-    parser.add_argument("--centre-threshold", type=int, default=CENTRE_THRESHOLD)
+    parser.add_argument(
+        "--candidate", type=int, default=dedup_methods.GEOMETRIC.candidate_threshold
+    )
     parser.add_argument("--min-inliers", type=int, default=defaults.min_inliers)
     parser.add_argument("--min-fraction", type=float, default=defaults.min_inlier_fraction)
     args = parser.parse_args()
-    GEOMETRIC = NearDuplicateDecision(
+    # The method table's orb method reads it.
+    dedup_methods.GEOMETRIC = NearDuplicateDecision(
         "orb", args.candidate - ORB_WIDENING, None, args.min_inliers, args.min_fraction
     )
-    CENTRE_THRESHOLD = args.centre_threshold
     if not (DATA / "truth.json").is_file():
         sys.exit(f"{DATA} is missing: this benchmark needs the realcars-dev photos")
     paths, names, copies = build_set(args.per_kind, args.seed)
