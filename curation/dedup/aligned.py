@@ -184,9 +184,9 @@ def verify_on_workers(
     :mod:`pipeline.shards`); the same mask either way.
 
     ``paths_b=None``: both sides index ``paths_a`` (one set searched against itself). Rows
-    are cut into contiguous chunks of the first photo, so each process decodes mostly its own
-    photos; each chunk carries only the paths it reads. A pair this process has verified
-    before (the same files, the same rule) is not verified again.
+    are verified in :func:`local_order`, cut into contiguous chunks, so each process decodes
+    mostly its own photos; each chunk carries only the paths it reads. A pair this process
+    has verified before (the same files, the same rule) is not verified again.
     """
     side_b = paths_a if paths_b is None else paths_b
     keys = [
@@ -204,7 +204,10 @@ def verify_on_workers(
         else:
             verdicts[n] = known
     if todo:
-        fresh = _verify_fresh(candidates[todo], paths_a, paths_b, rule, workers, map_shards)
+        rows = candidates[todo]
+        order = local_order(rows, len(paths_a), None if paths_b is None else len(paths_b))
+        fresh = np.empty(len(rows), dtype=np.int8)
+        fresh[order] = _verify_fresh(rows[order], paths_a, paths_b, rule, workers, map_shards)
         verdicts[todo] = fresh
         for n, verdict in zip(todo, fresh.tolist(), strict=True):
             if keys[n] is not None and verdict != UNREADABLE:
@@ -222,24 +225,8 @@ def _verify_fresh(
     workers: int | None,
     map_shards: ShardMap | None,
 ) -> np.ndarray:
-    """The verdicts of :func:`verify_on_workers`' rows, every row computed."""
-    order = local_order(candidates, len(paths_a), None if paths_b is None else len(paths_b))
-    verdicts = np.empty(len(candidates), dtype=np.int8)
-    verdicts[order] = _verify_ordered(
-        candidates[order], paths_a, paths_b, rule, workers, map_shards
-    )
-    return verdicts
-
-
-def _verify_ordered(
-    candidates: np.ndarray,
-    paths_a: Sequence[str | Path | None],
-    paths_b: Sequence[str | Path | None] | None,
-    rule: AlignedRule,
-    workers: int | None,
-    map_shards: ShardMap | None,
-) -> np.ndarray:
-    """:func:`_verify_fresh` on rows in :func:`local_order`, cut into contiguous chunks."""
+    """The verdicts of :func:`verify_on_workers`' rows (in :func:`local_order`), every row
+    computed: contiguous chunks, one per process or :data:`SHARD_PAIRS` rows a shard."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor

@@ -39,6 +39,12 @@ def photo_set(paths: list[Path]) -> PhotoSet:
     )
 
 
+def original_photo() -> Image.Image:
+    """The real photo the tests copy, as RGB."""
+    with Image.open(SET / "photos" / ORIGINAL) as im:
+        return im.convert("RGB")
+
+
 def decide(paths: list[Path]) -> set[tuple[int, int]]:
     """The default decision's pairs over ``paths``, as index pairs."""
     pairs = NearDuplicateDecision().pairs_within(photo_set(paths), workers=1)
@@ -61,8 +67,7 @@ def test_a_photo_joins_through_the_kept_copy_never_through_a_chain() -> None:
 def test_copies_of_a_real_photo_are_found_and_stock_twins_and_chains_kept_apart(
     tmp_path: Path,
 ) -> None:
-    with Image.open(SET / "photos" / ORIGINAL) as im:
-        original = im.convert("RGB")
+    original = original_photo()
     w, h = original.size
     copies = {
         "resize30": original.resize((w * 3 // 10, h * 3 // 10), Image.Resampling.LANCZOS),
@@ -181,8 +186,7 @@ def test_verification_through_shards_gives_the_pairs_of_the_local_run(tmp_path: 
 
 @needs_real_photos
 def test_crops_rotations_and_contrast_changes_are_found(tmp_path: Path) -> None:
-    with Image.open(SET / "photos" / ORIGINAL) as im:
-        original = im.convert("RGB")
+    original = original_photo()
     w, h = original.size
     contrast = ImageEnhance.Contrast(ImageEnhance.Brightness(original).enhance(1.3)).enhance(1.3)
     copies = {
@@ -226,8 +230,7 @@ def test_a_price_box_pasted_over_a_textured_corner_is_excused(tmp_path: Path) ->
 def test_a_photo_whose_hash_moved_far_is_found_through_its_colour_layout(
     tmp_path: Path,
 ) -> None:
-    with Image.open(SET / "photos" / ORIGINAL) as im:
-        original = im.convert("RGB")
+    original = original_photo()
     w, h = original.size
     crop = tmp_path / "crop.jpg"
     original.crop((int(w * 0.1), int(h * 0.1), int(w * 0.9), int(h * 0.9))).save(crop)
