@@ -353,6 +353,9 @@ STRONG_MIN_STRUCTURE = 0.75
 WEAK_INLIERS = 80  # below it, drawings of one template matched at 90-91% structure
 WEAK_MIN_STRUCTURE = 0.93
 OVERLAY_MIN_INLIERS = 60
+# Crops and rotations of realcars-dev photos found through their colour layout alone agreed in
+# every cell (structure, hue and tone 1.0); drawn demo cars so found, at most two of the three.
+COLOUR_ONLY_MIN_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -368,12 +371,24 @@ class AlignedRule:
     weak_inliers: int = WEAK_INLIERS
     weak_min_structure: float = WEAK_MIN_STRUCTURE
     overlay_min_inliers: int = OVERLAY_MIN_INLIERS
+    colour_only_min_share: float = COLOUR_ONLY_MIN_SHARE
 
-    def accepts(self, evidence: Evidence) -> bool:
+    def accepts(self, evidence: Evidence, colour_only: bool = False) -> bool:
         """Whether the evidence says 'the same photograph': hue and tone shares at their
         minimum and the structure share at ``min_structure`` (``strong_min_structure`` from
         ``strong_inliers`` inliers, ``weak_min_structure`` below ``weak_inliers``), or a
-        pasted box the only difference."""
+        pasted box the only difference.
+
+        ``colour_only``: the pair was a candidate through its colour layouts alone, its
+        hashes far apart, so all three shares must reach ``colour_only_min_share``: a crop or
+        rotation of one photograph agrees everywhere once aligned, drawn cars of one model
+        and colour (the layout's usual nearest) do not."""
+        if colour_only:
+            least = self.colour_only_min_share
+            return (
+                evidence.inliers >= self.min_inliers
+                and min(evidence.structure, evidence.hue, evidence.tone) >= least
+            )
         if evidence.inliers >= self.overlay_min_inliers and evidence.overlay:
             return True
         if evidence.inliers >= self.strong_inliers:

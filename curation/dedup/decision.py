@@ -299,7 +299,9 @@ class NearDuplicateDecision:
     ) -> np.ndarray:
         """Add each query's nearest colour layouts to the ``(i, j, mirrored, distance)`` rows,
         compared as they are (a layout is not mirror-invariant), with their pHash distance.
-        Returns the rows, each ``(i, j, mirrored)`` once."""
+        Returns rows ``(i, j, mirrored, distance, colour only)``, each ``(i, j, mirrored)``
+        once; colour only is 1 for the pairs no hash search found as they are."""
+        candidates = np.column_stack([candidates, np.zeros(len(candidates), dtype=np.int64)])
         if len(queries) * len(base) > WIDE_BUDGET:
             return candidates
         found = nearest_colours(
@@ -314,7 +316,7 @@ class NearDuplicateDecision:
         i, j = np.array(fresh, dtype=np.int64).T
         xor = queries.hashes[i] ^ base.hashes[j]
         distance = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-        rows = np.column_stack([i, j, np.zeros_like(i), distance.astype(np.int64)])
+        rows = np.column_stack([i, j, np.zeros_like(i), distance.astype(np.int64), np.ones_like(i)])
         return np.vstack([candidates, rows])
 
     def _aligned(
@@ -325,7 +327,8 @@ class NearDuplicateDecision:
         workers: int | None,
         map_shards: ShardMap | None = None,
     ) -> np.ndarray:
-        """Verify ``(i, j, mirrored, distance)`` rows on the pixels; return ``(i, j, distance)``."""
+        """Verify ``(i, j, mirrored, distance, colour only)`` rows on the pixels; return
+        ``(i, j, distance)``."""
         keep = verify_on_workers(
             candidates, paths_a, paths_b, self.aligned_rule, self.unverified, workers, map_shards
         )

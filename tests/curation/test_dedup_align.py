@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
-from curation.dedup.alignment import AlignedRule, compare, load_pixels, mirror_pixels
+from curation.dedup.alignment import AlignedRule, Evidence, compare, load_pixels, mirror_pixels
 from curation.dedup.anchored import anchored_groups
 from curation.dedup.decision import NearDuplicateDecision, PhotoSet
 from curation.dedup.hashing import MIRROR_KIND, hash_files
@@ -262,3 +262,15 @@ def test_pairs_are_ordered_so_that_a_photo_s_pairs_stay_together() -> None:
     cross = np.array([(k, k, 0, 1) for k in range(10)] + [(k + 1, k, 0, 1) for k in range(9)])
     rows = cross[local_order(cross[rng.permutation(len(cross))], 10, 10)]
     assert len(rows) == 19
+
+
+def test_a_pair_found_by_colour_alone_must_agree_in_every_test() -> None:
+    rule = AlignedRule()
+    # A drawn car of the same model and colour: passes the usual tiers, not the colour-only one.
+    drawn = Evidence(inliers=146, structure=0.81, hue=1.0, tone=0.91)
+    assert rule.accepts(drawn) and not rule.accepts(drawn, colour_only=True)
+    crop = Evidence(inliers=43, structure=1.0, hue=1.0, tone=1.0)
+    assert rule.accepts(crop, colour_only=True)
+    # A pasted box excuses a pair its hashes found, not one found by colour alone.
+    boxed = Evidence(inliers=150, structure=0.6, hue=0.8, tone=0.8, overlay=True)
+    assert rule.accepts(boxed) and not rule.accepts(boxed, colour_only=True)
