@@ -64,7 +64,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from flows.main_job import MainJobOptions, train_config  # noqa: E402
+from flows.main_job import train_config  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.data_sources import LabelledFiles, Sample, from_folder_tree  # noqa: E402
 from training.evaluation import evaluate  # noqa: E402
@@ -330,7 +330,7 @@ def real_photo_split(root: Path, seed: int = 0) -> tuple[LabelledFiles, Labelled
 def bench_real_photos(root: Path, variants: list[str]) -> Table:
     """Train each ``model@size:epochs`` variant on the listed labels; measure true accuracy."""
     listed, truth = real_photo_split(root)
-    main_job = train_config(MainJobOptions())
+    main_job = train_config()
     table = Table(
         title=f"{root.name}: {len(listed.subsets['train'])} train / "
         f"{len(listed.subsets['validation'])} validation photos (listed labels); test accuracy "

@@ -10,7 +10,7 @@ usable photos per label (:func:`curation.splits.plan.fit_sizes`).
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from flows.requests import RetrainRequest
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace
-from scrapers.request import ScrapeRequest
 from training.config import DEFAULT_MODEL, DataSpec, TrainConfig
 
 QUICK_SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
@@ -30,27 +29,20 @@ SPLIT_NAME = "default"  # the split collect_and_retrain creates and grows
 
 @dataclass(frozen=True)
 class MainJobOptions:
-    """What ``carscout run`` was asked to do. ``site`` None means the demo marketplace.
+    """What ``carscout run`` was asked to do: the collect-and-retrain request, built once by the
+    command line, and the main job's own two options.
 
-    ``sizes``/``fractions`` size a new split (None for both: 2400/800/800 on the demo site,
-    fitted to the photos on a real one); ``include_pending`` also splits photos waiting for
-    review.
+    ``retrain`` carries the scrape, split and training requests whole. ``demo`` serves the
+    built-in demo marketplace and scrapes it: the scrape request's site, labels and base URL are
+    then the served site's, and only its bounds (``max_listings`` …) apply. ``retrain.split``
+    holds the split options as given: sizes and fractions left None get the main job's default
+    for a new split (:func:`split_request`). ``quick`` is a small demo site, a 60/20/20 split and
+    a short training (:func:`train_config` with ``quick``).
     """
 
+    retrain: RetrainRequest
     quick: bool = False
-    site: str | None = None
-    labels: tuple[str, ...] = ()
-    base_url: str | None = None
-    sizes: tuple[int, int, int] | None = None
-    fractions: tuple[float, float, float] | None = None
-    include_pending: bool = False
-    max_listings: int | None = None
-    model: str | None = None
-    epochs: int | None = None
-    image_size: int | None = None
-    learning_rate: float | None = None
-    weights: str = "none"
-    seed: int = 0
+    demo: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,50 +74,48 @@ def demo_site_config(quick: bool) -> Any:
     )
 
 
-def train_config(options: MainJobOptions) -> TrainConfig:
-    """Return the training configuration the main job uses (CPU-friendly sizes).
+def train_config(quick: bool = False, **given: Any) -> TrainConfig:
+    """Return the training configuration the main job uses (CPU-friendly sizes), with the
+    ``given`` :class:`TrainConfig` fields that are not None (``model``, ``epochs`` …) in place
+    of its defaults; ``quick`` trains for fewer epochs, without TensorBoard logs.
 
-    ``options.model``, ``epochs``, ``image_size`` and ``learning_rate`` override the defaults
-    where given.
+    Raises :class:`ConfigError` for a value TrainConfig refuses.
     """
-    quick = options.quick
-    return TrainConfig(
+    defaults = TrainConfig(
         # Chosen on real photos (benchmarks/train.py --data ../shared/realcars-dev) within the
         # main job's time on 2 cores: 64 px, 12 epochs and the augmented CNN without batch
         # norm; patience 5 because real photos' validation loss is noisy from epoch to epoch.
-        model=options.model or DEFAULT_MODEL,
-        image_size=options.image_size or 64,
-        epochs=options.epochs or (8 if quick else 12),
+        model=DEFAULT_MODEL,
+        image_size=64,
+        epochs=8 if quick else 12,
         batch_size=32,
         patience=5,
-        learning_rate=(
-            TrainConfig.learning_rate if options.learning_rate is None else options.learning_rate
-        ),
-        weights=options.weights,
-        # options.seed seeds the split; training keeps TrainConfig's seed, as `carscout train`.
+        weights="none",
+        # The split has its own seed; training keeps TrainConfig's, as `carscout train`.
         tensorboard=not quick,
         data=DataSpec(kind="catalog"),
     )
+    return defaults.with_changes(**{name: v for name, v in given.items() if v is not None})
 
 
 def split_request(options: MainJobOptions) -> SplitRequest:
-    """Return the split request of the main job: the catalog's split grows as it was built; a
+    """Return the split request the main job runs: the catalog's split grows as it was built; a
     new one gets the options' sizes or fractions, else 2400/800/800 on the demo site (60/20/20
     with ``quick``), else sizes fitted to what was collected."""
-    sizes, fractions, fit = options.sizes, options.fractions, False
+    given = options.retrain.split
+    sizes, fractions, fit = given.sizes, given.fractions, False
     if sizes is None and fractions is None:
         if options.quick:
             fractions = QUICK_SPLIT_FRACTIONS
-        elif options.site is None:
+        elif options.demo:
             sizes = FULL_SIZES
         else:
             fit = True
-    return SplitRequest(
-        name=SPLIT_NAME,
+    return replace(
+        given,
         sizes=sizes,
         fractions=fractions,
-        seed=options.seed,
-        include_pending=True if options.include_pending else None,
+        seed=0 if given.seed is None else given.seed,
         fit_to_collected=fit,
         grow_as_built=True,
     )
@@ -139,12 +129,8 @@ def check_existing_split(settings: Settings, options: MainJobOptions) -> None:
     (:func:`curation.splits.policy.decide_split` refuses them); said before the first stage
     rather than ignored.
     """
-    given = SplitRequest(
-        name=SPLIT_NAME,
-        sizes=options.sizes,
-        fractions=options.fractions,
-        include_pending=True if options.include_pending else None,
-    )
+    # Held against the catalog's split as given: sizes and fractions too, not only for a new one.
+    given = replace(options.retrain.split, seed=None, grow_as_built=False)
     with Workspace.open(settings, create=True) as ws, ws.catalog.reading() as conn:
         decision = decide_split(conn, given)
     if decision.action != "refuse":
@@ -161,7 +147,7 @@ def check_existing_split(settings: Settings, options: MainJobOptions) -> None:
         for c in decision.conflicts
     ]
     raise ConfigError(
-        f"the catalog's split {SPLIT_NAME!r} (version {decision.version}) was built with "
+        f"the catalog's split {given.name!r} (version {decision.version}) was built with "
         f"{built}, and run grows it with the same test set; drop {' and '.join(asked)}, or "
         f"build a new version first with `carscout split --reshuffle {' '.join(asked)}`"
     )
@@ -174,16 +160,17 @@ def _joined(values: tuple[float, ...] | None) -> str:
 def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
     """Run the main job and return where its results are.
 
-    Raises :class:`ConfigError` when a real ``site`` is given without ``labels`` or split
+    Raises :class:`ConfigError` when a real site is given without labels or split
     options disagree with the catalog's split (:func:`check_existing_split`), before any stage.
     """
     from flows.retrain import collect_and_retrain
 
-    if options.site is not None and not options.labels:
+    if not options.demo and not options.retrain.scrape.labels:
         raise ConfigError("--site needs --labels, e.g. --labels swift,wagonr")
     check_existing_split(settings, options)
     with ExitStack() as stack:
-        if options.site is None:
+        scrape = options.retrain.scrape
+        if options.demo:
             from scrapers.demo_site.server import DemoSite
 
             config = demo_site_config(options.quick)
@@ -191,11 +178,10 @@ def run_main_job(settings: Settings, options: MainJobOptions) -> MainJobReport:
             demo = stack.enter_context(DemoSite(config))
             photos = len(demo.generated.photos)
             reporter().finish(f"{photos} photos served on {demo.base_url}")
-            site, base_url, labels = "demo", demo.base_url, tuple(config.models)
-        else:
-            site, base_url, labels = options.site, options.base_url, options.labels
-        scrape = ScrapeRequest(site, labels, base_url=base_url, max_listings=options.max_listings)
-        request = RetrainRequest(scrape, train_config(options), split=split_request(options))
+            scrape = replace(
+                scrape, site="demo", labels=tuple(config.models), base_url=demo.base_url
+            )
+        request = replace(options.retrain, scrape=scrape, split=split_request(options))
         result = collect_and_retrain(settings, request)
     run_dir = Path(result["train"]["run_dir"])
     return MainJobReport(

@@ -86,25 +86,36 @@ def run_command(
     # Before anything imports Prefect, which reads them once; the global --verbose counts too.
     _quiet_prefect(verbose or bool((ctx.obj or {}).get("verbose")))
     from curation.splits.plan import parse_split_options
-    from flows.main_job import MainJobOptions, check_existing_split, run_main_job
+    from curation.splits.policy import SplitRequest
+    from flows.main_job import MainJobOptions, check_existing_split, run_main_job, train_config
     from flows.progress import RichStageReporter, reporting
+    from flows.requests import RetrainRequest
+    from scrapers.request import ScrapeRequest
 
     split_sizes, split_fractions = parse_split_options(sizes, fractions)
-    options = MainJobOptions(
-        quick=quick,
-        site=site,
-        labels=tuple(comma_list(labels)),
+    # On the demo marketplace the site, labels and base URL are the served site's.
+    scrape = ScrapeRequest(
+        "demo" if site is None else site,
+        tuple(comma_list(labels)),
         base_url=base_url,
         max_listings=max_listings,
+    )
+    train = train_config(
+        quick,
         model=model,
         epochs=epochs,
         image_size=image_size,
         learning_rate=learning_rate,
         weights=weights,
+    )
+    split = SplitRequest(
         sizes=split_sizes,
         fractions=split_fractions,
-        include_pending=include_pending,
+        include_pending=True if include_pending else None,
+        grow_as_built=True,
     )
+    retrain = RetrainRequest(scrape, train, split=split)
+    options = MainJobOptions(retrain, quick=quick, demo=site is None)
     validate_run_options(options)
     settings = settings_from(ctx)
     if settings.cluster:  # unreachable or without workers: one line before anything runs
@@ -154,30 +165,29 @@ def validate_run_options(options: MainJobOptions) -> None:
     Raises :class:`ConfigError` for an unknown model, a weights file that does not exist, a
     site spec that does not load or lacks its base URL, labels without a site (and a site
     without labels, or with fewer than two or repeated ones), so that a mistake costs seconds,
-    not a scrape. Split options are parsed by the caller and checked against the catalog's
-    split by :func:`flows.main_job.check_existing_split`.
+    not a scrape. Sizes and epochs were checked as the training configuration was built; split
+    options are parsed by the caller and checked against the catalog's split by
+    :func:`flows.main_job.check_existing_split`.
     """
     from cli.commands.training_cmds import check_model
-    from flows.main_job import train_config
 
-    if options.site is None and (options.labels or options.base_url):
-        option = "--labels" if options.labels else "--base-url"
+    scrape, config = options.retrain.scrape, options.retrain.train
+    labels = scrape.labels
+    if options.demo and (labels or scrape.base_url):
+        option = "--labels" if labels else "--base-url"
         raise ConfigError(f"{option} goes with --site SPEC; the demo marketplace has its own")
-    if options.site is not None:
-        from scrapers.spec import load_spec
-
-        if not options.labels:
+    if not options.demo:
+        if not labels:
             raise ConfigError("--site needs --labels, e.g. --labels swift,wagonr")
-        spec = load_spec(options.site, base_url=options.base_url)
-        if len(set(options.labels)) != len(options.labels):
-            raise ConfigError(f"--labels repeats a label ({','.join(options.labels)})")
-        if len(options.labels) < 2:
+        spec = scrape.spec()
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"--labels repeats a label ({','.join(labels)})")
+        if len(labels) < 2:
             raise ConfigError(
-                f"--labels {options.labels[0]}: a classifier needs two labels or more, e.g. "
-                f"--labels {options.labels[0]},other"
+                f"--labels {labels[0]}: a classifier needs two labels or more, e.g. "
+                f"--labels {labels[0]},other"
             )
-        spec.start_url_for(options.labels[0])  # a {base_url} spec without one fails here
-    config = train_config(options)  # validates sizes and epochs
+        spec.start_url_for(labels[0])  # a {base_url} spec without one fails here
     check_model(config.model)
     if config.weights not in ("imagenet", "none") and not Path(config.weights).is_file():
         raise ConfigError(

@@ -170,7 +170,7 @@ def schedule_retrain_command(
     work pool (--pool)."""
     from curation.splits.plan import parse_sizes
     from curation.splits.policy import SplitRequest
-    from flows.main_job import MainJobOptions, train_config
+    from flows.main_job import train_config
     from flows.requests import RetrainRequest
     from flows.schedules.deployments import retrain_deployment
     from scrapers.request import ScrapeRequest
@@ -185,9 +185,7 @@ def schedule_retrain_command(
     )
     request = RetrainRequest(
         scrape,
-        train_config(
-            MainJobOptions(model=model, epochs=epochs, image_size=image_size, weights=weights)
-        ),
+        train_config(model=model, epochs=epochs, image_size=image_size, weights=weights),
         split=SplitRequest(
             sizes=parse_sizes(sizes) if sizes is not None else None, grow_as_built=True
         ),

@@ -58,20 +58,25 @@ def test_run_quick_goes_from_demo_site_to_an_evaluated_model(tmp_path: Path) -> 
 
 def test_a_new_split_keeps_2400_800_800_on_the_demo_site_and_fits_a_real_one() -> None:
     from curation.splits.plan import fit_sizes, plan_targets
-    from flows.main_job import MainJobOptions, split_request
+    from curation.splits.policy import SplitRequest
+    from flows.main_job import MainJobOptions, split_request, train_config
+    from flows.requests import RetrainRequest
     from pipeline.errors import CarscoutError
+    from scrapers.request import ScrapeRequest
 
-    def choice(options: MainJobOptions) -> tuple[object, object, bool]:
-        request = split_request(options)
+    def choice(
+        quick: bool = False, demo: bool = True, sizes: tuple[int, int, int] | None = None
+    ) -> tuple[object, object, bool]:
+        scrape = ScrapeRequest("demo", ()) if demo else ScrapeRequest("my.toml", ("sedan", "suv"))
+        retrain = RetrainRequest(scrape, train_config(quick), split=SplitRequest(sizes=sizes))
+        request = split_request(MainJobOptions(retrain, quick=quick, demo=demo))
         assert request.grow_as_built, "run grows the catalog's split as it was built"
         return request.sizes, request.fractions, request.fit_to_collected
 
-    assert choice(MainJobOptions()) == ((2400, 800, 800), None, False)
-    assert choice(MainJobOptions(quick=True)) == (None, (0.6, 0.2, 0.2), False)
-    site = MainJobOptions(site="my.toml", labels=("sedan", "suv"))
-    assert choice(site) == (None, None, True)
-    chosen = MainJobOptions(site="my.toml", labels=("sedan", "suv"), sizes=(60, 20, 20))
-    assert choice(chosen) == ((60, 20, 20), None, False)
+    assert choice() == ((2400, 800, 800), None, False)
+    assert choice(quick=True) == (None, (0.6, 0.2, 0.2), False)
+    assert choice(demo=False) == (None, None, True)
+    assert choice(demo=False, sizes=(60, 20, 20)) == ((60, 20, 20), None, False)
 
     # The catalog: 1,139 usable sedans were too few for 2400/800/800.
     available = {"sedan": 1139, "suv": 1300}
@@ -82,3 +87,22 @@ def test_a_new_split_keeps_2400_800_800_on_the_demo_site_and_fits_a_real_one() -
     assert fit_sizes({"sedan": 5000, "suv": 9000}) == (2400, 800, 800)
     with pytest.raises(CarscoutError, match="every label needs at least 4.*--include-pending"):
         fit_sizes({"sedan": 3, "suv": 50})
+
+
+def test_the_main_jobs_training_takes_the_options_given_and_its_own_defaults_otherwise() -> None:
+    from flows.main_job import train_config
+    from pipeline.errors import ConfigError
+
+    full, quick = train_config(), train_config(quick=True, model=None, epochs=None)
+    assert (full.image_size, full.epochs, full.weights, full.tensorboard) == (64, 12, "none", True)
+    assert (quick.epochs, quick.tensorboard, quick.model) == (8, False, full.model)
+    given = train_config(True, model="baseline", epochs=3, learning_rate=0.01, weights="imagenet")
+    assert (given.model, given.epochs, given.learning_rate, given.weights) == (
+        "baseline",
+        3,
+        0.01,
+        "imagenet",
+    )
+    assert given.image_size == 64 and given.tensorboard is False
+    with pytest.raises(ConfigError, match="image_size 16 is too small"):
+        train_config(image_size=16)

@@ -156,11 +156,11 @@ def test_the_mistakes_grid_names_each_photo(tmp_path: Path) -> None:
 
 
 def test_the_main_job_trains_with_the_train_default_seed() -> None:
-    from flows.main_job import MainJobOptions, train_config
+    from flows.main_job import train_config
     from training.config import TrainConfig
 
-    assert train_config(MainJobOptions()).seed == TrainConfig().seed == 1337
-    assert train_config(MainJobOptions(quick=True)).seed == 1337
+    assert train_config().seed == TrainConfig().seed == 1337
+    assert train_config(quick=True).seed == 1337
 
 
 def test_catalog_samples_carry_their_image_id(workspace, tmp_path: Path, painter) -> None:  # noqa: ANN001
