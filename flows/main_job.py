@@ -129,8 +129,8 @@ def check_existing_split(settings: Settings, options: MainJobOptions) -> None:
     (:func:`curation.splits.policy.decide_split` refuses them); said before the first stage
     rather than ignored.
     """
-    # Held against the catalog's split as given: sizes and fractions too, not only for a new one.
-    given = replace(options.retrain.split, seed=None, grow_as_built=False)
+    # The options as given, held against the catalog's split: sizes and fractions too.
+    given = replace(options.retrain.split, seed=None, fit_to_collected=False, grow_as_built=False)
     with Workspace.open(settings, create=True) as ws, ws.catalog.reading() as conn:
         decision = decide_split(conn, given)
     if decision.action != "refuse":
