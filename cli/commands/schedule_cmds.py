@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.commands.context import comma_list, settings_from
-from cli.commands.scrape_options import BaseUrl, MaxListings, MaxPages
+from cli.commands.context import settings_from
+from cli.commands.scrape_options import BaseUrl, MaxListings, MaxPages, scrape_request
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -113,16 +113,9 @@ def schedule_scrape_command(
     """Register a scheduled scrape and serve it until stopped (Ctrl-C or SIGTERM), or deploy it
     to a work pool (--pool)."""
     from flows.schedules.deployments import scrape_deployment
-    from scrapers.request import ScrapeRequest
 
     _prepare(verbose)
-    request = ScrapeRequest(
-        site,
-        tuple(comma_list(labels)),
-        base_url=base_url,
-        max_listings=max_listings,
-        max_pages=max_pages,
-    )
+    request = scrape_request(site, labels, base_url, max_listings, max_pages)
     deployment = scrape_deployment(
         _settings(ctx), request, cron, name, timezone=timezone, interval=interval
     )
@@ -173,16 +166,9 @@ def schedule_retrain_command(
     from flows.main_job import train_config
     from flows.requests import RetrainRequest
     from flows.schedules.deployments import retrain_deployment
-    from scrapers.request import ScrapeRequest
 
     _prepare(verbose)
-    scrape = ScrapeRequest(
-        site,
-        tuple(comma_list(labels)),
-        base_url=base_url,
-        max_listings=max_listings,
-        max_pages=max_pages,
-    )
+    scrape = scrape_request(site, labels, base_url, max_listings, max_pages)
     request = RetrainRequest(
         scrape,
         train_config(model=model, epochs=epochs, image_size=image_size, weights=weights),

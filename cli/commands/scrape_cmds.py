@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from cli.commands.context import comma_list, settings_from
-from cli.commands.scrape_options import BaseUrl, MaxListings, MaxPages
+from cli.commands.context import settings_from
+from cli.commands.scrape_options import BaseUrl, MaxListings, MaxPages, scrape_request
 from pipeline.workspace import Workspace
 
 console = Console()
@@ -70,14 +70,14 @@ def scrape_command(
     SIGTERM (what was collected is kept; run the same command again to resume).
     """
     from scrapers.crawl import LabelSummary
-    from scrapers.request import ScrapeRequest, run_scrape
+    from scrapers.request import run_scrape
 
-    request = ScrapeRequest(
+    request = scrape_request(
         site,
-        tuple(comma_list(labels)),
-        base_url=base_url,
-        max_listings=max_listings,
-        max_pages=max_pages,
+        labels,
+        base_url,
+        max_listings,
+        max_pages,
         workers=workers,
         user_agent=user_agent,
         revisit=revisit,
