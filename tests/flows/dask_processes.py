@@ -1,6 +1,8 @@
 """A real Dask cluster for tests: ``dask scheduler`` and ``dask worker`` processes, each in its
 own working folder (as on separate machines), on a free 127.0.0.1 port; a worker may be
-started without a shared folder (it sees the folder empty, as a machine that lacks the mount)."""
+started without a shared folder (it sees the folder empty, as a machine that lacks the mount).
+:func:`running_cluster` starts one and waits for its workers; the flow tests' ``dask_cluster``
+fixture (conftest.py) is one with two workers."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,3 +121,22 @@ class DaskProcesses:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+
+@contextmanager
+def running_cluster(root: Path, *workers: str, hide: Path | None = None) -> Iterator[DaskProcesses]:
+    """Start a scheduler and one single-threaded worker per name in ``workers`` (each in its own
+    folder under ``root``; ``hide`` as :meth:`DaskProcesses.start_worker` says), yield them
+    once every worker has joined, and stop them all on the way out."""
+    import distributed
+
+    processes = DaskProcesses(root)
+    try:
+        processes.start_scheduler()
+        for name in workers:
+            processes.start_worker(name, hide=hide)
+        with distributed.Client(processes.address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(len(workers), timeout=90)
+        yield processes
+    finally:
+        processes.stop()

@@ -12,7 +12,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,22 +55,6 @@ def _draw(folder: Path, per_label: int = 14) -> Path:
             if i % 5 == 0:
                 image.resize((288, 216)).save(folder / label / f"{i:02d}-repost.jpg", quality=70)
     return folder
-
-
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
-    """A scheduler and two single-threaded workers (``worker-a``, ``worker-b``), started as
-    separate processes in separate folders; stopped at the end of the module."""
-    processes = DaskProcesses(tmp_path_factory.mktemp("dask"))
-    try:
-        processes.start_scheduler()
-        processes.start_worker("worker-a")
-        processes.start_worker("worker-b")
-        with distributed.Client(processes.address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=90)
-        yield processes
-    finally:
-        processes.stop()
 
 
 @pytest.fixture(scope="module")

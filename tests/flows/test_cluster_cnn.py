@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import mmap
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,21 +73,6 @@ def test_a_memory_mapped_pixel_file_keeps_its_folds_here() -> None:
     with folds_on(refuse):
         found = out_of_fold_cnn(pixels, labels, folds=2, epochs=1, batch_size=16)
     assert found.probabilities.shape == (48, 2) and set(found.fold.tolist()) == {0, 1}
-
-
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
-    """A scheduler and two single-threaded workers, stopped at the end of the module."""
-    processes = DaskProcesses(tmp_path_factory.mktemp("dask"))
-    try:
-        processes.start_scheduler()
-        processes.start_worker("worker-a")
-        processes.start_worker("worker-b")
-        with distributed.Client(processes.address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=90)
-        yield processes
-    finally:
-        processes.stop()
 
 
 def test_the_cnn_folds_on_workers_equal_the_folds_here(

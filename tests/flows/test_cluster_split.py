@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,21 +21,6 @@ from tests.flows.dask_processes import DaskProcesses
 from tests.flows.test_cluster_cli import _draw, _shards_done
 
 distributed = pytest.importorskip("distributed", reason="the dask extra: pip install -e '.[dask]'")
-
-
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
-    """A scheduler and two single-threaded workers, stopped at the end of the module."""
-    processes = DaskProcesses(tmp_path_factory.mktemp("dask"))
-    try:
-        processes.start_scheduler()
-        processes.start_worker("worker-a")
-        processes.start_worker("worker-b")
-        with distributed.Client(processes.address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=90)
-        yield processes
-    finally:
-        processes.stop()
 
 
 def _carscout(*args: str) -> str:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from pipeline import schema as t
 from pipeline.errors import ConfigError
 from pipeline.workspace import Workspace
-from tests.flows.dask_processes import DaskProcesses, can_hide_folders
+from tests.flows.dask_processes import can_hide_folders, running_cluster
 from tests.flows.test_cluster_cli import _draw
 
 distributed = pytest.importorskip("distributed", reason="the dask extra: pip install -e '.[dask]'")
@@ -37,15 +37,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def blind_cluster(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Iterator[str]:
     """A scheduler and one worker that sees ``shared`` empty; yields the scheduler's address."""
-    processes = DaskProcesses(tmp_path_factory.mktemp("dask"))
-    try:
-        processes.start_scheduler()
-        processes.start_worker("blind", hide=shared)
-        with distributed.Client(processes.address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(1, timeout=90)
+    with running_cluster(tmp_path_factory.mktemp("dask"), "blind", hide=shared) as processes:
         yield processes.address
-    finally:
-        processes.stop()
 
 
 def _invoke(*args: str) -> tuple[int, BaseException | None, str]:
