@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -29,7 +29,7 @@ from pipeline.settings import load_settings
 from pipeline.workspace import Workspace
 from scrapers.demo_site import FaultConfig
 from tests.flows.prefect_server import BIN, Procs, prefect_server, wait_for  # noqa: F401
-from tests.postgres import postgres_server  # noqa: F401 - fixture
+from tests.postgres import PostgresServer, postgres_server  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -94,64 +94,85 @@ def _runs(home: Path) -> list[dict[str, Any]]:
         return [dict(row) for row in conn.execute(query.order_by(t.runs.c.id)).mappings()]
 
 
-def test_two_scheduled_scrapes_run_at_once_on_two_workers_into_one_catalog(  # type: ignore[no-untyped-def]
-    prefect_server,  # noqa: F811 - fixture
-    postgres_server,  # noqa: F811 - fixture
-    demo_site_factory,
+class Shared(NamedTuple):
+    """The server's ``api`` URL and process keeper, the data home every worker sees at this
+    path, and the environment the commands and workers get (its catalog, a poll every 2 s)."""
+
+    api: str
+    procs: Procs
+    home: Path
+    env: dict[str, str]
+
+
+@pytest.fixture
+def shared(
+    prefect_server: tuple[str, Procs],  # noqa: F811 - fixture
+    postgres_server: PostgresServer,  # noqa: F811 - fixture
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    api, procs = prefect_server
+) -> Shared:
+    """A data home on a fresh PostgreSQL catalog of the shared server, beside the Prefect one."""
     url = postgres_server.fresh_url()
-    home = tmp_path / "shared-home"  # the data home (store) every worker sees at this path
+    home = tmp_path / "shared-home"
     monkeypatch.setenv("CARSCOUT_CATALOG_URL", url)
     with Workspace.open(load_settings(home=home), create=True):
         pass
     env = {"CARSCOUT_CATALOG_URL": url, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    return Shared(*prefect_server, home, env)
+
+
+def _schedule_scrape(
+    procs: Procs, env: dict[str, str], home: Path, name: str, base_url: str
+) -> subprocess.Popen[str]:
+    """Start ``carscout schedule scrape --pool``: the demo site at ``base_url``, 2 listings a
+    label every 10 seconds, deployed to the pool as ``name``."""
+    return _carscout(
+        procs, env, "--home", str(home), "schedule", "scrape", "--site", "demo",
+        "--labels", "swift,wagonr", "--base-url", base_url, "--interval", "10",
+        "--max-listings", "2", "--name", name, "--pool", POOL,
+    )  # fmt: skip
+
+
+def _start_worker(
+    procs: Procs, env: dict[str, str], folder: Path, name: str
+) -> subprocess.Popen[bytes]:
+    """Start ``prefect worker start --pool`` running one flow run at a time, in ``folder`` (its
+    own working folder, as on its own machine) and a process group of its own."""
+    folder.mkdir()
+    return subprocess.Popen(
+        [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1",
+         "--name", name, "--type", "process"],
+        cwd=folder, env=procs.env | env, start_new_session=True,
+        stdout=(folder / "log").open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Stop each worker and any flow run it started (its process group): SIGTERM, then
+    SIGKILL after 30 s."""
+    for worker in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGTERM)
+    for worker in workers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+def test_two_scheduled_scrapes_run_at_once_on_two_workers_into_one_catalog(  # type: ignore[no-untyped-def]
+    shared: Shared, demo_site_factory, tmp_path: Path
+) -> None:
+    api, procs, home, env = shared
     # Two servers of the same site (the same photos), each a little slow so that a scrape
     # lasts several seconds.
     slow = FaultConfig(slow=1.0, slow_delay_s=0.2)
     sites = {"site-a": demo_site_factory(faults=slow), "site-b": demo_site_factory(faults=slow)}
     deployed = _all(
-        *(
-            _carscout(
-                procs,
-                env,
-                "--home",
-                str(home),
-                "schedule",
-                "scrape",
-                "--site",
-                "demo",
-                "--labels",
-                "swift,wagonr",
-                "--base-url",
-                site.base_url,
-                "--interval",
-                "10",
-                "--max-listings",
-                "2",
-                "--name",
-                name,
-                "--pool",
-                POOL,
-            )  # fmt: skip
-            for name, site in sites.items()
-        )
+        *(_schedule_scrape(procs, env, home, name, site.base_url) for name, site in sites.items())
     )
     assert all(f"to work pool '{POOL}'" in output for output in deployed), deployed
-    workers = []
-    for name in ("worker-1", "worker-2"):
-        folder = tmp_path / name  # each worker in its own working folder, as on its own machine
-        folder.mkdir()
-        workers.append(
-            subprocess.Popen(
-                [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1",
-                 "--name", name, "--type", "process"],
-                cwd=folder, env=procs.env | env, start_new_session=True,
-                stdout=(folder / "log").open("wb"), stderr=subprocess.STDOUT,
-            )
-        )  # fmt: skip
+    workers = [_start_worker(procs, env, tmp_path / n, n) for n in ("worker-1", "worker-2")]
     try:
 
         def both_ok() -> list[dict[str, Any]]:
@@ -179,13 +200,7 @@ def test_two_scheduled_scrapes_run_at_once_on_two_workers_into_one_catalog(  # t
         assert f"removed 'site-a' from work pool '{POOL}'" in outputs[5], outputs
         assert _deployments(api) == {}
     finally:
-        for worker in workers:  # the worker and any flow run it started (its process group)
-            os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(30)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGKILL)
+        _stop(workers)
 
 
 def _flow_runs(api: str, deployment: str) -> list[dict[str, Any]]:
@@ -202,11 +217,7 @@ def _flow_runs(api: str, deployment: str) -> list[dict[str, Any]]:
 
 @pytest.mark.timeout(600)
 def test_a_run_whose_machine_is_lost_is_marked_crashed_and_the_next_tick_runs(  # type: ignore[no-untyped-def]
-    prefect_server,  # noqa: F811 - fixture
-    postgres_server,  # noqa: F811 - fixture
-    demo_site_factory,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    shared: Shared, demo_site_factory, tmp_path: Path
 ) -> None:
     """worker-1 starts a scheduled scrape; then worker-1 and the run's process are SIGKILLed
     together, as when their machine is lost. The run stops sending heartbeats, the automation
@@ -218,39 +229,10 @@ def test_a_run_whose_machine_is_lost_is_marked_crashed_and_the_next_tick_runs(  
 
     from flows.schedules.zombies import SILENT_SECONDS
 
-    api, procs = prefect_server
-    url = postgres_server.fresh_url()
-    home = tmp_path / "shared-home"
-    monkeypatch.setenv("CARSCOUT_CATALOG_URL", url)
-    with Workspace.open(load_settings(home=home), create=True):
-        pass
-    env = {"CARSCOUT_CATALOG_URL": url, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    api, procs, home, env = shared
     site = demo_site_factory(faults=FaultConfig(slow=1.0, slow_delay_s=0.5))  # runs for a while
     name = "site-lost"
-    (deployed,) = _all(
-        _carscout(
-            procs,
-            env,
-            "--home",
-            str(home),
-            "schedule",
-            "scrape",
-            "--site",
-            "demo",
-            "--labels",
-            "swift,wagonr",
-            "--base-url",
-            site.base_url,
-            "--interval",
-            "10",
-            "--max-listings",
-            "2",
-            "--name",
-            name,
-            "--pool",
-            POOL,
-        )  # fmt: skip
-    )
+    (deployed,) = _all(_schedule_scrape(procs, env, home, name, site.base_url))
     assert f"to work pool '{POOL}'" in deployed, deployed
     found = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
     (variables,) = [d["job_variables"] for d in found if d["name"] == name]
@@ -259,14 +241,7 @@ def test_a_run_whose_machine_is_lost_is_marked_crashed_and_the_next_tick_runs(  
     workers: dict[str, subprocess.Popen[bytes]] = {}
 
     def start_worker(worker: str) -> None:
-        folder = tmp_path / worker
-        folder.mkdir()
-        workers[worker] = subprocess.Popen(
-            [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1",
-             "--name", worker, "--type", "process"],
-            cwd=folder, env=procs.env | env, start_new_session=True,
-            stdout=(folder / "log").open("wb"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        workers[worker] = _start_worker(procs, env, tmp_path / worker, worker)
 
     try:
         start_worker("worker-1")
@@ -302,11 +277,4 @@ def test_a_run_whose_machine_is_lost_is_marked_crashed_and_the_next_tick_runs(  
         assert statuses[0] == "running" and "ok" in statuses[1:], statuses
         assert _manage(procs, env, ["remove", name])
     finally:
-        for worker in workers.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(30)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGKILL)
+        _stop(list(workers.values()))
