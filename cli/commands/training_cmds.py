@@ -40,7 +40,7 @@ ValFraction = Annotated[
     typer.Option("--validation-fraction", help="Share of train carved as validation if needed."),
 ]
 # training.models.MODELS, named here so that a wrong --model is refused before Keras loads
-# (tests/test_cli_errors.py checks that both lists agree).
+# (tests/cli/test_cli_errors.py checks that both lists agree).
 MODEL_NAMES = (
     "baseline",
     "baseline_aug",
