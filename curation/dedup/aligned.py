@@ -113,7 +113,7 @@ def evidence_of(
 
 
 ACCEPTED, REJECTED, UNREADABLE = 1, 0, -1
-# Candidate rows are (i, j, mirrored, distance[, colour only]): 1 in the fifth column marks a
+# Candidate rows are (i, j, mirrored, distance, colour only): 1 in the fifth column marks a
 # pair found through its colour layouts alone (AlignedRule.accepts' colour_only).
 COLOUR_ONLY_COLUMN = 4
 
@@ -121,16 +121,16 @@ COLOUR_ONLY_COLUMN = 4
 def verdicts_of(
     candidates: np.ndarray, a: PixelCache, b: PixelCache, rule: AlignedRule
 ) -> np.ndarray:
-    """Return an ``int8`` verdict per candidate row ``(i, j, mirrored[, distance, colour
-    only])``:
-    :data:`ACCEPTED`, :data:`REJECTED`, or :data:`UNREADABLE` (a photo cannot be decoded)."""
+    """Return an ``int8`` verdict per candidate row ``(i, j, mirrored, distance, colour
+    only)``: :data:`ACCEPTED`, :data:`REJECTED`, or :data:`UNREADABLE` (a photo cannot be
+    decoded)."""
     out = np.full(len(candidates), REJECTED, dtype=np.int8)
     for n, row in enumerate(candidates.tolist()):
         found = evidence_of(row, a, b, rule)
         if found is None:
             out[n] = UNREADABLE
         else:
-            colour_only = len(row) > COLOUR_ONLY_COLUMN and bool(row[COLOUR_ONLY_COLUMN])
+            colour_only = bool(row[COLOUR_ONLY_COLUMN])
             out[n] = ACCEPTED if rule.accepts(found, colour_only) else REJECTED
     return out
 
@@ -186,10 +186,10 @@ def verify_on_workers(
     workers: int | None = None,
     map_shards: ShardMap | None = None,
 ) -> np.ndarray:
-    """Return a boolean mask: which candidate rows ``(i, j, mirrored, ...)`` hold (see
-    :func:`_policy` for unreadable photos), their :func:`verdicts_of` reached on ``workers``
-    processes (default: every core), or as shards through ``map_shards`` (a cluster, see
-    :mod:`pipeline.shards`); the same mask either way.
+    """Return a boolean mask: which candidate rows ``(i, j, mirrored, distance, colour
+    only)`` hold (see :func:`_policy` for unreadable photos), their :func:`verdicts_of`
+    reached on ``workers`` processes (default: every core), or as shards through
+    ``map_shards`` (a cluster, see :mod:`pipeline.shards`); the same mask either way.
 
     ``paths_b=None``: both sides index ``paths_a`` (one set searched against itself). Rows
     are verified in :func:`local_order`, cut into contiguous chunks, so each process decodes
@@ -197,18 +197,11 @@ def verify_on_workers(
     has verified before (the same files, the same rule) is not verified again.
     """
     side_b = paths_a if paths_b is None else paths_b
-    colour_only = (
-        candidates[:, COLOUR_ONLY_COLUMN]
-        if candidates.shape[1] > COLOUR_ONLY_COLUMN
-        else np.zeros(len(candidates), dtype=np.int64)
-    )
     keys = [
-        (str(paths_a[i]), str(side_b[j]), flip, strict, rule)
+        (str(paths_a[i]), str(side_b[j]), flip, colour_only, rule)
         if paths_a[i] is not None and side_b[j] is not None
         else None
-        for (i, j, flip), strict in zip(
-            candidates[:, :3].tolist(), colour_only.tolist(), strict=True
-        )
+        for i, j, flip, _, colour_only in candidates.tolist()
     ]
     verdicts = np.full(len(candidates), UNREADABLE, dtype=np.int8)
     todo = []

@@ -45,7 +45,7 @@ from curation.dedup.near_duplicates import (
     NearDuplicateRule,
     colour_levels,
 )
-from curation.dedup.search import cross_pairs, hex_to_uint64, pairs_within
+from curation.dedup.search import cross_pairs, hamming, hex_to_uint64, pairs_within
 from curation.dedup.verify import (
     DEFAULT_MIN_INLIER_FRACTION,
     DEFAULT_MIN_INLIERS,
@@ -314,9 +314,8 @@ class NearDuplicateDecision:
         if not fresh:
             return candidates
         i, j = np.array(fresh, dtype=np.int64).T
-        xor = queries.hashes[i] ^ base.hashes[j]
-        distance = np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-        rows = np.column_stack([i, j, np.zeros_like(i), distance.astype(np.int64), np.ones_like(i)])
+        distance = hamming(queries.hashes[i], base.hashes[j]).astype(np.int64)
+        rows = np.column_stack([i, j, np.zeros_like(i), distance, np.ones_like(i)])
         return np.vstack([candidates, rows])
 
     def _aligned(
