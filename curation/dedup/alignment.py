@@ -246,9 +246,8 @@ def compare(
     structure = float((ncc[textured] > _CELL_NCC).mean()) if textured.any() else 0.0
     agree = toned & hue_ok & (~textured | (ncc > _CELL_NCC))
     cells = np.flatnonzero(used)
-    full = (rgb_a, np.where(warped[..., :1] >= 0, np.maximum(warped, 0.0), np.nan))
     overlay = inliers >= overlay_from and _overlay(
-        agree, cells // cols, cells % cols, residual, (grid_a, grid_b), valid, full
+        agree, cells // cols, cells % cols, residual, (grid_a, grid_b), valid, (rgb_a, warped)
     )
     return Evidence(inliers, structure, float(hue_ok.mean()), float(toned.mean()), overlay)
 
@@ -270,7 +269,8 @@ def _overlay(
     colour, in either photo. Every cell that it touches is excused; the others must agree. A
     different car in the same spot disagrees over the car, where both photos have texture (real
     photos) or both are flat paint (drawn cars); a box pasted on a copy is one colour in that
-    copy alone.
+    copy alone. ``full`` holds the first photo and the second warped onto it (-1 outside its
+    frame), at full size.
     """
     if agree.all():
         return False
@@ -296,8 +296,10 @@ def _overlay(
             slice(int(y * scale), int((y + h) * scale)),
             slice(int(x * scale), int((x + w) * scale)),
         )
-        pasted, other = full[side][region], full[1 - side][region]
-        seen = ~np.isnan(pasted[..., 0]) & ~np.isnan(other[..., 0])
+        # The warped photo is -1 outside the first one's frame.
+        seen = full[1][region][..., 0] >= 0
+        pasted = np.maximum(full[side][region], 0.0)
+        other = np.maximum(full[1 - side][region], 0.0)
         # Exactly one flat: two drawn cars of flat paint differ over the car, both flat there.
         if _flat(pasted[seen]) and not _flat(other[seen]):
             return True
